@@ -1,0 +1,124 @@
+package campaign
+
+import (
+	"crypto/tls"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/sender"
+)
+
+// Settings is what a campaign remembers so that resume needs no
+// arguments. It is stored in the ledger and must never hold a secret.
+type Settings struct {
+	List        string        `json:"list"`
+	Template    string        `json:"template"`
+	EmailColumn string        `json:"email_column"`
+	SMTP        SMTPSettings  `json:"smtp"`
+	Retry       RetrySettings `json:"retry"`
+}
+
+// SMTPSettings is the relay without its password.
+type SMTPSettings struct {
+	Host               string         `json:"host"`
+	Port               int            `json:"port"`
+	TLS                sender.TLSMode `json:"tls"`
+	Helo               string         `json:"helo"`
+	Username           string         `json:"username"`
+	AllowInsecureAuth  bool           `json:"allow_insecure_auth"`
+	Connections        int            `json:"connections"`
+	MaxMessagesPerConn int            `json:"max_messages_per_connection"`
+	Timeout            time.Duration  `json:"timeout"`
+}
+
+// RetrySettings is Retry as stored.
+type RetrySettings struct {
+	Schedule []time.Duration `json:"schedule"`
+	MaxAge   time.Duration   `json:"max_age"`
+}
+
+// Options is one run of a campaign.
+type Options struct {
+	Name     string
+	StateDir string
+	Settings Settings
+	Password string // from config or a password file, never stored
+	Retry    Retry
+	InFlight ledger.InFlightPolicy
+	// Grace is how long in-flight messages may take to finish after the
+	// first interrupt before they are abandoned.
+	Grace    time.Duration
+	Reporter Reporter
+	Store    ledger.Store
+	// TLSConfig overrides certificate checks (tests trust their own CA).
+	TLSConfig *tls.Config
+	Now       func() time.Time
+}
+
+// Reporter hears about progress. Outcomes arrive only after their ledger
+// record is committed.
+type Reporter interface {
+	Start(campaign string, total, done int)
+	Outcome(state ledger.State, row int, email string, err *sender.Error)
+	Logf(format string, args ...any)
+	Finish(s Summary)
+}
+
+// Summary is where a run left its campaign.
+type Summary struct {
+	Campaign  string
+	Counts    ledger.Counts
+	Recovered int       // rows found in flight at the start of this run
+	Expired   int       // deferred rows failed as expired by this run
+	NextDue   time.Time // earliest retry of what is left, if anything
+	Elapsed   time.Duration
+	SentNow   int // messages accepted by the relay in this run
+}
+
+// Unfinished reports whether recipients are still waiting.
+func (s Summary) Unfinished() bool {
+	return s.Counts.Pending+s.Counts.Deferred+s.Counts.InFlight > 0
+}
+
+// Errors the caller maps to exit codes.
+var (
+	ErrListChanged     = errors.New("the list or template changed since the campaign started")
+	ErrTemplate        = errors.New("template error")
+	ErrInterrupted     = errors.New("interrupted")
+	ErrNothingToResume = errors.New("no unfinished campaign")
+)
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (s Settings) encode() []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// DecodeSettings reads the settings a campaign stored.
+func DecodeSettings(c ledger.Campaign) (Settings, error) {
+	var s Settings
+	if err := json.Unmarshal(c.Settings, &s); err != nil {
+		return s, fmt.Errorf("campaign %q: stored settings: %w", c.Name, err)
+	}
+	return s, nil
+}
+
+// Status reads a campaign's counts without locking it.
+func Status(ctx context.Context, store ledger.Store, name string) (ledger.Campaign, ledger.Counts, error) {
+	c, err := store.Campaign(ctx, name)
+	if err != nil {
+		return c, ledger.Counts{}, err
+	}
+	counts, err := store.Counts(ctx, c.ID)
+	return c, counts, err
+}

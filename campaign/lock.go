@@ -1,0 +1,43 @@
+package campaign
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gofrs/flock"
+)
+
+// ErrLocked means another mailblast is running this campaign.
+var ErrLocked = errors.New("campaign is locked by another running mailblast")
+
+// Lock takes the campaign's lock file in stateDir without waiting. The
+// kernel drops an flock when its process dies, even by kill -9, so a stale
+// lock cannot outlive a crash.
+func Lock(stateDir, name string) (unlock func(), err error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	path := filepath.Join(stateDir, "campaign-"+safeName(name)+".lock")
+	fl := flock.New(path)
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %q (lock file %s)", ErrLocked, name, path)
+	}
+	return func() { fl.Unlock() }, nil
+}
+
+func safeName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,47 @@
+package campaign
+
+import (
+	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/sender"
+)
+
+// pending is an outcome together with what the reporter needs to know.
+type pending struct {
+	out   ledger.Outcome
+	email string
+	err   *sender.Error
+}
+
+func outcomeFor(j *job, o ledger.Outcome, err *sender.Error) pending {
+	return pending{out: o, email: j.rec.Email, err: err}
+}
+
+// released puts a claimed row back as it was: it was never attempted.
+func (r *run) released(j *job) pending {
+	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Pending, Text: j.rec.Text}
+	if j.rec.State == ledger.Deferred {
+		o.State, o.NextAttempt = ledger.Deferred, j.rec.NextAttempt
+		o.Code, o.Enhanced = j.rec.Code, j.rec.Enhanced
+	}
+	return outcomeFor(j, o, nil)
+}
+
+// outcome maps the pool's result to the ledger: the decision between
+// sent, failed and deferred is the *sender.Error's, made where the reply
+// was read; here it only picks the next attempt's time.
+func (r *run) outcome(res sender.Result) pending {
+	j := res.Env.Tag.(*job)
+	if res.Released {
+		return r.released(j)
+	}
+	e := res.Err
+	if e == nil {
+		return outcomeFor(j, ledger.Outcome{Row: j.rec.Row, State: ledger.Sent, Attempted: true, Code: 250}, nil)
+	}
+	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Failed, Attempted: true, Code: e.Code, Enhanced: e.Enhanced, Text: e.Error()}
+	if !e.Permanent {
+		o.State = ledger.Deferred
+		o.NextAttempt = r.opts.Retry.next(r.opts.now(), j.rec.Attempts+1)
+	}
+	return outcomeFor(j, o, e)
+}

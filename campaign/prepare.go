@@ -1,0 +1,201 @@
+package campaign
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/recipients"
+	"github.com/mailblast/mailblast/templates"
+)
+
+// digest identifies a file's content: size and mtime let an unchanged file
+// pass without rereading it; the hash decides when they differ.
+func digest(path string, hash bool) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	head := strconv.FormatInt(fi.Size(), 10) + ":" + strconv.FormatInt(fi.ModTime().UnixNano(), 10)
+	if !hash {
+		return head, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return head + ":" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// sameFile compares a stored digest with the file as it is now.
+func sameFile(path, stored string) (bool, error) {
+	quick, err := digest(path, false)
+	if err != nil {
+		return false, err
+	}
+	if strings.HasPrefix(stored, quick+":") {
+		return true, nil
+	}
+	full, err := digest(path, true)
+	if err != nil {
+		return false, err
+	}
+	return hashOf(full) == hashOf(stored), nil
+}
+
+func hashOf(d string) string { return d[strings.LastIndexByte(d, ':')+1:] }
+
+// load finds the campaign in the ledger, creating and importing it when
+// it is new, and checks that a known one still has its list and template.
+func (r *run) load(ctx context.Context) error {
+	c, err := r.store.Campaign(ctx, r.opts.Name)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return r.create(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	r.c = c
+	if !c.Imported {
+		return r.importList(ctx)
+	}
+	return r.verify()
+}
+
+func (r *run) verify() error {
+	for _, f := range []struct{ kind, path, stored string }{
+		{"list", r.opts.Settings.List, r.c.ListDigest},
+		{"template", r.opts.Settings.Template, r.c.TemplateDigest},
+	} {
+		same, err := sameFile(f.path, f.stored)
+		if err != nil {
+			return fmt.Errorf("campaign %q: %s: %w", r.c.Name, f.kind, err)
+		}
+		if !same {
+			return fmt.Errorf("%w: campaign %q was started with a different %s %s; restore it, or start a new campaign with --campaign NAME",
+				ErrListChanged, r.c.Name, f.kind, f.path)
+		}
+	}
+	return nil
+}
+
+func (r *run) create(ctx context.Context) error {
+	s := r.opts.Settings
+	ld, err := digest(s.List, true)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	td, err := digest(s.Template, true)
+	if err != nil {
+		return fmt.Errorf("template: %w", err)
+	}
+	r.c = ledger.Campaign{Name: r.opts.Name, ListPath: s.List, ListDigest: ld,
+		TemplatePath: s.Template, TemplateDigest: td, Settings: s.encode()}
+	if err := r.store.CreateCampaign(ctx, &r.c); err != nil {
+		return err
+	}
+	return r.importList(ctx)
+}
+
+// importList streams the list into the ledger in one transaction: a bad
+// row anywhere aborts it, leaving no half-imported campaign.
+func (r *run) importList(ctx context.Context) error {
+	list, err := recipients.Open(r.opts.Settings.List, recipients.Options{EmailColumn: r.opts.Settings.EmailColumn})
+	if err != nil {
+		return err
+	}
+	defer list.Close()
+	im, err := r.store.Import(ctx, r.c.ID)
+	if err != nil {
+		return err
+	}
+	if err := importRows(ctx, list, im); err != nil {
+		im.Rollback()
+		return err
+	}
+	if err := im.Commit(); err != nil {
+		return err
+	}
+	r.c.Imported = true
+	return nil
+}
+
+func importRows(ctx context.Context, list *recipients.Reader, im ledger.Importer) error {
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		row, err := list.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec := ledger.Recipient{Row: row.Num, Email: row.Email, Offset: row.Offset}
+		if reason := checkAddress(row.Email); reason != "" {
+			rec.State, rec.Text = ledger.Skipped, reason
+		}
+		if err := im.Add(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// checkAddress accepts one bare address the relay can take in RCPT TO.
+func checkAddress(s string) string {
+	if s == "" {
+		return "invalid address: empty"
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return "invalid address: " + err.Error()
+	}
+	if a.Address != s || a.Name != "" {
+		return "invalid address: not a bare address"
+	}
+	local, domain, _ := strings.Cut(s, "@")
+	switch {
+	case len(s) > 254:
+		return "invalid address: longer than 254 characters"
+	case len(local) > 64:
+		return "invalid address: local part longer than 64 characters"
+	case !strings.Contains(domain, ".") && domain != "localhost":
+		return "invalid address: domain has no dot"
+	}
+	return ""
+}
+
+// preflight renders the first rows so a template mistake stops the run
+// before any connection opens. Errors of one row's values (a line break
+// in a header) are that row's problem, not the template's.
+func (r *run) preflight(tmpl *templates.Template, list *recipients.Reader, due []ledger.Recipient) error {
+	for i, rec := range due {
+		if i == 10 {
+			break
+		}
+		row, err := list.ReadAt(rec.Offset, rec.Row)
+		if err != nil {
+			return err
+		}
+		_, err = tmpl.Render(row.Fields, templates.Envelope{To: rec.Email, MessageID: "preflight@invalid", Date: r.opts.now()})
+		var fe *templates.FieldError
+		if err != nil && !errors.As(err, &fe) {
+			return fmt.Errorf("%w: row %d: %w", ErrTemplate, rec.Row, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+package campaign
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/recipients"
+	"github.com/mailblast/mailblast/sender"
+	"github.com/mailblast/mailblast/templates"
+)
+
+// run is the state of one Run call.
+type run struct {
+	opts   *Options
+	store  ledger.Store
+	c      ledger.Campaign
+	tmpl   *templates.Template
+	list   *recipients.Reader
+	pool   *sender.Pool
+	domain string // Message-ID domain, the From address's
+	sum    Summary
+}
+
+// Run runs the campaign until nothing is due within the retry wait, the
+// relay gives up, or ctx ends (an interrupt: in-flight messages get
+// Options.Grace to finish, a second cancel of hard abandons them).
+func Run(ctx, hard context.Context, opts Options) (Summary, error) {
+	start := time.Now()
+	r := &run{opts: &opts, store: opts.Store}
+	r.sum.Campaign = opts.Name
+	unlock, err := Lock(opts.StateDir, opts.Name)
+	if err != nil {
+		return r.sum, err
+	}
+	defer unlock()
+	err = r.run(ctx, hard)
+	if r.list != nil {
+		r.list.Close()
+	}
+	r.sum.Elapsed = time.Since(start)
+	if r.c.ID != 0 {
+		bg := context.WithoutCancel(ctx)
+		r.sum.Counts, _ = r.store.Counts(bg, r.c.ID)
+		r.sum.NextDue, _, _ = r.store.NextDue(bg, r.c.ID)
+	}
+	if opts.Reporter != nil {
+		opts.Reporter.Finish(r.sum)
+	}
+	return r.sum, err
+}
+
+func (r *run) run(ctx, hard context.Context) error {
+	var err error
+	if r.tmpl, err = templates.ParseFile(r.opts.Settings.Template); err != nil {
+		return fmt.Errorf("%w: %w", ErrTemplate, err)
+	}
+	if err := r.load(ctx); err != nil {
+		return err
+	}
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	if err := r.start(ctx); err != nil {
+		return err
+	}
+	if r.list, err = recipients.Open(r.opts.Settings.List, recipients.Options{EmailColumn: r.opts.Settings.EmailColumn}); err != nil {
+		return err
+	}
+	due, err := r.store.Due(ctx, r.c.ID, r.opts.now(), 0, 10)
+	if err != nil {
+		return err
+	}
+	if err := r.preflight(r.tmpl, r.list, due); err != nil {
+		return err
+	}
+	if r.domain, err = r.senderDomain(due); err != nil {
+		return err
+	}
+	if r.pool, err = sender.NewPool(r.poolConfig()); err != nil {
+		return err
+	}
+	return r.passes(ctx, hard)
+}
+
+func (r *run) start(ctx context.Context) error {
+	c, err := r.store.Counts(ctx, r.c.ID)
+	if err != nil || r.opts.Reporter == nil {
+		return err
+	}
+	r.opts.Reporter.Start(r.c.Name, c.Total, c.Sent+c.Failed+c.Skipped)
+	return nil
+}
+
+// settle deals with what an earlier run left: rows in flight at a crash,
+// and rows deferred for longer than the retry policy allows.
+func (r *run) settle(ctx context.Context) error {
+	n, err := r.store.RecoverInFlight(ctx, r.c.ID, r.opts.InFlight, r.opts.now())
+	if err != nil {
+		return err
+	}
+	r.sum.Recovered = n
+	if n > 0 {
+		r.logf("%d recipients were in flight when an earlier run stopped; policy %q: %s", n, r.opts.InFlight, inFlightMeaning(r.opts.InFlight))
+	}
+	if r.opts.Retry.MaxAge > 0 {
+		now := r.opts.now()
+		if r.sum.Expired, err = r.store.Expire(ctx, r.c.ID, now.Add(-r.opts.Retry.MaxAge), now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func inFlightMeaning(p ledger.InFlightPolicy) string {
+	if p == ledger.Skip {
+		return "marked skipped, not sent again"
+	}
+	return "sent again with the same Message-ID (a duplicate is possible)"
+}
+
+// passes sends what is due, then waits for deferred rows that fall due
+// within the retry wait and sends those, until nothing more is due soon.
+func (r *run) passes(ctx, hard context.Context) error {
+	deadline := r.opts.now().Add(r.opts.Retry.Wait)
+	for {
+		if err := r.pass(ctx, hard); err != nil {
+			return err
+		}
+		next, ok, err := r.store.NextDue(ctx, r.c.ID)
+		if err != nil || !ok || next.After(deadline) {
+			return err
+		}
+		if d := next.Sub(r.opts.now()); d > 0 {
+			r.logf("waiting %s for deferred recipients to fall due", d.Round(time.Second))
+			if err := sleep(ctx, d); err != nil {
+				return nil
+			}
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (r *run) logf(format string, args ...any) {
+	if r.opts.Reporter != nil {
+		r.opts.Reporter.Logf(format, args...)
+	}
+}
+
+func (r *run) poolConfig() sender.Config {
+	s := r.opts.Settings.SMTP
+	return sender.Config{
+		Host: s.Host, Port: s.Port, TLS: s.TLS, TLSConfig: r.opts.TLSConfig, Helo: s.Helo,
+		Username: s.Username, Password: r.opts.Password, AllowInsecureAuth: s.AllowInsecureAuth,
+		Connections: s.Connections, MaxMessagesPerConn: s.MaxMessagesPerConn, Timeout: s.Timeout,
+	}
+}
+
+// senderDomain is the From address's domain, for Message-IDs.
+func (r *run) senderDomain(due []ledger.Recipient) (string, error) {
+	fields := map[string]string{}
+	if len(due) > 0 {
+		row, err := r.list.ReadAt(due[0].Offset, due[0].Row)
+		if err != nil {
+			return "", err
+		}
+		fields = row.Fields
+	}
+	from, err := r.tmpl.FromAddress(fields)
+	if err != nil {
+		if len(due) == 0 {
+			return "localhost", nil
+		}
+		return "", fmt.Errorf("%w: From: %w", ErrTemplate, err)
+	}
+	_, domain, _ := strings.Cut(from, "@")
+	return domain, nil
+}
+
+// messageID is fixed per campaign and recipient, so every attempt and any
+// resend after a crash carries the same one and can be recognised.
+func (r *run) messageID(rec ledger.Recipient) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00%d\x00%s", r.c.CreatedAt.UnixNano(), r.c.Name, rec.Row, rec.Email)
+	return hex.EncodeToString(h.Sum(nil)[:12]) + "." + strconv.Itoa(rec.Row) + "@" + r.domain
+}
+
+// errRelay wraps sender.ErrRelayUnavailable for errors.Is in the caller.
+func isRelayDown(err error) bool { return errors.Is(err, sender.ErrRelayUnavailable) }

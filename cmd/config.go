@@ -1,0 +1,185 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/sender"
+)
+
+// Config is every setting, read once from flags, environment, the config
+// file and defaults (in that order of precedence).
+type Config struct {
+	SMTP        SMTPConfig    `mapstructure:"smtp"`
+	Retry       RetryConfig   `mapstructure:"retry"`
+	Template    string        `mapstructure:"template"`
+	Campaign    string        `mapstructure:"campaign"`
+	StateDir    string        `mapstructure:"state_dir"`
+	EmailColumn string        `mapstructure:"email_column"`
+	InFlight    string        `mapstructure:"in_flight"`
+	Grace       time.Duration `mapstructure:"grace"`
+	Progress    string        `mapstructure:"progress"`
+	LogEvery    time.Duration `mapstructure:"log_every"`
+}
+
+// SMTPConfig is the relay.
+type SMTPConfig struct {
+	Host                     string        `mapstructure:"host"`
+	Port                     int           `mapstructure:"port"`
+	Username                 string        `mapstructure:"username"`
+	Password                 string        `mapstructure:"password"`
+	PasswordFile             string        `mapstructure:"password_file"`
+	TLS                      string        `mapstructure:"tls"`
+	Helo                     string        `mapstructure:"helo"`
+	Connections              int           `mapstructure:"connections"`
+	MaxMessagesPerConnection int           `mapstructure:"max_messages_per_connection"`
+	Timeout                  time.Duration `mapstructure:"timeout"`
+	AllowInsecureAuth        bool          `mapstructure:"allow_insecure_auth"`
+}
+
+// RetryConfig is the schedule for deferred recipients.
+type RetryConfig struct {
+	Schedule []time.Duration `mapstructure:"schedule"`
+	MaxAge   time.Duration   `mapstructure:"max_age"`
+	Wait     time.Duration   `mapstructure:"wait"`
+}
+
+// configError is a setting that cannot work; it exits 78.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return "configuration: " + e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+func configErrorf(format string, args ...any) error {
+	return &configError{fmt.Errorf(format, args...)}
+}
+
+func setDefaults(v *viper.Viper) {
+	d := campaign.DefaultRetry()
+	for key, val := range map[string]any{
+		"smtp.host": "", "smtp.port": 0, "smtp.username": "", "smtp.password": "", "smtp.password_file": "",
+		"smtp.tls": "starttls", "smtp.helo": "", "smtp.connections": 4, "smtp.max_messages_per_connection": 1000,
+		"smtp.timeout": time.Minute, "smtp.allow_insecure_auth": false,
+		"retry.schedule": d.Schedule, "retry.max_age": d.MaxAge, "retry.wait": d.Wait,
+		"template": "", "campaign": "", "state_dir": defaultStateDir(), "email_column": "email",
+		"in_flight": string(ledger.Resend), "grace": 30 * time.Second, "progress": "auto", "log_every": 5 * time.Second,
+	} {
+		v.SetDefault(key, val)
+	}
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "mailblast")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "mailblast")
+	}
+	return ".mailblast"
+}
+
+// flagKeys maps command-line flags to configuration keys.
+var flagKeys = map[string]string{
+	"template": "template", "campaign": "campaign", "connections": "smtp.connections",
+	"state-dir": "state_dir", "email-column": "email_column", "retry-wait": "retry.wait",
+	"in-flight": "in_flight", "progress": "progress",
+}
+
+// loadConfig is the one place viper is used: flags > MAILBLAST_* env >
+// config file > defaults, unmarshalled once into Config.
+func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
+	v := viper.New()
+	setDefaults(v)
+	v.SetEnvPrefix("MAILBLAST")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for name, key := range flagKeys {
+		if f := flags.Lookup(name); f != nil {
+			v.BindPFlag(key, f)
+		}
+	}
+	if err := readConfigFile(v, configFile); err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, configErrorf("%w", err)
+	}
+	return &c, c.check()
+}
+
+func readConfigFile(v *viper.Viper, file string) error {
+	if file != "" {
+		v.SetConfigFile(file)
+	} else {
+		v.SetConfigName("mailblast")
+		v.SetConfigType("yaml")
+		v.AddConfigPath(".")
+		if d, err := os.UserConfigDir(); err == nil {
+			v.AddConfigPath(filepath.Join(d, "mailblast"))
+		}
+	}
+	err := v.ReadInConfig()
+	var nf viper.ConfigFileNotFoundError
+	if err != nil && !(file == "" && errors.As(err, &nf)) {
+		return configErrorf("%w", err)
+	}
+	return nil
+}
+
+func (c *Config) check() error {
+	switch sender.TLSMode(c.SMTP.TLS) {
+	case sender.StartTLS, sender.Implicit, sender.NoTLS:
+	default:
+		return configErrorf("smtp.tls is %q; use starttls, tls or none", c.SMTP.TLS)
+	}
+	if c.SMTP.Port == 0 {
+		c.SMTP.Port = map[string]int{"starttls": 587, "tls": 465, "none": 25}[c.SMTP.TLS]
+	}
+	if c.SMTP.Connections < 1 || c.SMTP.Connections > 1000 {
+		return configErrorf("smtp.connections is %d; use 1 to 1000", c.SMTP.Connections)
+	}
+	if p := ledger.InFlightPolicy(c.InFlight); p != ledger.Resend && p != ledger.Skip {
+		return configErrorf("in_flight is %q; use resend or skip", c.InFlight)
+	}
+	if len(c.Retry.Schedule) == 0 {
+		return configErrorf("retry.schedule is empty")
+	}
+	return nil
+}
+
+// password reads smtp.password or smtp.password_file. It is never logged,
+// stored in the ledger, or put in an error message.
+func (c *Config) password() (string, error) {
+	if c.SMTP.PasswordFile == "" {
+		return c.SMTP.Password, nil
+	}
+	b, err := os.ReadFile(c.SMTP.PasswordFile)
+	if err != nil {
+		return "", configErrorf("smtp.password_file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+func (c *Config) smtpSettings() campaign.SMTPSettings {
+	return campaign.SMTPSettings{
+		Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: sender.TLSMode(c.SMTP.TLS), Helo: c.SMTP.Helo,
+		Username: c.SMTP.Username, AllowInsecureAuth: c.SMTP.AllowInsecureAuth,
+		Connections: c.SMTP.Connections, MaxMessagesPerConn: c.SMTP.MaxMessagesPerConnection, Timeout: c.SMTP.Timeout,
+	}
+}
+
+func (c *Config) retry() campaign.Retry {
+	r := campaign.DefaultRetry()
+	r.Schedule, r.MaxAge, r.Wait = c.Retry.Schedule, c.Retry.MaxAge, c.Retry.Wait
+	return r
+}

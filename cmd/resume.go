@@ -1,0 +1,125 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/ledger"
+)
+
+type resumeOptions struct {
+	configFile string
+	cmd        *cobra.Command
+}
+
+func newResumeCommand() *cobra.Command {
+	opts := &resumeOptions{}
+	c := &cobra.Command{
+		Use:   "resume",
+		Short: "Continue unfinished campaigns from the ledger (cron-safe)",
+		Long: `Resume continues campaigns from the ledger with the list, template and relay
+settings they were started with; only the password comes from the current
+configuration. Without --campaign it continues every unfinished campaign in the
+state directory. It sends what is due and exits: run it from cron.`,
+		Example: `  */10 * * * * cd /srv/news && MAILBLAST_SMTP_PASSWORD_FILE=/srv/news/pass mailblast resume`,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.cmd = c
+			opts.configFile, _ = c.Flags().GetString("config")
+			return runResume(c.Context(), opts)
+		},
+	}
+	f := c.Flags()
+	f.String("campaign", "", "campaign to continue (default: every unfinished one)")
+	f.Int("connections", 0, "SMTP connections (default: as the campaign was started)")
+	f.Duration("retry-wait", 0, "stay this long to retry deferred recipients (default 10m)")
+	f.String("in-flight", "", "rows in flight at a crash: resend or skip (default resend)")
+	f.String("progress", "", "auto, bar, plain or quiet")
+	return c
+}
+
+func runResume(ctx context.Context, opts *resumeOptions) error {
+	cfg, err := loadConfig(opts.cmd.Flags(), opts.configFile)
+	if err != nil {
+		return err
+	}
+	todo, err := unfinished(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if len(todo) == 0 {
+		fmt.Fprintln(os.Stderr, "mailblast: nothing to resume")
+		return nil
+	}
+	var errs []error
+	for _, c := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		s, err := campaign.DecodeSettings(c)
+		if err == nil {
+			if opts.cmd.Flags().Changed("connections") {
+				s.SMTP.Connections = cfg.SMTP.Connections
+			}
+			err = runCampaign(ctx, cfg, c.Name, s)
+		}
+		if err != nil && !errors.Is(err, errUnfinished) {
+			fmt.Fprintf(os.Stderr, "mailblast: campaign %s: %v\n", c.Name, err)
+		}
+		errs = append(errs, err)
+	}
+	return worst(errs)
+}
+
+// unfinished lists the campaigns to continue: the named one, or every one
+// with recipients that are not final.
+func unfinished(ctx context.Context, cfg *Config) ([]ledger.Campaign, error) {
+	store, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	if cfg.Campaign != "" {
+		c, err := store.Campaign(ctx, cfg.Campaign)
+		if err != nil {
+			return nil, &usageError{err}
+		}
+		return []ledger.Campaign{c}, nil
+	}
+	all, err := store.Campaigns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.Campaign
+	for _, c := range all {
+		n, err := store.Counts(ctx, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		if n.Pending+n.Deferred+n.InFlight > 0 || !c.Imported {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// worst picks the error that decides the exit code of a multi-campaign
+// run: any real failure beats "still deferred", which beats success.
+func worst(errs []error) error {
+	var unfinished error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, errUnfinished):
+			unfinished = err
+		default:
+			return err
+		}
+	}
+	return unfinished
+}

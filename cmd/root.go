@@ -1,0 +1,198 @@
+// Package cmd is mailblast's command line: one file per command, the
+// configuration wiring, and the one map from errors to exit codes.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/recipients"
+	"github.com/mailblast/mailblast/sender"
+)
+
+// Exit codes, sysexits-style. Listed in the help text and the README.
+const (
+	exitOK          = 0
+	exitUsage       = 64  // bad command line
+	exitDataErr     = 65  // bad list or template, or they changed under a campaign
+	exitNoInput     = 66  // list or template file missing
+	exitUnavailable = 69  // relay could not be reached
+	exitSoftware    = 70  // internal error
+	exitLocked      = 73  // another mailblast holds the campaign lock
+	exitIOErr       = 74  // ledger could not be read or written
+	exitTempFail    = 75  // recipients deferred: run `mailblast resume` later
+	exitNoPerm      = 77  // relay refused our credentials
+	exitConfig      = 78  // bad configuration
+	exitInterrupted = 130 // stopped by a signal; resume continues
+)
+
+const exitStatusHelp = `EXIT STATUS
+   0  every recipient is final: sent, failed or skipped
+  64  usage error
+  65  bad list or template (the message names row and column), or the list
+      or template changed under an existing campaign
+  66  list or template file not found
+  69  relay unavailable: nobody was marked failed; resume later
+  70  internal error
+  73  another mailblast is running this campaign
+  74  the ledger could not be read or written
+  75  recipients deferred for later: run "mailblast resume" (from cron)
+  77  the relay rejected the username or password
+  78  configuration error
+ 130  interrupted: the ledger is consistent; "mailblast resume" continues`
+
+// errUnfinished: the run ended with recipients still waiting.
+var errUnfinished = errors.New("recipients are deferred or pending")
+
+// usageError is a bad command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// exitCode is the one place errors become exit codes.
+func exitCode(err error) int {
+	var ue *usageError
+	var ce *configError
+	var re *recipients.Error
+	var se *sender.Error
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, campaign.ErrInterrupted):
+		return exitInterrupted
+	case errors.Is(err, campaign.ErrLocked):
+		return exitLocked
+	case errors.As(err, &ce):
+		return exitConfig
+	case errors.Is(err, sender.ErrRelayUnavailable):
+		return exitUnavailable
+	case errors.As(err, &se) && se.Command == "AUTH" && se.Code == 535:
+		return exitNoPerm
+	case errors.As(err, &se) && se.Permanent:
+		return exitConfig // TLS that does not verify, no STARTTLS, no AUTH mechanism
+	case errors.As(err, &se):
+		return exitUnavailable
+	case errors.Is(err, fs.ErrNotExist):
+		return exitNoInput
+	case errors.As(err, &re), errors.Is(err, campaign.ErrTemplate), errors.Is(err, campaign.ErrListChanged):
+		return exitDataErr
+	case errors.Is(err, errUnfinished):
+		return exitTempFail
+	case errors.Is(err, campaign.ErrNothingToResume):
+		return exitOK
+	case errors.Is(err, errLedger):
+		return exitIOErr
+	}
+	return exitSoftware
+}
+
+// Main runs the command line and returns the exit code.
+func Main() int {
+	soft, hard, stop := signalContexts()
+	defer stop()
+	root := newRootCommand()
+	err := root.ExecuteContext(withHard(soft, hard))
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errUnfinished) {
+		fmt.Fprintf(os.Stderr, "mailblast: %v\n", err)
+	}
+	return code
+}
+
+// signalContexts: the first SIGINT/SIGTERM ends soft (stop taking
+// recipients, let in-flight ones finish), the second ends hard.
+func signalContexts() (soft, hard context.Context, stop func()) {
+	soft, cancelSoft := context.WithCancelCause(context.Background())
+	hard, cancelHard := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for n := 0; ; n++ {
+			select {
+			case <-done:
+				return
+			case sig := <-ch:
+				if n == 0 {
+					fmt.Fprintf(os.Stderr, "mailblast: %v: finishing messages in flight (again to abandon them)\n", sig)
+					cancelSoft(fmt.Errorf("signal %v", sig))
+				} else {
+					cancelHard()
+				}
+			}
+		}
+	}()
+	return soft, hard, func() {
+		signal.Stop(ch)
+		close(done)
+		<-finished
+		cancelSoft(nil)
+		cancelHard()
+	}
+}
+
+type hardKey struct{}
+
+func withHard(soft, hard context.Context) context.Context {
+	return context.WithValue(soft, hardKey{}, hard)
+}
+
+func hardContext(ctx context.Context) context.Context {
+	if h, ok := ctx.Value(hardKey{}).(context.Context); ok {
+		return h
+	}
+	return context.WithoutCancel(ctx)
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mailblast",
+		Short: "Send a personalised message to every row of a CSV list through your SMTP relay",
+		Long: `mailblast renders one message per row of a CSV list from a text/template
+message file and sends them through a small pool of reused SMTP connections.
+Every outcome goes into a durable ledger, so an interrupted or deferred
+campaign continues with "mailblast resume" and nobody is mailed twice.
+
+Configuration comes from flags, then MAILBLAST_* environment variables
+(MAILBLAST_SMTP_HOST, MAILBLAST_SMTP_PASSWORD, ...), then mailblast.yaml in the
+current directory or $XDG_CONFIG_HOME/mailblast/, or --config FILE.
+There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
+	root.PersistentFlags().String("config", "", "config file (default ./mailblast.yaml, then $XDG_CONFIG_HOME/mailblast/mailblast.yaml)")
+	root.PersistentFlags().String("state-dir", "", "directory of the ledger and locks (default $XDG_STATE_HOME/mailblast)")
+	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitStatusHelp + "\n")
+	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
+	return root
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(c, args); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}
+
+func noArgs(c *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(c, args); err != nil {
+		return &usageError{err}
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailblast/mailblast/ledger"
+)
+
+type statusOptions struct {
+	json       bool
+	configFile string
+	cmd        *cobra.Command
+}
+
+func newStatusCommand() *cobra.Command {
+	opts := &statusOptions{}
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show where campaigns stand: counts per state",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.cmd = c
+			opts.configFile, _ = c.Flags().GetString("config")
+			return runStatus(c.Context(), opts)
+		},
+	}
+	c.Flags().String("campaign", "", "campaign (default: all)")
+	c.Flags().BoolVar(&opts.json, "json", false, "one JSON object per campaign")
+	return c
+}
+
+type statusJSON struct {
+	Campaign string `json:"campaign"`
+	ledger.Counts
+	Finished bool `json:"finished"`
+}
+
+func runStatus(ctx context.Context, opts *statusOptions) error {
+	cfg, err := loadConfig(opts.cmd.Flags(), opts.configFile)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	var list []ledger.Campaign
+	if cfg.Campaign != "" {
+		c, err := store.Campaign(ctx, cfg.Campaign)
+		if err != nil {
+			return &usageError{err}
+		}
+		list = append(list, c)
+	} else if list, err = store.Campaigns(ctx); err != nil {
+		return err
+	}
+	for _, c := range list {
+		n, err := store.Counts(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		printStatus(c.Name, n, opts.json)
+	}
+	return nil
+}
+
+func printStatus(name string, n ledger.Counts, asJSON bool) {
+	finished := n.Pending+n.Deferred+n.InFlight == 0
+	if asJSON {
+		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished})
+		fmt.Println(string(b))
+		return
+	}
+	state := "finished"
+	if !finished {
+		state = "unfinished"
+	}
+	fmt.Fprintf(os.Stdout, "%s (%s): total %d, pending %d, in flight %d, sent %d, deferred %d, failed %d, skipped %d",
+		name, state, n.Total, n.Pending, n.InFlight, n.Sent, n.Deferred, n.Failed, n.Skipped)
+	if n.Recovered > 0 {
+		fmt.Printf("; %d were in flight at a crash (possible duplicates)", n.Recovered)
+	}
+	fmt.Println()
+}

@@ -1,0 +1,24 @@
+package cmd
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at release time: -ldflags "-X github.com/mailblast/mailblast/cmd.version=1.2.3".
+var version = "dev"
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  noArgs,
+		Run: func(c *cobra.Command, args []string) {
+			fmt.Printf("mailblast %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,138 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// State is where one recipient stands.
+type State string
+
+// The states a recipient moves through. Pending and Deferred are waiting;
+// InFlight means a message may be on the wire; the rest are final.
+const (
+	Pending  State = "pending"
+	InFlight State = "inflight"
+	Sent     State = "sent"
+	Deferred State = "deferred"
+	Failed   State = "failed"
+	Skipped  State = "skipped"
+)
+
+// Final reports whether no further attempt will be made.
+func (s State) Final() bool { return s == Sent || s == Failed || s == Skipped }
+
+// ErrNotFound is returned for a campaign the ledger does not know.
+var ErrNotFound = errors.New("campaign not found")
+
+// Campaign is what the ledger remembers of a campaign so resume needs no
+// arguments. Settings is an opaque JSON document that never holds secrets.
+type Campaign struct {
+	ID             int64
+	Name           string
+	ListPath       string
+	ListDigest     string
+	TemplatePath   string
+	TemplateDigest string
+	Settings       []byte
+	Imported       bool
+	CreatedAt      time.Time
+}
+
+// Recipient is one row of the list as the ledger sees it.
+type Recipient struct {
+	Row         int
+	Email       string
+	Offset      int64
+	State       State
+	Attempts    int
+	NextAttempt time.Time
+	FirstTry    time.Time
+	Code        int
+	Enhanced    string
+	Text        string
+	MessageID   string
+	Recovered   int // times this row was found in flight after a crash
+	UpdatedAt   time.Time
+}
+
+// Claim marks a row in flight before its message goes out.
+type Claim struct {
+	Row       int
+	MessageID string
+}
+
+// Outcome is the result of one attempt, or the release of a claimed row
+// that was never attempted (State Pending, Attempted false).
+type Outcome struct {
+	Row         int
+	State       State
+	Attempted   bool
+	Code        int
+	Enhanced    string
+	Text        string
+	NextAttempt time.Time
+}
+
+// Batch is one group commit.
+type Batch struct {
+	Claims   []Claim
+	Outcomes []Outcome
+}
+
+// Attempt is one recorded try at a recipient.
+type Attempt struct {
+	Row      int
+	At       time.Time
+	State    State
+	Code     int
+	Enhanced string
+	Text     string
+}
+
+// Counts is the campaign's standing.
+type Counts struct {
+	Total     int `json:"total"`
+	Pending   int `json:"pending"`
+	InFlight  int `json:"inflight"`
+	Sent      int `json:"sent"`
+	Deferred  int `json:"deferred"`
+	Failed    int `json:"failed"`
+	Skipped   int `json:"skipped"`
+	Recovered int `json:"recovered_in_flight"`
+}
+
+// InFlightPolicy says what to do with rows a crash left in flight.
+type InFlightPolicy string
+
+// Resend risks one duplicate; Skip risks one recipient never receiving it.
+const (
+	Resend InFlightPolicy = "resend"
+	Skip   InFlightPolicy = "skip"
+)
+
+// Importer takes list rows inside the import transaction.
+type Importer interface {
+	Add(r Recipient) error
+	// Commit marks the campaign imported; Rollback discards every row.
+	Commit() error
+	Rollback() error
+}
+
+// Store is the ledger as mailblast uses it.
+type Store interface {
+	CreateCampaign(ctx context.Context, c *Campaign) error
+	Campaign(ctx context.Context, name string) (Campaign, error)
+	Campaigns(ctx context.Context) ([]Campaign, error)
+	Import(ctx context.Context, campaignID int64) (Importer, error)
+	Due(ctx context.Context, campaignID int64, now time.Time, afterRow, limit int) ([]Recipient, error)
+	NextDue(ctx context.Context, campaignID int64) (time.Time, bool, error)
+	Apply(ctx context.Context, campaignID int64, b Batch, at time.Time) error
+	RecoverInFlight(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time) (int, error)
+	Expire(ctx context.Context, campaignID int64, before time.Time, at time.Time) (int, error)
+	Counts(ctx context.Context, campaignID int64) (Counts, error)
+	Recipients(ctx context.Context, campaignID int64, state State, fn func(Recipient) error) error
+	Attempts(ctx context.Context, campaignID int64, row int) ([]Attempt, error)
+	Close() error
+}

@@ -1,0 +1,163 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS campaigns (
+	id INTEGER PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE,
+	list_path TEXT NOT NULL,
+	list_digest TEXT NOT NULL,
+	template_path TEXT NOT NULL,
+	template_digest TEXT NOT NULL,
+	settings TEXT NOT NULL,
+	imported INTEGER NOT NULL DEFAULT 0,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recipients (
+	campaign_id INTEGER NOT NULL,
+	row INTEGER NOT NULL,
+	email TEXT NOT NULL,
+	byte_offset INTEGER NOT NULL,
+	state TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt INTEGER NOT NULL DEFAULT 0,
+	first_try INTEGER NOT NULL DEFAULT 0,
+	code INTEGER NOT NULL DEFAULT 0,
+	enhanced TEXT NOT NULL DEFAULT '',
+	text TEXT NOT NULL DEFAULT '',
+	message_id TEXT NOT NULL DEFAULT '',
+	recovered INTEGER NOT NULL DEFAULT 0,
+	updated_at INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (campaign_id, row)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS recipients_state ON recipients (campaign_id, state, row);
+CREATE TABLE IF NOT EXISTS attempts (
+	campaign_id INTEGER NOT NULL,
+	row INTEGER NOT NULL,
+	at INTEGER NOT NULL,
+	state TEXT NOT NULL,
+	code INTEGER NOT NULL,
+	enhanced TEXT NOT NULL,
+	text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_row ON attempts (campaign_id, row);
+`
+
+// SQLite is the Store kept in one database file.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Store = (*SQLite)(nil)
+
+// Open opens (creating if needed) the ledger file at path.
+//
+// WAL with synchronous=FULL makes every commit durable across power loss;
+// callers batch their writes so that costs one fsync per batch, not per
+// message.
+func Open(path string) (*SQLite, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+	}
+	// One connection: SQLite has one writer anyway, and a single conn keeps
+	// the pragmas and avoids lock contention between our own goroutines.
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger: %s: %w", path, err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+// Close closes the database file.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromUnix(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+// CreateCampaign inserts c and sets its ID.
+func (s *SQLite) CreateCampaign(ctx context.Context, c *Campaign) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO campaigns
+		(name, list_path, list_digest, template_path, template_digest, settings, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.Name, c.ListPath, c.ListDigest, c.TemplatePath, c.TemplateDigest, string(c.Settings), unix(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("ledger: create campaign %q: %w", c.Name, err)
+	}
+	c.ID, err = res.LastInsertId()
+	return err
+}
+
+const campaignCols = `id, name, list_path, list_digest, template_path, template_digest, settings, imported, created_at`
+
+func scanCampaign(sc interface{ Scan(...any) error }) (Campaign, error) {
+	var c Campaign
+	var settings string
+	var created int64
+	err := sc.Scan(&c.ID, &c.Name, &c.ListPath, &c.ListDigest, &c.TemplatePath, &c.TemplateDigest, &settings, &c.Imported, &created)
+	c.Settings = []byte(settings)
+	c.CreatedAt = fromUnix(created)
+	return c, err
+}
+
+// Campaign looks a campaign up by name.
+func (s *SQLite) Campaign(ctx context.Context, name string) (Campaign, error) {
+	c, err := scanCampaign(s.db.QueryRowContext(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	return c, err
+}
+
+// Campaigns lists every campaign, oldest first.
+func (s *SQLite) Campaigns(ctx context.Context) ([]Campaign, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+campaignCols+` FROM campaigns ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Campaign
+	for rows.Next() {
+		c, err := scanCampaign(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

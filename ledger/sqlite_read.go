@@ -1,0 +1,142 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+)
+
+const recipientCols = `row, email, byte_offset, state, attempts, next_attempt, first_try, code, enhanced, text, message_id, recovered, updated_at`
+
+func scanRecipient(sc interface{ Scan(...any) error }) (Recipient, error) {
+	var r Recipient
+	var state string
+	var next, first, updated int64
+	err := sc.Scan(&r.Row, &r.Email, &r.Offset, &state, &r.Attempts, &next, &first,
+		&r.Code, &r.Enhanced, &r.Text, &r.MessageID, &r.Recovered, &updated)
+	r.State = State(state)
+	r.NextAttempt, r.FirstTry, r.UpdatedAt = fromUnix(next), fromUnix(first), fromUnix(updated)
+	return r, err
+}
+
+func (s *SQLite) query(ctx context.Context, fn func(Recipient) error, q string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecipient(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Due returns up to limit rows after afterRow that may be attempted now:
+// pending rows and deferred rows whose wait is over, in row order.
+// Two index range scans instead of one OR keep this fast when a million
+// rows are already final.
+func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, afterRow, limit int) ([]Recipient, error) {
+	var out []Recipient
+	collect := func(r Recipient) error { out = append(out, r); return nil }
+	q := `SELECT ` + recipientCols + ` FROM recipients INDEXED BY recipients_state
+		WHERE campaign_id = ? AND state = ? AND row > ? AND next_attempt <= ? ORDER BY row LIMIT ?`
+	for _, st := range []State{Pending, Deferred} {
+		if err := s.query(ctx, collect, q, campaignID, string(st), afterRow, unix(now), limit); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Row < out[j].Row })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// NextDue is the earliest time a deferred row may be tried again.
+func (s *SQLite) NextDue(ctx context.Context, campaignID int64) (time.Time, bool, error) {
+	var next sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM recipients
+		WHERE campaign_id = ? AND state IN ('deferred', 'pending')`, campaignID).Scan(&next)
+	if err != nil || !next.Valid {
+		return time.Time{}, false, err
+	}
+	return time.UnixMilli(next.Int64), true, nil
+}
+
+// Counts tallies the campaign by state.
+func (s *SQLite) Counts(ctx context.Context, campaignID int64) (Counts, error) {
+	var c Counts
+	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*), SUM(recovered > 0) FROM recipients
+		WHERE campaign_id = ? GROUP BY state`, campaignID)
+	if err != nil {
+		return c, fmt.Errorf("ledger: counts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n, rec int
+		if err := rows.Scan(&st, &n, &rec); err != nil {
+			return c, err
+		}
+		c.Total += n
+		c.Recovered += rec
+		*c.field(State(st)) += n
+	}
+	return c, rows.Err()
+}
+
+func (c *Counts) field(s State) *int {
+	switch s {
+	case Pending:
+		return &c.Pending
+	case InFlight:
+		return &c.InFlight
+	case Sent:
+		return &c.Sent
+	case Deferred:
+		return &c.Deferred
+	case Failed:
+		return &c.Failed
+	default:
+		return &c.Skipped
+	}
+}
+
+// Recipients calls fn for every row in state ("" for all), in row order.
+func (s *SQLite) Recipients(ctx context.Context, campaignID int64, state State, fn func(Recipient) error) error {
+	if state == "" {
+		return s.query(ctx, fn, `SELECT `+recipientCols+` FROM recipients WHERE campaign_id = ? ORDER BY row`, campaignID)
+	}
+	return s.query(ctx, fn, `SELECT `+recipientCols+` FROM recipients WHERE campaign_id = ? AND state = ? ORDER BY row`,
+		campaignID, string(state))
+}
+
+// Attempts lists every recorded try at one row, oldest first.
+func (s *SQLite) Attempts(ctx context.Context, campaignID int64, row int) ([]Attempt, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT row, at, state, code, enhanced, text FROM attempts
+		WHERE campaign_id = ? AND row = ? ORDER BY at, rowid`, campaignID, row)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var a Attempt
+		var at int64
+		var st string
+		if err := rows.Scan(&a.Row, &at, &st, &a.Code, &a.Enhanced, &a.Text); err != nil {
+			return nil, err
+		}
+		a.At, a.State = fromUnix(at), State(st)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

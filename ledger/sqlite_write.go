@@ -1,0 +1,162 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+type importer struct {
+	tx   *sql.Tx
+	stmt *sql.Stmt
+	id   int64
+	now  int64
+}
+
+// Import starts the one transaction that brings a list into the ledger.
+func (s *SQLite) Import(ctx context.Context, campaignID int64) (Importer, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: import: %w", err)
+	}
+	// Rows of an earlier import that never committed cannot exist (it was
+	// rolled back), but a campaign re-imported by hand might have some.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM recipients WHERE campaign_id = ?`, campaignID); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO recipients
+		(campaign_id, row, email, byte_offset, state, text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return &importer{tx: tx, stmt: stmt, id: campaignID, now: unix(time.Now())}, nil
+}
+
+func (im *importer) Add(r Recipient) error {
+	if r.State == "" {
+		r.State = Pending
+	}
+	_, err := im.stmt.Exec(im.id, r.Row, r.Email, r.Offset, string(r.State), r.Text, im.now)
+	if err != nil {
+		return fmt.Errorf("ledger: import row %d: %w", r.Row, err)
+	}
+	return nil
+}
+
+func (im *importer) Commit() error {
+	if _, err := im.tx.Exec(`UPDATE campaigns SET imported = 1 WHERE id = ?`, im.id); err != nil {
+		im.tx.Rollback()
+		return err
+	}
+	return im.tx.Commit()
+}
+
+func (im *importer) Rollback() error { return im.tx.Rollback() }
+
+// Apply commits claims and outcomes together: the group commit.
+func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: apply: %w", err)
+	}
+	defer tx.Rollback()
+	now := unix(at)
+	if err := applyClaims(tx, campaignID, b.Claims, now); err != nil {
+		return err
+	}
+	if err := applyOutcomes(tx, campaignID, b.Outcomes, now); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger: commit: %w", err)
+	}
+	return nil
+}
+
+func applyClaims(tx *sql.Tx, id int64, claims []Claim, now int64) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	stmt, err := tx.Prepare(`UPDATE recipients SET state = 'inflight', message_id = ?, updated_at = ?
+		WHERE campaign_id = ? AND row = ?`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, c := range claims {
+		if _, err := stmt.Exec(c.MessageID, now, id, c.Row); err != nil {
+			return fmt.Errorf("ledger: claim row %d: %w", c.Row, err)
+		}
+	}
+	return nil
+}
+
+func applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	upd, err := tx.Prepare(`UPDATE recipients SET state = ?, attempts = attempts + ?,
+		next_attempt = ?, code = ?, enhanced = ?, text = ?, updated_at = ?,
+		first_try = CASE WHEN first_try = 0 AND ? = 1 THEN ? ELSE first_try END
+		WHERE campaign_id = ? AND row = ?`)
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	ins, err := tx.Prepare(`INSERT INTO attempts (campaign_id, row, at, state, code, enhanced, text)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for _, o := range outs {
+		n := 0
+		if o.Attempted {
+			n = 1
+		}
+		if _, err := upd.Exec(string(o.State), n, unix(o.NextAttempt), o.Code, o.Enhanced, o.Text, now,
+			n, now, id, o.Row); err != nil {
+			return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
+		}
+		if !o.Attempted {
+			continue
+		}
+		if _, err := ins.Exec(id, o.Row, now, string(o.State), o.Code, o.Enhanced, o.Text); err != nil {
+			return fmt.Errorf("ledger: attempt row %d: %w", o.Row, err)
+		}
+	}
+	return nil
+}
+
+// RecoverInFlight settles rows that a crash left in flight. Their message
+// may or may not have reached the relay; the policy picks which risk to take.
+func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time) (int, error) {
+	state, text := Pending, "in flight at an interrupted run; sent again (a duplicate is possible)"
+	if p == Skip {
+		state, text = Skipped, "in flight at an interrupted run; not sent again (--in-flight=skip)"
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE recipients SET state = ?, text = ?, next_attempt = 0,
+		recovered = recovered + 1, updated_at = ? WHERE campaign_id = ? AND state = 'inflight'`,
+		string(state), text, unix(at), campaignID)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// Expire fails deferred rows whose first attempt is older than before.
+func (s *SQLite) Expire(ctx context.Context, campaignID int64, before, at time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE recipients SET state = 'failed',
+		text = 'expired: still deferred after retry.max_age; last reply: ' || text, updated_at = ?
+		WHERE campaign_id = ? AND state = 'deferred' AND first_try > 0 AND first_try < ?`,
+		unix(at), campaignID, unix(before))
+	if err != nil {
+		return 0, fmt.Errorf("ledger: expire: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

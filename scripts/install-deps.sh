@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the real SMTP servers the test suite and benchmarks talk to.
+# Postfix's smtp-sink and smtp-source come from Debian's postfix package; the
+# package must not start a system Postfix, so policy-rc.d refuses service starts
+# for the duration of the install.
+set -euo pipefail
+
+need_postfix() { ! command -v smtp-sink >/dev/null 2>&1 && [ ! -x /usr/sbin/smtp-sink ]; }
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+if need_postfix; then
+  had_policy=0
+  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  if [ "$had_policy" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+  fi
+  $SUDO apt-get update -qq
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postfix >/dev/null
+  [ "$had_policy" -eq 0 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+echo "smtp-sink: $(command -v smtp-sink || echo /usr/sbin/smtp-sink)"

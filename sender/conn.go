@@ -1,0 +1,226 @@
+package sender
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// TLSMode is how the connection to the relay is protected.
+type TLSMode string
+
+// The TLS modes: STARTTLS on a plain port (587), TLS from the first byte
+// (465), or none, which must be asked for.
+const (
+	StartTLS TLSMode = "starttls"
+	Implicit TLSMode = "tls"
+	NoTLS    TLSMode = "none"
+)
+
+// Config is the relay and how to use it.
+type Config struct {
+	Host               string
+	Port               int
+	TLS                TLSMode
+	TLSConfig          *tls.Config // nil: system roots, ServerName = Host
+	Helo               string
+	Username           string
+	Password           string
+	AllowInsecureAuth  bool // AUTH over a connection without TLS
+	Connections        int
+	MaxMessagesPerConn int
+	Timeout            time.Duration // every step: dial, each command, each body write
+	// Backoff between failed connects starts at BackoffMin, doubles to
+	// BackoffMax; after MaxConnectFailures consecutive failures the relay
+	// counts as down.
+	BackoffMin, BackoffMax time.Duration
+	MaxConnectFailures     int
+}
+
+func (c *Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+func (c *Config) tlsConfig() *tls.Config {
+	if c.TLSConfig != nil {
+		t := c.TLSConfig.Clone()
+		if t.ServerName == "" {
+			t.ServerName = c.Host
+		}
+		return t
+	}
+	return &tls.Config{ServerName: c.Host, MinVersion: tls.VersionTLS12}
+}
+
+// ErrInsecureAuth refuses to send a password over plaintext.
+var ErrInsecureAuth = errors.New("refusing to authenticate over a connection without TLS (set smtp.tls to starttls or tls, or smtp.allow_insecure_auth: true for a trusted local relay)")
+
+// conn is one open session with the relay.
+type conn struct {
+	c    *smtp.Client
+	raw  net.Conn
+	sent int
+}
+
+// deadlineConn puts a deadline on every read and write: go-smtp leaves body
+// writes without one, and a relay that stops reading must not hang us.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineConn) Read(b []byte) (int, error) {
+	d.Conn.SetReadDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Read(b)
+}
+
+func (d *deadlineConn) Write(b []byte) (int, error) {
+	d.Conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.Conn.Write(b)
+}
+
+// dial opens, greets, secures and authenticates one connection.
+func dial(ctx context.Context, cfg *Config) (*conn, error) {
+	d := net.Dialer{Timeout: cfg.Timeout}
+	raw, err := d.DialContext(ctx, "tcp", cfg.addr())
+	if err != nil {
+		return nil, Classify("CONNECT", err)
+	}
+	var nc net.Conn = &deadlineConn{Conn: raw, timeout: cfg.Timeout}
+	if cfg.TLS == Implicit {
+		tc := tls.Client(nc, cfg.tlsConfig())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, Classify("TLS", err)
+		}
+		nc = tc
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	c, err := open(nc, cfg)
+	if err == nil {
+		err = auth(c, cfg)
+	}
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return &conn{c: c, raw: raw}, nil
+}
+
+// open greets the relay and, for starttls, upgrades the connection.
+// go-smtp v0.25 only offers STARTTLS through NewClientStartTLS, which says
+// EHLO localhost before the upgrade; the configured name follows after it.
+func open(nc net.Conn, cfg *Config) (*smtp.Client, error) {
+	var c *smtp.Client
+	if cfg.TLS == StartTLS {
+		var err error
+		if c, err = smtp.NewClientStartTLS(nc, cfg.tlsConfig()); err != nil {
+			return nil, startTLSError(err)
+		}
+	} else {
+		c = smtp.NewClient(nc)
+	}
+	c.CommandTimeout, c.SubmissionTimeout = cfg.Timeout, cfg.Timeout
+	if err := c.Hello(cfg.Helo); err != nil {
+		return nil, Classify("EHLO", err)
+	}
+	// NOOP makes go-smtp send EHLO now, so its failure is reported as a
+	// greeting failure and the extensions are known before AUTH.
+	if err := c.Noop(); err != nil {
+		return nil, Classify("EHLO", err)
+	}
+	return c, nil
+}
+
+// startTLSError: a relay without STARTTLS is a configuration problem no
+// retry cures; a reply or a dropped line is ordinary relay trouble.
+func startTLSError(err error) *Error {
+	e := Classify("TLS", err)
+	var se *smtp.SMTPError
+	var ne net.Error
+	if e.Code == 0 && !errors.As(err, &se) && !errors.As(err, &ne) && !errors.Is(err, io.EOF) {
+		e.Permanent = true
+		e.Message = "STARTTLS failed: " + e.Message + " (set smtp.tls: none only for a trusted local relay)"
+	}
+	return e
+}
+
+func auth(c *smtp.Client, cfg *Config) error {
+	if cfg.Username == "" {
+		return nil
+	}
+	if _, isTLS := c.TLSConnectionState(); !isTLS && !cfg.AllowInsecureAuth {
+		return &Error{Command: "AUTH", Message: ErrInsecureAuth.Error(), Relay: true, Permanent: true, Err: ErrInsecureAuth}
+	}
+	var mech sasl.Client
+	switch {
+	case c.SupportsAuth("PLAIN"):
+		mech = sasl.NewPlainClient("", cfg.Username, cfg.Password)
+	case c.SupportsAuth("LOGIN"):
+		mech = sasl.NewLoginClient(cfg.Username, cfg.Password)
+	default:
+		return &Error{Command: "AUTH", Message: "relay offers neither AUTH PLAIN nor LOGIN", Relay: true, Permanent: true}
+	}
+	if err := c.Auth(mech); err != nil {
+		e := Classify("AUTH", err)
+		// A rejected password is final for the run, whatever the code says
+		// about the session: retrying would only lock the account.
+		e.Permanent = e.Permanent || e.Code == 535
+		return e
+	}
+	return nil
+}
+
+// send carries one message. A rejected MAIL or RCPT leaves a transaction
+// open, so RSET closes it; after a good DATA nothing is needed.
+func (cn *conn) send(m *Envelope) *Error {
+	if err := cn.c.Mail(m.From, nil); err != nil {
+		return cn.reset(Classify("MAIL", err))
+	}
+	if err := cn.c.Rcpt(m.To, nil); err != nil {
+		return cn.reset(Classify("RCPT", err))
+	}
+	w, err := cn.c.Data()
+	if err != nil {
+		return cn.reset(Classify("DATA", err))
+	}
+	if _, err := w.Write(m.Data); err != nil {
+		return Classify("DATA", err)
+	}
+	if err := w.Close(); err != nil {
+		return Classify("DATA", err)
+	}
+	cn.sent++
+	return nil
+}
+
+func (cn *conn) reset(e *Error) *Error {
+	if e.Relay {
+		return e
+	}
+	if err := cn.c.Reset(); err != nil {
+		// The reply stands; the connection is just not reusable.
+		e.Relay = false
+		cn.sent = -1
+	}
+	return e
+}
+
+func (cn *conn) usable(max int) bool { return cn.sent >= 0 && (max <= 0 || cn.sent < max) }
+
+// close says QUIT politely, then closes whatever is left.
+func (cn *conn) close() {
+	if cn.sent >= 0 {
+		cn.c.Quit()
+	}
+	cn.raw.Close()
+}
+
+func (e *Error) String() string { return fmt.Sprint(e.Error()) }

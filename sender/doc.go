@@ -1,0 +1,19 @@
+// Package sender moves rendered messages to an SMTP relay.
+//
+// The flow:
+//
+//  1. Pool.Run starts one worker per connection slot (Config.Connections).
+//  2. A worker dials lazily (TLS verified, STARTTLS or implicit TLS, AUTH when
+//     a username is set) and keeps its connection for many messages: after a
+//     good DATA the next MAIL goes straight on, with no RSET or EHLO.
+//  3. Every reply or transport failure becomes one *Error, classified once
+//     (Classify): sent, deferred, failed; relay trouble is marked as such.
+//  4. Relay trouble replaces the connection and puts the message back for
+//     another try; repeated connect failures make the pool back off
+//     (exponential, with jitter) and finally give up with ErrRelayUnavailable.
+//  5. Each outcome goes to the caller's callback; the worker moves on.
+//
+// Workers stop taking messages when the soft context ends and abort the
+// message on the wire when the hard one does; Run returns only after every
+// worker has exited.
+package sender
