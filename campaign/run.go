@@ -197,7 +197,7 @@ func (r *run) senderDomain(due []ledger.Recipient) (string, error) {
 // resend after a crash carries the same one and can be recognised.
 func (r *run) messageID(rec ledger.Recipient) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00%s\x00%d\x00%s", r.c.CreatedAt.UnixNano(), r.c.Name, rec.Row, rec.Email)
+	fmt.Fprintf(h, "%d\x00%s\x00%d\x00%s", r.c.CreatedAt.UnixMilli(), r.c.Name, rec.Row, rec.Email)
 	return hex.EncodeToString(h.Sum(nil)[:12]) + "." + strconv.Itoa(rec.Row) + "@" + r.domain
 }
 

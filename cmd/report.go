@@ -49,12 +49,13 @@ type reportRow struct {
 	Reply       string `csv:"reply" json:"reply"`
 	MessageID   string `csv:"message_id" json:"message_id"`
 	NextAttempt string `csv:"next_attempt" json:"next_attempt,omitempty"`
+	Recovered   int    `csv:"recovered" json:"recovered"`
 	Updated     string `csv:"updated" json:"updated"`
 }
 
 func toReportRow(r ledger.Recipient) reportRow {
 	row := reportRow{Row: r.Row, Email: r.Email, State: string(r.State), Attempts: r.Attempts, Code: r.Code,
-		Enhanced: r.Enhanced, Reply: r.Text, MessageID: r.MessageID, Updated: r.UpdatedAt.UTC().Format(time.RFC3339)}
+		Enhanced: r.Enhanced, Reply: r.Text, MessageID: r.MessageID, Recovered: r.Recovered, Updated: r.UpdatedAt.UTC().Format(time.RFC3339)}
 	if r.State == ledger.Deferred {
 		row.NextAttempt = r.NextAttempt.UTC().Format(time.RFC3339)
 	}

@@ -76,23 +76,22 @@ func NewPool(cfg Config) (*Pool, error) {
 // (wrapped with the last failure) or a permanent session failure such as a
 // rejected password.
 func (p *Pool) Run(soft, hard context.Context, in <-chan *Envelope, report func(Result)) error {
-	ctx, cancel := context.WithCancelCause(soft)
-	defer cancel(nil)
+	ctx, cancel := context.WithCancel(soft)
+	defer cancel()
 	var wg sync.WaitGroup
+	var once sync.Once
+	var failure error
 	for range p.cfg.Connections {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.worker(ctx, hard, in, report); err != nil {
-				cancel(err)
+		wg.Go(func() {
+			err := p.worker(ctx, hard, in, report)
+			if err != nil && ctx.Err() == nil {
+				once.Do(func() { failure = err })
+				cancel()
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	return failure
 }
 
 func (p *Pool) worker(ctx, hard context.Context, in <-chan *Envelope, report func(Result)) error {
