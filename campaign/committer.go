@@ -29,11 +29,11 @@ func newCommitter(store ledger.Store, id int64, opts *Options, cancel context.Ca
 	return &committer{store: store, id: id, opts: opts, ops: make(chan op, 4096), cancel: cancel}
 }
 
-// claim records rows in flight and waits for the commit.
-func (c *committer) claim(ctx context.Context, claims []ledger.Claim) error {
+// claimAsync records rows in flight; the channel gets the commit's result.
+func (c *committer) claimAsync(claims []ledger.Claim) chan error {
 	done := make(chan error, 1)
 	c.ops <- op{claims: claims, done: done}
-	return <-done
+	return done
 }
 
 func (c *committer) outcome(p pending) { c.ops <- op{p: p} }

@@ -40,7 +40,7 @@ func (r *run) pass(ctx, hard context.Context) error {
 	var prodErr error
 	wg.Go(func() {
 		defer close(jobs)
-		prodErr = r.produce(soft, com, jobs, 2*conns)
+		prodErr = r.produce(soft, com, jobs, max(256, 4*conns))
 	})
 	var rwg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
@@ -99,55 +99,87 @@ func (r *run) grace(ctx, hard context.Context) (context.Context, func()) {
 
 // produce claims due rows in chunks (one group commit each) and hands
 // them on. A row is in flight in the ledger before its message is built.
+// The claim of the next chunk commits while this one is handed on, so the
+// fsync is never on the critical path.
 func (r *run) produce(ctx context.Context, com *committer, jobs chan<- *job, chunk int) error {
 	now := r.opts.now()
 	cursor := 0
+	var prev *claimed
 	for {
-		due, err := r.store.Due(ctx, r.c.ID, now, cursor, 512)
-		if err != nil || len(due) == 0 {
-			return err
-		}
-		for i := 0; i < len(due); i += chunk {
-			if err := r.produceChunk(ctx, com, jobs, due[i:min(i+chunk, len(due))]); err != nil {
-				return err
+		due, err := r.store.Due(ctx, r.c.ID, now, cursor, chunk)
+		if err == nil && len(due) > 0 {
+			var next *claimed
+			if next, err = r.claimChunk(com, due); err == nil {
+				cursor = due[len(due)-1].Row
+				err = r.hand(ctx, com, jobs, prev)
+				prev = next
+				if err == nil {
+					continue
+				}
 			}
 		}
-		cursor = due[len(due)-1].Row
+		if err == nil {
+			return r.hand(ctx, com, jobs, prev)
+		}
+		r.releaseAll(com, prev)
+		return err
 	}
 }
 
-func (r *run) produceChunk(ctx context.Context, com *committer, jobs chan<- *job, due []ledger.Recipient) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
+// claimed is a chunk whose claim is committing.
+type claimed struct {
+	js   []*job
+	done chan error
+}
+
+func (r *run) claimChunk(com *committer, due []ledger.Recipient) (*claimed, error) {
 	js := make([]*job, 0, len(due))
 	claims := make([]ledger.Claim, 0, len(due))
 	for _, rec := range due {
 		row, err := r.list.ReadAt(rec.Offset, rec.Row)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if row.Email != rec.Email {
-			return fmt.Errorf("%w: row %d holds %q, the ledger has %q", ErrListChanged, rec.Row, row.Email, rec.Email)
+			return nil, fmt.Errorf("%w: row %d holds %q, the ledger has %q", ErrListChanged, rec.Row, row.Email, rec.Email)
 		}
 		j := &job{rec: rec, fields: row.Fields, mid: r.messageID(rec)}
 		js = append(js, j)
 		claims = append(claims, ledger.Claim{Row: rec.Row, MessageID: j.mid})
 	}
-	if err := com.claim(ctx, claims); err != nil {
+	return &claimed{js: js, done: com.claimAsync(claims)}, nil
+}
+
+// hand waits for a chunk's claim to commit and passes its jobs on. If the
+// run stops first, the chunk's rows are released.
+func (r *run) hand(ctx context.Context, com *committer, jobs chan<- *job, c *claimed) error {
+	if c == nil {
+		return nil
+	}
+	if err := <-c.done; err != nil {
 		return err
 	}
-	for i, j := range js {
+	for i, j := range c.js {
 		select {
 		case jobs <- j:
 		case <-ctx.Done():
-			for _, j := range js[i:] {
+			for _, j := range c.js[i:] {
 				com.outcome(r.released(j))
 			}
 			return ctx.Err()
 		}
 	}
 	return nil
+}
+
+// releaseAll gives back a chunk that was claimed but never handed on.
+func (r *run) releaseAll(com *committer, c *claimed) {
+	if c == nil || <-c.done != nil {
+		return
+	}
+	for _, j := range c.js {
+		com.outcome(r.released(j))
+	}
 }
 
 func (r *run) render(ctx context.Context, com *committer, jobs <-chan *job, envs chan<- *sender.Envelope) {
