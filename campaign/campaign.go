@@ -33,6 +33,8 @@ type SMTPSettings struct {
 	Connections        int            `json:"connections"`
 	MaxMessagesPerConn int            `json:"max_messages_per_connection"`
 	Timeout            time.Duration  `json:"timeout"`
+	ConnectAttempts    int            `json:"connect_attempts"`
+	Backoff            time.Duration  `json:"backoff"`
 }
 
 // RetrySettings is Retry as stored.

@@ -169,6 +169,7 @@ func (r *run) poolConfig() sender.Config {
 		Host: s.Host, Port: s.Port, TLS: s.TLS, TLSConfig: r.opts.TLSConfig, Helo: s.Helo,
 		Username: s.Username, Password: r.opts.Password, AllowInsecureAuth: s.AllowInsecureAuth,
 		Connections: s.Connections, MaxMessagesPerConn: s.MaxMessagesPerConn, Timeout: s.Timeout,
+		BackoffMin: s.Backoff, BackoffMax: 30 * time.Second, MaxConnectFailures: s.ConnectAttempts,
 	}
 }
 

@@ -40,7 +40,8 @@ type Config struct {
 	Timeout            time.Duration // every step: dial, each command, each body write
 	// Backoff between failed connects starts at BackoffMin, doubles to
 	// BackoffMax; after MaxConnectFailures consecutive failures the relay
-	// counts as down.
+	// counts as down. The defaults (1s, 30s, 8) wait about a minute and a
+	// half for a relay that restarts before giving the run up.
 	BackoffMin, BackoffMax time.Duration
 	MaxConnectFailures     int
 }

@@ -36,6 +36,9 @@ type Pool struct {
 	// Dial opens one connection; tests may wrap it. Defaults to dial.
 	dial func(ctx context.Context, cfg *Config) (*conn, error)
 
+	// probe is held by the one worker dialling while the relay is failing,
+	// so that a relay that is down sees one spaced attempt at a time.
+	probe    sync.Mutex
 	mu       sync.Mutex
 	failures int       // consecutive failed connects, pool-wide
 	notUntil time.Time // no connect attempts before this
@@ -60,7 +63,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		cfg.BackoffMax = 30 * time.Second
 	}
 	if cfg.MaxConnectFailures <= 0 {
-		cfg.MaxConnectFailures = 6
+		cfg.MaxConnectFailures = 8
 	}
 	if cfg.Helo == "" {
 		cfg.Helo = "localhost"
@@ -174,21 +177,40 @@ func (p *Pool) connect(ctx, hard context.Context) (*conn, error) {
 		if err := p.wait(ctx); err != nil {
 			return nil, err
 		}
-		cn, err := p.dial(hard, &p.cfg)
-		if err == nil {
-			p.mu.Lock()
-			p.failures = 0
-			p.mu.Unlock()
-			return cn, nil
-		}
-		e := Classify("CONNECT", err)
-		if e.Permanent {
-			return nil, e
-		}
-		if down := p.failed(e); down != nil {
-			return nil, down
+		cn, err := p.dialOnce(ctx, hard)
+		if cn != nil || err != nil {
+			return cn, err
 		}
 	}
+}
+
+// dialOnce makes one attempt; (nil, nil) means try again after the wait.
+func (p *Pool) dialOnce(ctx, hard context.Context) (*conn, error) {
+	if p.failing() {
+		p.probe.Lock()
+		defer p.probe.Unlock()
+		if err := p.wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	cn, err := p.dial(hard, &p.cfg)
+	if err == nil {
+		p.mu.Lock()
+		p.failures = 0
+		p.mu.Unlock()
+		return cn, nil
+	}
+	e := Classify("CONNECT", err)
+	if e.Permanent {
+		return nil, e
+	}
+	return nil, p.failed(e)
+}
+
+func (p *Pool) failing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failures > 0
 }
 
 func (p *Pool) wait(ctx context.Context) error {
