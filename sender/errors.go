@@ -70,6 +70,11 @@ func Classify(command string, err error) *Error {
 	if errors.As(err, &se) {
 		return fromReply(command, se)
 	}
+	if isConfigError(err) {
+		// go-smtp shakes hands lazily, so a bad certificate can surface
+		// on the first command after STARTTLS; it is still a TLS failure.
+		command = "TLS"
+	}
 	return &Error{Command: command, Message: transportText(err), Relay: true, Permanent: isConfigError(err), Err: err}
 }
 
