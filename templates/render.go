@@ -1,0 +1,310 @@
+package templates
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+)
+
+// Envelope holds what one message needs beyond the template data.
+type Envelope struct {
+	To        string    // recipient address; the To header when the template has none
+	MessageID string    // without angle brackets, e.g. "abc.12@example.com"
+	Date      time.Time // the Date header; the zero time means now
+}
+
+// Fields the builder adds. go-message keeps these raw slices and never
+// modifies them, so they are shared by all messages.
+var (
+	mimeVersionField = []byte("MIME-Version: 1.0\r\n")
+	contentTypeField = []byte("Content-Type: text/plain; charset=utf-8\r\n")
+	qpField          = []byte("Content-Transfer-Encoding: quoted-printable\r\n")
+	sevenBitField    = []byte("Content-Transfer-Encoding: 7bit\r\n")
+)
+
+// envTo formats Envelope.To when the template has no To.
+var envTo = &headerTemplate{spec: knownHeaders["to"]}
+
+// Render executes the template for one recipient and returns the message,
+// with CRLF line endings. A header value that is unusable for this recipient
+// is a *FieldError; a template execution error (such as a missing key) comes
+// wrapped with the header name or "body".
+func (t *Template) Render(data map[string]string, env Envelope) ([]byte, error) {
+	st := getState()
+	defer putState(st)
+	if err := t.render(&st.out, st, data, env); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(st.out.Bytes()), nil
+}
+
+// AppendRender is Render appending the message to dst, for a caller that
+// reuses its buffers. On error it returns dst unchanged.
+func (t *Template) AppendRender(dst []byte, data map[string]string, env Envelope) ([]byte, error) {
+	st := getState()
+	defer putState(st)
+	w := bytes.NewBuffer(dst)
+	if err := t.render(w, st, data, env); err != nil {
+		return dst, err
+	}
+	return w.Bytes(), nil
+}
+
+// FromAddress renders the From header for data and returns its bare address,
+// e.g. "news@acme.example".
+func (t *Template) FromAddress(data map[string]string) (string, error) {
+	if t.from.constant {
+		return t.from.addr, nil
+	}
+	st := getState()
+	defer putState(st)
+	if err := t.from.x.execute(&st.val, data); err != nil {
+		return "", fmt.Errorf("header %q: %w", t.from.spec.name, err)
+	}
+	return t.from.address(st.val.String())
+}
+
+func (t *Template) render(w *bytes.Buffer, st *renderState, data map[string]string, env Envelope) error {
+	for _, h := range t.headers {
+		if err := st.addTemplateField(h, data); err != nil {
+			return err
+		}
+	}
+	if !t.hasTo {
+		if err := st.addField(envTo, env.To); err != nil {
+			return err
+		}
+	}
+	if err := checkMessageID(env.MessageID); err != nil {
+		return &FieldError{Header: "Message-ID", Err: err}
+	}
+	st.val.Reset()
+	if err := t.body.execute(&st.val, data); err != nil {
+		return fmt.Errorf("body: %w", err)
+	}
+	var qp bool
+	st.body, qp = normalizeBody(st.body[:0], st.val.Bytes())
+	return st.write(w, env, qp)
+}
+
+// renderState is the scratch space of one Render, pooled.
+type renderState struct {
+	val     bytes.Buffer // output of one template
+	body    []byte       // the body with CRLF line endings
+	arena   []byte       // header fields rendered for this message
+	fields  []fieldRef   // in output order
+	scratch mail.Header  // for go-message's encoders
+	out     bytes.Buffer // Render's message
+}
+
+// fieldRef is a shared precomputed field, or arena[start:end].
+type fieldRef struct {
+	raw        []byte
+	start, end int
+}
+
+var statePool = sync.Pool{New: func() any { return new(renderState) }}
+
+func getState() *renderState {
+	st := statePool.Get().(*renderState)
+	st.val.Reset()
+	st.out.Reset()
+	st.arena = st.arena[:0]
+	st.fields = st.fields[:0]
+	return st
+}
+
+// maxPooled keeps one huge message from pinning its buffers.
+const maxPooled = 1 << 20
+
+func putState(st *renderState) {
+	if st.out.Cap() > maxPooled || st.val.Cap() > maxPooled || cap(st.body) > maxPooled || cap(st.arena) > maxPooled {
+		return
+	}
+	clear(st.fields) // no references into a Template from the pool
+	statePool.Put(st)
+}
+
+func (st *renderState) addTemplateField(h *headerTemplate, data map[string]string) error {
+	if h.constant {
+		if h.raw != nil {
+			st.fields = append(st.fields, fieldRef{raw: h.raw})
+		}
+		return nil
+	}
+	st.val.Reset()
+	if err := h.x.execute(&st.val, data); err != nil {
+		return fmt.Errorf("header %q: %w", h.spec.name, err)
+	}
+	return st.addField(h, st.val.String())
+}
+
+func (st *renderState) addField(h *headerTemplate, v string) error {
+	start := len(st.arena)
+	var err error
+	if st.arena, err = h.build(st.arena, &st.scratch, v); err != nil {
+		return err
+	}
+	if len(st.arena) > start {
+		st.fields = append(st.fields, fieldRef{start: start, end: len(st.arena)})
+	}
+	return nil
+}
+
+// checkMessageID accepts left@right in printable ASCII without the
+// characters that would end or break a msg-id.
+func checkMessageID(id string) error {
+	at := -1
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c <= ' ' || c > '~' || c == '<' || c == '>':
+			return fmt.Errorf("%w: %q", ErrBadMessageID, id)
+		case c == '@':
+			at = i
+		}
+	}
+	if at <= 0 || at == len(id)-1 {
+		return fmt.Errorf("%w: %q: want left@right", ErrBadMessageID, id)
+	}
+	if len("Message-ID: <>")+len(id) > maxLineLen {
+		return fmt.Errorf("%w: %d characters long", ErrBadMessageID, len(id))
+	}
+	return nil
+}
+
+// write writes the message. The fields rendered from the template (and To)
+// are already encoded and folded, so they are copied as they are; go-message
+// then writes the fields the builder owns, in a header it can read its
+// Content-Type and encoding from, and the body.
+func (st *renderState) write(w *bytes.Buffer, env Envelope, qp bool) error {
+	for _, f := range st.fields {
+		if f.raw == nil {
+			f.raw = st.arena[f.start:f.end]
+		}
+		w.Write(f.raw)
+	}
+
+	// Date and Message-ID go after the template's fields in the arena.
+	date := time.Now()
+	if !env.Date.IsZero() {
+		date = env.Date
+	}
+	start := len(st.arena)
+	st.arena = append(st.arena, "Date: "...)
+	st.arena = date.AppendFormat(st.arena, dateLayout)
+	st.arena = append(st.arena, "\r\nMessage-ID: <"...)
+	mid := len(st.arena) - len("Message-ID: <")
+	st.arena = append(st.arena, env.MessageID...)
+	st.arena = append(st.arena, ">\r\n"...)
+
+	// go-message's header keeps fields in reverse: the last added is
+	// written first.
+	var h message.Header
+	if qp {
+		h.AddRaw(qpField)
+	} else {
+		h.AddRaw(sevenBitField)
+	}
+	h.AddRaw(contentTypeField)
+	h.AddRaw(mimeVersionField)
+	h.AddRaw(st.arena[mid:len(st.arena):len(st.arena)])
+	h.AddRaw(st.arena[start:mid:mid])
+	mw, err := message.CreateWriter(w, h)
+	if err != nil {
+		return err
+	}
+	if qp {
+		_, err = mw.Write(st.body)
+	} else {
+		// 7bit is the identity on this body, already CRLF and within 76
+		// characters a line; go-message would copy it a line at a time.
+		_, err = w.Write(st.body)
+	}
+	if err != nil {
+		return err
+	}
+	return mw.Close()
+}
+
+const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700" // RFC 5322 section 3.3
+
+// build checks and encodes the rendered value v of h and appends the folded
+// field to dst. It appends nothing when the field is left out.
+func (h *headerTemplate) build(dst []byte, scratch *mail.Header, v string) ([]byte, error) {
+	v, err := h.check(v)
+	if err != nil {
+		return dst, err
+	}
+	if v == "" && h.spec.omitEmpty {
+		return dst, nil
+	}
+	wire, err := encodeValue(scratch, h.spec, v)
+	if err != nil {
+		return dst, &FieldError{Header: h.spec.name, Err: err}
+	}
+	start := len(dst)
+	if dst, err = appendField(dst, h.spec.name, wire); err != nil {
+		return dst[:start], &FieldError{Header: h.spec.name, Err: err}
+	}
+	return dst, nil
+}
+
+// check refuses line breaks and trims surrounding whitespace.
+func (h *headerTemplate) check(v string) (string, error) {
+	if err := checkValue(v); err != nil {
+		return "", &FieldError{Header: h.spec.name, Err: err}
+	}
+	return trimWSP(v), nil
+}
+
+// address returns the bare address of a one-address header value.
+func (h *headerTemplate) address(v string) (string, error) {
+	v, err := h.check(v)
+	if err != nil {
+		return "", err
+	}
+	addrs, err := parseAddresses(h.spec, v)
+	if err != nil {
+		return "", &FieldError{Header: h.spec.name, Err: err}
+	}
+	return addrs[0].Address, nil
+}
+
+// normalizeBody appends src to dst with every line ending (CRLF, LF or a
+// lone CR) made CRLF, and a CRLF after a last line without one. It reports
+// whether the body needs quoted-printable: a byte outside ASCII, a NUL, or a
+// line over 76 characters.
+func normalizeBody(dst, src []byte) ([]byte, bool) {
+	qp := false
+	for len(src) > 0 {
+		end := bytes.IndexAny(src, "\r\n")
+		if end < 0 {
+			end = len(src)
+		}
+		line := src[:end]
+		qp = qp || len(line) > 76 || !sevenBit(line)
+		dst = append(dst, line...)
+		dst = append(dst, '\r', '\n')
+		src = src[end:]
+		if bytes.HasPrefix(src, []byte("\r\n")) {
+			src = src[2:]
+		} else if len(src) > 0 {
+			src = src[1:]
+		}
+	}
+	return dst, qp
+}
+
+// sevenBit reports whether line is ASCII without NUL.
+func sevenBit(line []byte) bool {
+	for _, c := range line {
+		if c == 0 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
