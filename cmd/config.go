@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -120,23 +119,38 @@ func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
 	return &c, c.check()
 }
 
+// readConfigFile reads --config FILE, or the first mailblast.yaml (or
+// .yml) in the current directory, then $XDG_CONFIG_HOME/mailblast/. Exact
+// names only: viper's own search would take the mailblast binary itself for
+// a config file when run from its directory.
 func readConfigFile(v *viper.Viper, file string) error {
-	if file != "" {
-		v.SetConfigFile(file)
-	} else {
-		v.SetConfigName("mailblast")
-		v.SetConfigType("yaml")
-		v.AddConfigPath(".")
-		if d, err := os.UserConfigDir(); err == nil {
-			v.AddConfigPath(filepath.Join(d, "mailblast"))
-		}
+	if file == "" {
+		file = findConfigFile()
 	}
-	err := v.ReadInConfig()
-	var nf viper.ConfigFileNotFoundError
-	if err != nil && !(file == "" && errors.As(err, &nf)) {
+	if file == "" {
+		return nil
+	}
+	v.SetConfigFile(file)
+	if err := v.ReadInConfig(); err != nil {
 		return configErrorf("%w", err)
 	}
 	return nil
+}
+
+func findConfigFile() string {
+	dirs := []string{"."}
+	if d, err := os.UserConfigDir(); err == nil {
+		dirs = append(dirs, filepath.Join(d, "mailblast"))
+	}
+	for _, d := range dirs {
+		for _, name := range []string{"mailblast.yaml", "mailblast.yml"} {
+			p := filepath.Join(d, name)
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 func (c *Config) check() error {

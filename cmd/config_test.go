@@ -117,3 +117,15 @@ func TestBadConfigExits78(t *testing.T) {
 		t.Fatalf("missing --config file: exit %d, want 78", exitCode(err))
 	}
 }
+
+// TestBinaryNamedLikeConfigIgnored: a file called plain "mailblast" (the
+// binary) in the current directory is not a config file.
+func TestBinaryNamedLikeConfigIgnored(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	os.WriteFile(filepath.Join(dir, "mailblast"), []byte("\x7fELF\x00\x01binary"), 0o755)
+	if _, err := loadConfig(flagSet(), ""); err != nil {
+		t.Fatalf("the binary was read as config: %v", err)
+	}
+}
