@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -58,8 +59,8 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 
 func (r *run) run(ctx, hard context.Context) error {
 	var err error
-	if r.tmpl, err = templates.ParseFile(r.opts.Settings.Template); err != nil {
-		return fmt.Errorf("%w: %w", ErrTemplate, err)
+	if r.tmpl, err = LoadTemplate(r.opts.Settings); err != nil {
+		return err
 	}
 	if err := r.load(ctx); err != nil {
 		return err
@@ -96,6 +97,17 @@ func (r *run) start(ctx context.Context) error {
 	}
 	r.opts.Reporter.Start(r.c.Name, c.Total, c.Sent+c.Failed+c.Skipped)
 	return nil
+}
+
+// LoadTemplate builds the campaign's message template from its settings.
+// Every command that renders (send, preview, validate, dry runs) uses it,
+// so they all build the same bytes.
+func LoadTemplate(s Settings) (*templates.Template, error) {
+	t, err := templates.ParseFile(s.Template)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
+	}
+	return t, err
 }
 
 // settle deals with what an earlier run left: rows in flight at a crash,
