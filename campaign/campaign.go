@@ -35,6 +35,8 @@ type SMTPSettings struct {
 	Timeout            time.Duration  `json:"timeout"`
 	ConnectAttempts    int            `json:"connect_attempts"`
 	Backoff            time.Duration  `json:"backoff"`
+	Pipelining         sender.Toggle  `json:"pipelining,omitempty"`
+	Chunking           sender.Toggle  `json:"chunking,omitempty"`
 }
 
 // RetrySettings is Retry as stored.

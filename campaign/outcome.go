@@ -39,7 +39,10 @@ func (r *run) outcome(res sender.Result) pending {
 		return outcomeFor(j, ledger.Outcome{Row: j.rec.Row, State: ledger.Sent, Attempted: true, Code: 250}, nil)
 	}
 	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Failed, Attempted: true, Code: e.Code, Enhanced: e.Enhanced, Text: e.Error()}
-	if !e.Permanent {
+	switch {
+	case e.NotAttempted:
+		o.State, o.Attempted, o.Text = ledger.Skipped, false, "not sent: "+e.Message
+	case !e.Permanent:
 		o.State = ledger.Deferred
 		o.NextAttempt = r.opts.Retry.next(r.opts.now(), j.rec.Attempts+1)
 	}

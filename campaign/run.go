@@ -182,6 +182,7 @@ func (r *run) poolConfig() sender.Config {
 		Username: s.Username, Password: r.opts.Password, AllowInsecureAuth: s.AllowInsecureAuth,
 		Connections: s.Connections, MaxMessagesPerConn: s.MaxMessagesPerConn, Timeout: s.Timeout,
 		BackoffMin: s.Backoff, BackoffMax: 30 * time.Second, MaxConnectFailures: s.ConnectAttempts,
+		Pipelining: s.Pipelining, Chunking: s.Chunking,
 	}
 }
 

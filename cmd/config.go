@@ -44,6 +44,8 @@ type SMTPConfig struct {
 	Timeout                  time.Duration `mapstructure:"timeout"`
 	AllowInsecureAuth        bool          `mapstructure:"allow_insecure_auth"`
 	ConnectAttempts          int           `mapstructure:"connect_attempts"`
+	Pipelining               bool          `mapstructure:"pipelining"`
+	Chunking                 bool          `mapstructure:"chunking"`
 	Backoff                  time.Duration `mapstructure:"backoff"`
 }
 
@@ -70,7 +72,7 @@ func setDefaults(v *viper.Viper) {
 		"smtp.host": "", "smtp.port": 0, "smtp.username": "", "smtp.password": "", "smtp.password_file": "",
 		"smtp.tls": "starttls", "smtp.helo": "", "smtp.connections": 4, "smtp.max_messages_per_connection": 1000,
 		"smtp.timeout": time.Minute, "smtp.allow_insecure_auth": false,
-		"smtp.connect_attempts": 8, "smtp.backoff": time.Second,
+		"smtp.connect_attempts": 8, "smtp.backoff": time.Second, "smtp.pipelining": true, "smtp.chunking": true,
 		"retry.schedule": d.Schedule, "retry.max_age": d.MaxAge, "retry.wait": d.Wait,
 		"template": "", "campaign": "", "state_dir": defaultStateDir(), "email_column": "email",
 		"in_flight": string(ledger.Resend), "grace": 30 * time.Second, "progress": "auto", "log_every": 5 * time.Second,
@@ -193,7 +195,15 @@ func (c *Config) smtpSettings() campaign.SMTPSettings {
 		Username: c.SMTP.Username, AllowInsecureAuth: c.SMTP.AllowInsecureAuth,
 		Connections: c.SMTP.Connections, MaxMessagesPerConn: c.SMTP.MaxMessagesPerConnection, Timeout: c.SMTP.Timeout,
 		ConnectAttempts: c.SMTP.ConnectAttempts, Backoff: c.SMTP.Backoff,
+		Pipelining: toggle(c.SMTP.Pipelining), Chunking: toggle(c.SMTP.Chunking),
 	}
+}
+
+func toggle(on bool) sender.Toggle {
+	if on {
+		return ""
+	}
+	return sender.Off
 }
 
 func (c *Config) retry() campaign.Retry {

@@ -1,12 +1,13 @@
 package sender
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"strconv"
 	"time"
 
@@ -44,7 +45,16 @@ type Config struct {
 	// half for a relay that restarts before giving the run up.
 	BackoffMin, BackoffMax time.Duration
 	MaxConnectFailures     int
+	// Pipelining and Chunking (RFC 2920, RFC 3030) are used when the relay
+	// offers them, unless set to Off.
+	Pipelining, Chunking Toggle
 }
+
+// Toggle turns an SMTP extension off; the zero value means "when offered".
+type Toggle string
+
+// Off disables an extension the relay offers.
+const Off Toggle = "off"
 
 func (c *Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
 
@@ -62,11 +72,18 @@ func (c *Config) tlsConfig() *tls.Config {
 // ErrInsecureAuth refuses to send a password over plaintext.
 var ErrInsecureAuth = errors.New("refusing to authenticate over a connection without TLS (set smtp.tls to starttls or tls, or smtp.allow_insecure_auth: true for a trusted local relay)")
 
-// conn is one open session with the relay.
+// conn is one open session with the relay. go-smtp sets it up (greeting,
+// EHLO, STARTTLS, AUTH) and carries transactions when the relay does not
+// offer PIPELINING; otherwise mailblast writes them itself on nc.
 type conn struct {
-	c    *smtp.Client
-	raw  net.Conn
-	sent int
+	c          *smtp.Client
+	nc         net.Conn // the SMTP stream: TLS when TLS is on
+	raw        net.Conn // the TCP connection, closed to abort
+	p          *pipe    // set once a pipelined transaction ran
+	pipelining bool
+	chunking   bool
+	utf8       bool
+	sent       int // messages on this connection; -1: not reusable
 }
 
 // deadlineConn puts a deadline on every read and write: go-smtp leaves body
@@ -104,30 +121,46 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
-	c, err := open(nc, cfg)
+	c, nc, err := open(nc, cfg)
 	if err == nil {
-		err = auth(c, cfg)
+		err = auth(c, cfg, cfg.TLS != NoTLS)
 	}
 	if err != nil {
 		raw.Close()
 		return nil, err
 	}
-	return &conn{c: c, raw: raw}, nil
+	cn := &conn{c: c, nc: nc, raw: raw}
+	cn.pipelining, _ = c.Extension("PIPELINING")
+	cn.chunking, _ = c.Extension("CHUNKING")
+	cn.utf8, _ = c.Extension("SMTPUTF8")
+	cn.pipelining = cn.pipelining && cfg.Pipelining != Off
+	cn.chunking = cn.chunking && cn.pipelining && cfg.Chunking != Off
+	return cn, nil
 }
 
-// open greets the relay and, for starttls, upgrades the connection.
-// go-smtp v0.25 only offers STARTTLS through NewClientStartTLS, which says
-// EHLO localhost before the upgrade; the configured name follows after it.
-func open(nc net.Conn, cfg *Config) (*smtp.Client, error) {
-	var c *smtp.Client
-	if cfg.TLS == StartTLS {
-		var err error
-		if c, err = smtp.NewClientStartTLS(nc, cfg.tlsConfig()); err != nil {
-			return nil, startTLSError(err)
-		}
-	} else {
-		c = smtp.NewClient(nc)
+// open greets the relay through go-smtp and, for starttls, upgrades the
+// connection itself: go-smtp keeps its TLS connection private, and the
+// pipelined transactions need it.
+func open(nc net.Conn, cfg *Config) (*smtp.Client, net.Conn, error) {
+	c, err := hello(nc, cfg)
+	if err != nil || cfg.TLS != StartTLS {
+		return c, nc, err
 	}
+	if ok, _ := c.Extension("STARTTLS"); !ok {
+		return nil, nil, &Error{Command: "TLS", Message: "relay does not offer STARTTLS (set smtp.tls: none only for a trusted local relay)", Relay: true, Permanent: true}
+	}
+	tc, err := startTLS(nc, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A second go-smtp client on the TLS stream; it expects a greeting,
+	// which after STARTTLS the relay does not send again.
+	c, err = hello(&greeted{Conn: tc, hello: []byte("220 after STARTTLS\r\n")}, cfg)
+	return c, tc, err
+}
+
+func hello(nc net.Conn, cfg *Config) (*smtp.Client, error) {
+	c := smtp.NewClient(nc)
 	c.CommandTimeout, c.SubmissionTimeout = cfg.Timeout, cfg.Timeout
 	if err := c.Hello(cfg.Helo); err != nil {
 		return nil, Classify("EHLO", err)
@@ -138,6 +171,37 @@ func open(nc net.Conn, cfg *Config) (*smtp.Client, error) {
 		return nil, Classify("EHLO", err)
 	}
 	return c, nil
+}
+
+func startTLS(nc net.Conn, cfg *Config) (*tls.Conn, error) {
+	if _, err := io.WriteString(nc, "STARTTLS\r\n"); err != nil {
+		return nil, Classify("TLS", err)
+	}
+	// The relay sends nothing after its 220 until our handshake, so this
+	// reader cannot swallow TLS bytes.
+	if e := readReply(textproto.NewReader(bufio.NewReaderSize(nc, 512)), "TLS", 220); e != nil {
+		return nil, e
+	}
+	tc := tls.Client(nc, cfg.tlsConfig())
+	if err := tc.Handshake(); err != nil {
+		return nil, Classify("TLS", err)
+	}
+	return tc, nil
+}
+
+// greeted replays a greeting before the stream's own bytes.
+type greeted struct {
+	net.Conn
+	hello []byte
+}
+
+func (g *greeted) Read(b []byte) (int, error) {
+	if len(g.hello) > 0 {
+		n := copy(b, g.hello)
+		g.hello = g.hello[n:]
+		return n, nil
+	}
+	return g.Conn.Read(b)
 }
 
 // startTLSError: a relay without STARTTLS is a configuration problem no
@@ -153,11 +217,11 @@ func startTLSError(err error) *Error {
 	return e
 }
 
-func auth(c *smtp.Client, cfg *Config) error {
+func auth(c *smtp.Client, cfg *Config, secure bool) error {
 	if cfg.Username == "" {
 		return nil
 	}
-	if _, isTLS := c.TLSConnectionState(); !isTLS && !cfg.AllowInsecureAuth {
+	if !secure && !cfg.AllowInsecureAuth {
 		return &Error{Command: "AUTH", Message: ErrInsecureAuth.Error(), Relay: true, Permanent: true, Err: ErrInsecureAuth}
 	}
 	var mech sasl.Client
@@ -179,10 +243,23 @@ func auth(c *smtp.Client, cfg *Config) error {
 	return nil
 }
 
-// send carries one message. A rejected MAIL or RCPT leaves a transaction
-// open, so RSET closes it; after a good DATA nothing is needed.
+// send carries one message: pipelined when the relay allows it, else
+// through go-smtp one command at a time.
 func (cn *conn) send(m *Envelope) *Error {
-	if err := cn.c.Mail(m.From, nil); err != nil {
+	if m.UTF8 && !cn.utf8 {
+		return &Error{Command: "MAIL", Permanent: true, NotAttempted: true,
+			Message: "the address has a non-ASCII local part and the relay does not offer SMTPUTF8"}
+	}
+	if cn.pipelining {
+		return cn.sendPipelined(m)
+	}
+	return cn.sendStepwise(m)
+}
+
+// sendStepwise: a rejected MAIL or RCPT leaves a transaction open, so RSET
+// closes it; after a good DATA nothing is needed.
+func (cn *conn) sendStepwise(m *Envelope) *Error {
+	if err := cn.c.Mail(m.From, &smtp.MailOptions{UTF8: m.UTF8}); err != nil {
 		return cn.reset(Classify("MAIL", err))
 	}
 	if err := cn.c.Rcpt(m.To, nil); err != nil {
@@ -208,7 +285,6 @@ func (cn *conn) reset(e *Error) *Error {
 	}
 	if err := cn.c.Reset(); err != nil {
 		// The reply stands; the connection is just not reusable.
-		e.Relay = false
 		cn.sent = -1
 	}
 	return e
@@ -218,10 +294,12 @@ func (cn *conn) usable(max int) bool { return cn.sent >= 0 && (max <= 0 || cn.se
 
 // close says QUIT politely, then closes whatever is left.
 func (cn *conn) close() {
-	if cn.sent >= 0 {
+	switch {
+	case cn.sent < 0:
+	case cn.p != nil:
+		cn.p.quit()
+	default:
 		cn.c.Quit()
 	}
 	cn.raw.Close()
 }
-
-func (e *Error) String() string { return fmt.Sprint(e.Error()) }

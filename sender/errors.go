@@ -25,7 +25,10 @@ type Error struct {
 	// Relay marks trouble that is not the recipient's fault: no
 	// connection, TLS failure, timeout, dropped connection, 421.
 	Relay bool
-	Err   error
+	// NotAttempted: the message never went out (the relay lacks a
+	// capability the recipient needs); the row is skipped, not failed.
+	NotAttempted bool
+	Err          error
 }
 
 func (e *Error) Error() string {

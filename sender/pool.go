@@ -15,7 +15,8 @@ type Envelope struct {
 	Tag  any // the caller's value, handed back in Result
 	From string
 	To   string
-	Data []byte
+	Data []byte // the message, CRLF line endings
+	UTF8 bool   // the address needs SMTPUTF8
 }
 
 // Result is what became of an envelope. Err nil means the relay accepted it.

@@ -16,9 +16,37 @@ import (
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
 
+// transaction is how messages go over a connection: one command at a
+// time through go-smtp, pipelined with DATA, or pipelined with BDAT.
+type transaction struct {
+	name                 string
+	pipelining, chunking sender.Toggle
+	verbs                []string // the commands of one good message
+}
+
+var transactions = []transaction{
+	{"stepwise", sender.Off, sender.Off, []string{"MAIL", "RCPT", "DATA"}},
+	{"pipelined", "", sender.Off, []string{"MAIL", "RCPT", "DATA"}},
+	{"chunked", "", "", []string{"MAIL", "RCPT", "BDAT"}},
+}
+
+var current = transactions[2]
+
 func config(s *sendertest.Server, mode sender.TLSMode) sender.Config {
 	return sender.Config{Host: s.Host(), Port: s.Port(), TLS: mode, Connections: 2, Timeout: 5 * time.Second,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxConnectFailures: 3}
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxConnectFailures: 3,
+		Pipelining: current.pipelining, Chunking: current.chunking}
+}
+
+// eachTransaction runs a test once per kind of transaction.
+func eachTransaction(t *testing.T, test func(t *testing.T)) {
+	for _, tr := range transactions {
+		t.Run(tr.name, func(t *testing.T) {
+			current = tr
+			defer func() { current = transactions[2] }()
+			test(t)
+		})
+	}
 }
 
 func trust(s *sendertest.Server) *tls.Config {
@@ -64,26 +92,42 @@ func allSent(t *testing.T, res map[int]sender.Result, n int) {
 }
 
 func TestPlainKeepAlive(t *testing.T) {
-	s := sendertest.NewServer(t, sendertest.Options{})
-	res, err := sendAll(t, config(s, sender.NoTLS), 50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allSent(t, res, 50)
-	if s.Connections() > 2 || s.Count() != 50 {
-		t.Errorf("%d connections, %d messages", s.Connections(), s.Count())
-	}
+	eachTransaction(t, func(t *testing.T) {
+		s := sendertest.NewServer(t, sendertest.Options{})
+		res, err := sendAll(t, config(s, sender.NoTLS), 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allSent(t, res, 50)
+		if s.Connections() > 2 || s.Count() != 50 {
+			t.Errorf("%d connections, %d messages", s.Connections(), s.Count())
+		}
+		verbs := map[string]int{}
+		for _, c := range s.Commands() {
+			verbs[c]++
+		}
+		for _, v := range current.verbs {
+			if verbs[v] != 50 {
+				t.Errorf("%s sent %d times for 50 messages: %v", v, verbs[v], verbs)
+			}
+		}
+		if verbs["RSET"] != 0 || verbs["EHLO"] > 2 || verbs["HELO"] > 0 {
+			t.Errorf("session commands between good messages: %v", verbs)
+		}
+	})
 }
 
 func TestStartTLSAndAuth(t *testing.T) {
-	s := sendertest.NewServer(t, sendertest.Options{TLS: true, Username: "u", Password: "p"})
-	cfg := config(s, sender.StartTLS)
-	cfg.TLSConfig, cfg.Username, cfg.Password = trust(s), "u", "p"
-	res, err := sendAll(t, cfg, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allSent(t, res, 5)
+	eachTransaction(t, func(t *testing.T) {
+		s := sendertest.NewServer(t, sendertest.Options{TLS: true, Username: "u", Password: "p"})
+		cfg := config(s, sender.StartTLS)
+		cfg.TLSConfig, cfg.Username, cfg.Password = trust(s), "u", "p"
+		res, err := sendAll(t, cfg, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allSent(t, res, 5)
+	})
 }
 
 func TestImplicitTLS(t *testing.T) {
@@ -150,91 +194,97 @@ func indexOf(s, sub string) int {
 
 // TestReplyClasses: each reply lands in its class, with its codes.
 func TestReplyClasses(t *testing.T) {
-	s := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
-		Rcpt: func(addr string, attempt int) *smtp.SMTPError {
-			switch addr {
-			case "r1@example.com":
-				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-			case "r2@example.com":
-				return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
-			}
-			return nil
-		},
-		Data: func(rcpts []string, data []byte) *smtp.SMTPError {
-			if rcpts[0] == "r3@example.com" {
-				return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Throttling failure"}
-			}
-			return nil
-		},
-	}})
-	res, err := sendAll(t, config(s, sender.NoTLS), 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := func(id int, code int, enh string, permanent, throttle bool) {
-		e := res[id].Err
-		if e == nil || e.Code != code || e.Enhanced != enh || e.Permanent != permanent || e.Throttle() != throttle || e.Relay {
-			t.Errorf("envelope %d: %+v", id, e)
+	eachTransaction(t, func(t *testing.T) {
+		s := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+			Rcpt: func(addr string, attempt int) *smtp.SMTPError {
+				switch addr {
+				case "r1@example.com":
+					return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+				case "r2@example.com":
+					return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
+				}
+				return nil
+			},
+			Data: func(rcpts []string, data []byte) *smtp.SMTPError {
+				if rcpts[0] == "r3@example.com" {
+					return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Throttling failure"}
+				}
+				return nil
+			},
+		}})
+		res, err := sendAll(t, config(s, sender.NoTLS), 5)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	check(1, 550, "5.1.1", true, false)
-	check(2, 452, "4.2.2", false, false)
-	check(3, 454, "4.7.0", false, true)
-	for _, id := range []int{0, 4} {
-		if res[id].Err != nil {
-			t.Errorf("envelope %d: %v", id, res[id].Err)
+		check := func(id int, code int, enh string, permanent, throttle bool) {
+			e := res[id].Err
+			if e == nil || e.Code != code || e.Enhanced != enh || e.Permanent != permanent || e.Throttle() != throttle || e.Relay {
+				t.Errorf("envelope %d: %+v", id, e)
+			}
 		}
-	}
+		check(1, 550, "5.1.1", true, false)
+		check(2, 452, "4.2.2", false, false)
+		check(3, 454, "4.7.0", false, true)
+		for _, id := range []int{0, 4} {
+			if res[id].Err != nil {
+				t.Errorf("envelope %d: %v", id, res[id].Err)
+			}
+		}
+	})
 }
 
 // TestRelayTroubleRetriesOnNewConnection: 421 and a connection dropped in
 // the middle of DATA are not the recipient's fault; the message goes again
 // on a fresh connection and every one arrives.
 func TestRelayTroubleRetriesOnNewConnection(t *testing.T) {
-	for name, f := range map[string]sendertest.Faults{
-		"421 after 3":      {Reply421AfterN: 3},
-		"drop in DATA":     {DropInDataEvery: 4},
-		"421 and dropping": {Reply421AfterN: 5, DropInDataEvery: 7},
-	} {
-		t.Run(name, func(t *testing.T) {
-			s := sendertest.NewServer(t, sendertest.Options{Faults: f})
-			res, err := sendAll(t, config(s, sender.NoTLS), 30)
-			if err != nil {
-				t.Fatal(err)
-			}
-			allSent(t, res, 30)
-			if got := len(s.ByRecipient()); got != 30 {
-				t.Errorf("%d distinct recipients arrived", got)
-			}
-		})
-	}
+	eachTransaction(t, func(t *testing.T) {
+		for name, f := range map[string]sendertest.Faults{
+			"421 after 3":      {Reply421AfterN: 3},
+			"drop in DATA":     {DropInDataEvery: 4},
+			"421 and dropping": {Reply421AfterN: 5, DropInDataEvery: 7},
+		} {
+			t.Run(name, func(t *testing.T) {
+				s := sendertest.NewServer(t, sendertest.Options{Faults: f})
+				res, err := sendAll(t, config(s, sender.NoTLS), 30)
+				if err != nil {
+					t.Fatal(err)
+				}
+				allSent(t, res, 30)
+				if got := len(s.ByRecipient()); got != 30 {
+					t.Errorf("%d distinct recipients arrived", got)
+				}
+			})
+		}
+	})
 }
 
 // TestStalledRelayTimesOut: a relay that stops answering costs a timeout,
 // not a hang; the message is deferred as relay trouble.
 func TestStalledRelayTimesOut(t *testing.T) {
-	s := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{StallAfterN: 2}})
-	cfg := config(s, sender.NoTLS)
-	cfg.Timeout, cfg.Connections = 300*time.Millisecond, 1
-	start := time.Now()
-	res, err := sendAll(t, cfg, 4)
-	if took := time.Since(start); took > 20*time.Second {
-		t.Fatalf("took %s", took)
-	}
-	sent := 0
-	for _, r := range res {
-		if r.Err == nil && !r.Released {
-			sent++
+	eachTransaction(t, func(t *testing.T) {
+		s := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{StallAfterN: 2}})
+		cfg := config(s, sender.NoTLS)
+		cfg.Timeout, cfg.Connections = 300*time.Millisecond, 1
+		start := time.Now()
+		res, err := sendAll(t, cfg, 4)
+		if took := time.Since(start); took > 20*time.Second {
+			t.Fatalf("took %s", took)
 		}
-	}
-	if sent != 2 {
-		t.Errorf("%d sent before the stall, want 2 (err %v)", sent, err)
-	}
-	for id, r := range res {
-		if r.Err != nil && (!r.Err.Relay || r.Err.Permanent) {
-			t.Errorf("envelope %d: %+v, want temporary relay trouble", id, r.Err)
+		sent := 0
+		for _, r := range res {
+			if r.Err == nil && !r.Released {
+				sent++
+			}
 		}
-	}
+		if sent != 2 {
+			t.Errorf("%d sent before the stall, want 2 (err %v)", sent, err)
+		}
+		for id, r := range res {
+			if r.Err != nil && (!r.Err.Relay || r.Err.Permanent) {
+				t.Errorf("envelope %d: %+v, want temporary relay trouble", id, r.Err)
+			}
+		}
+	})
 }
 
 func TestRelayDownThenUp(t *testing.T) {

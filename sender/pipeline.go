@@ -1,0 +1,194 @@
+package sender
+
+import (
+	"bufio"
+	"bytes"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+)
+
+// pipe is mailblast's own reader and writer on the SMTP stream, used once
+// go-smtp has set the connection up. go-smtp waits for every reply
+// (upstream issue #203); with PIPELINING (RFC 2920) MAIL, RCPT and DATA go
+// in one write, and with CHUNKING (RFC 3030) the whole message goes with
+// them as BDAT LAST: one round trip per message instead of four.
+type pipe struct {
+	bw *bufio.Writer
+	tr *textproto.Reader
+}
+
+func (cn *conn) pipe() *pipe {
+	if cn.p == nil {
+		cn.p = &pipe{bw: bufio.NewWriterSize(cn.nc, 32<<10), tr: textproto.NewReader(bufio.NewReaderSize(cn.nc, 4<<10))}
+	}
+	return cn.p
+}
+
+// sendPipelined runs one transaction in as few round trips as the relay
+// allows. Every reply is read, in order, and matched to its command.
+func (cn *conn) sendPipelined(m *Envelope) *Error {
+	p := cn.pipe()
+	p.envelope(m, cn.utf8 && m.UTF8)
+	if cn.chunking {
+		p.bw.WriteString("BDAT ")
+		p.bw.WriteString(strconv.Itoa(len(m.Data)))
+		p.bw.WriteString(" LAST\r\n")
+		p.bw.Write(m.Data)
+	} else {
+		p.bw.WriteString("DATA\r\n")
+	}
+	if err := p.bw.Flush(); err != nil {
+		return Classify("MAIL", err)
+	}
+	return cn.finish(p, m)
+}
+
+func (p *pipe) envelope(m *Envelope, utf8 bool) {
+	p.bw.WriteString("MAIL FROM:<")
+	p.bw.WriteString(m.From)
+	if utf8 {
+		p.bw.WriteString("> SMTPUTF8\r\nRCPT TO:<")
+	} else {
+		p.bw.WriteString(">\r\nRCPT TO:<")
+	}
+	p.bw.WriteString(m.To)
+	p.bw.WriteString(">\r\n")
+}
+
+// finish reads the replies of a pipelined group. The first failure is the
+// outcome; the replies after it are still read so the stream stays in step.
+func (cn *conn) finish(p *pipe, m *Envelope) *Error {
+	mail := readReply(p.tr, "MAIL", 250)
+	rcpt := relayOr(mail, readReply(p.tr, "RCPT", 250))
+	if cn.chunking {
+		bdat := relayOr(rcpt, readReply(p.tr, "DATA", 250))
+		return cn.settle(p, first(mail, rcpt, bdat))
+	}
+	data := relayOr(rcpt, readReply(p.tr, "DATA", 354))
+	if data == nil {
+		// The relay accepted DATA although an earlier command failed
+		// (RFC 2920 says it should not): end it with an empty message.
+		body := m.Data
+		if mail != nil || rcpt != nil {
+			body = nil
+		}
+		data = cn.body(p, body)
+	}
+	return cn.settle(p, first(mail, rcpt, data))
+}
+
+// relayOr skips reading after relay trouble: the stream is gone.
+func relayOr(prev, next *Error) *Error {
+	if prev != nil && prev.Relay {
+		return prev
+	}
+	return next
+}
+
+func first(errs ...*Error) *Error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func (cn *conn) body(p *pipe, data []byte) *Error {
+	writeDotStuffed(p.bw, data)
+	p.bw.WriteString(".\r\n")
+	if err := p.bw.Flush(); err != nil {
+		return Classify("DATA", err)
+	}
+	return readReply(p.tr, "DATA", 250)
+}
+
+// settle counts a good message, or closes a failed transaction with RSET
+// so the connection can carry the next one.
+func (cn *conn) settle(p *pipe, e *Error) *Error {
+	switch {
+	case e == nil:
+		cn.sent++
+	case e.Relay:
+	default:
+		p.bw.WriteString("RSET\r\n")
+		if p.bw.Flush() != nil || readReply(p.tr, "RSET", 250) != nil {
+			cn.sent = -1
+		}
+	}
+	return e
+}
+
+func (p *pipe) quit() {
+	p.bw.WriteString("QUIT\r\n")
+	if p.bw.Flush() == nil {
+		p.tr.ReadResponse(221)
+	}
+}
+
+// readReply reads one reply and classifies it unless it is the expected one.
+func readReply(tr *textproto.Reader, command string, expect int) *Error {
+	code, msg, err := tr.ReadResponse(expect)
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*textproto.Error); !ok {
+		return Classify(command, err)
+	}
+	return fromReply(command, replyError(code, msg))
+}
+
+// replyError splits an RFC 3463 enhanced code off the reply text, as
+// go-smtp does for the replies it reads itself.
+func replyError(code int, msg string) *smtp.SMTPError {
+	se := &smtp.SMTPError{Code: code, Message: msg}
+	head, rest, ok := strings.Cut(msg, " ")
+	if !ok {
+		return se
+	}
+	parts := strings.Split(head, ".")
+	if len(parts) != 3 {
+		return se
+	}
+	var ec smtp.EnhancedCode
+	for i, part := range parts {
+		n, err := strconv.Atoi(part)
+		if err != nil {
+			return se
+		}
+		ec[i] = n
+	}
+	se.EnhancedCode = ec
+	se.Message = strings.ReplaceAll(rest, "\n"+head+" ", "\n")
+	return se
+}
+
+// writeDotStuffed writes a message for DATA: a dot that starts a line is
+// doubled (RFC 5321 4.5.2), bare LFs become CRLF, and the message ends
+// with CRLF so the terminating dot is on a line of its own.
+func writeDotStuffed(w *bufio.Writer, data []byte) {
+	atLineStart := true
+	for len(data) > 0 {
+		if atLineStart && data[0] == '.' {
+			w.WriteByte('.')
+		}
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			w.Write(data)
+			w.WriteString("\r\n")
+			return
+		}
+		line := data[:i]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			w.Write(data[:i+1])
+		} else {
+			w.Write(line)
+			w.WriteString("\r\n")
+		}
+		data = data[i+1:]
+		atLineStart = true
+	}
+}
