@@ -48,6 +48,20 @@ type Config struct {
 	// Pipelining and Chunking (RFC 2920, RFC 3030) are used when the relay
 	// offers them, unless set to Off.
 	Pipelining, Chunking Toggle
+	// Rate is messages per second (0: unpaced), Burst the most sent at
+	// once, Ramp a warm-up from a tenth of Rate to all of it.
+	Rate  float64
+	Burst int
+	Ramp  time.Duration
+	// ThrottleRecover is the quiet time after a throttling reply before
+	// the rate and connections start growing back (default 30s).
+	ThrottleRecover time.Duration
+	// Name and Weight place this relay in a Group: recipients are spread
+	// in proportion to Weight (default 1).
+	Name   string
+	Weight float64
+	// Logf receives pacing changes; nil drops them.
+	Logf func(format string, args ...any)
 }
 
 // Toggle turns an SMTP extension off; the zero value means "when offered".

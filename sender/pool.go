@@ -26,24 +26,30 @@ type Result struct {
 	Env      *Envelope
 	Err      *Error
 	Released bool
+	Relay    string // the relay that carried it
 }
 
-// ErrRelayUnavailable ends a run whose relay could not be reached.
+// ErrRelayUnavailable ends a run whose relays could not be reached.
 var ErrRelayUnavailable = errors.New("relay unavailable")
+
+// errTryElsewhere: this relay cannot take a message now; the group hands
+// it to another worker.
+var errTryElsewhere = errors.New("relay backing off")
 
 // Pool is a bounded set of long-lived connections to one relay.
 type Pool struct {
-	cfg Config
-	// Dial opens one connection; tests may wrap it. Defaults to dial.
-	dial func(ctx context.Context, cfg *Config) (*conn, error)
+	cfg   Config
+	dial  func(ctx context.Context, cfg *Config) (*conn, error)
+	gov   *governor
+	group *Group
 
 	// probe is held by the one worker dialling while the relay is failing,
 	// so that a relay that is down sees one spaced attempt at a time.
 	probe    sync.Mutex
 	mu       sync.Mutex
-	failures int       // consecutive failed connects, pool-wide
+	failures int       // consecutive failed connects
 	notUntil time.Time // no connect attempts before this
-	lastErr  *Error
+	taken    int       // messages taken, for the group's weighting
 }
 
 // NewPool checks cfg and fills in defaults.
@@ -51,9 +57,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Host == "" || cfg.Port <= 0 {
 		return nil, errors.New("smtp.host and smtp.port must be set")
 	}
-	if cfg.Connections <= 0 {
-		cfg.Connections = 1
-	}
+	cfg.Connections = max(cfg.Connections, 1)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Minute
 	}
@@ -61,7 +65,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		cfg.BackoffMin = time.Second
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
-		cfg.BackoffMax = 30 * time.Second
+		cfg.BackoffMax = max(30*time.Second, cfg.BackoffMin)
 	}
 	if cfg.MaxConnectFailures <= 0 {
 		cfg.MaxConnectFailures = 8
@@ -69,36 +73,23 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Helo == "" {
 		cfg.Helo = "localhost"
 	}
-	return &Pool{cfg: cfg, dial: dial}, nil
-}
-
-// Run sends envelopes from in until it is closed or soft ends, reporting
-// each outcome through report (called from the worker goroutines; it must
-// be safe for concurrent use). When hard ends, messages on the wire are
-// abandoned: their outcome is unknown and they are not reported. Run
-// returns after every worker has exited; its error is ErrRelayUnavailable
-// (wrapped with the last failure) or a permanent session failure such as a
-// rejected password.
-func (p *Pool) Run(soft, hard context.Context, in <-chan *Envelope, report func(Result)) error {
-	ctx, cancel := context.WithCancel(soft)
-	defer cancel()
-	var wg sync.WaitGroup
-	var once sync.Once
-	var failure error
-	for range p.cfg.Connections {
-		wg.Go(func() {
-			err := p.worker(ctx, hard, in, report)
-			if err != nil && ctx.Err() == nil {
-				once.Do(func() { failure = err })
-				cancel()
-			}
-		})
+	if cfg.Weight <= 0 {
+		cfg.Weight = 1
 	}
-	wg.Wait()
-	return failure
+	if cfg.Name == "" {
+		cfg.Name = cfg.addr()
+	}
+	return &Pool{cfg: cfg, dial: dial, gov: newGovernor(&cfg)}, nil
 }
 
-func (p *Pool) worker(ctx, hard context.Context, in <-chan *Envelope, report func(Result)) error {
+// Run sends envelopes from in through this one relay; see Group.Run.
+func (p *Pool) Run(soft, hard context.Context, in <-chan *Envelope, report func(Result)) error {
+	return NewGroup(p).Run(soft, hard, in, report)
+}
+
+// worker owns one connection slot. It connects lazily, sends one message
+// at a time, and stops when in is drained or ctx ends.
+func (p *Pool) worker(ctx, hard context.Context, slot int, in <-chan *Envelope, report func(Result)) error {
 	var cn *conn
 	defer func() {
 		if cn != nil {
@@ -106,27 +97,43 @@ func (p *Pool) worker(ctx, hard context.Context, in <-chan *Envelope, report fun
 		}
 	}()
 	for {
-		var env *Envelope
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-in:
-			if !ok {
-				return nil
-			}
-			env = e
+		if cn != nil && p.gov.parked(slot) {
+			cn.close()
+			cn = nil
 		}
-		if ctx.Err() != nil {
+		if p.ready(ctx, slot) != nil {
+			return nil
+		}
+		env, ok := p.group.take(ctx, in)
+		if !ok {
+			return nil
+		}
+		if p.gov.pace(ctx) != nil {
 			report(Result{Env: env, Released: true})
-			continue
+			return nil
 		}
 		var err error
-		cn, err = p.deliver(ctx, hard, cn, env, report)
-		if err != nil {
+		if cn, err = p.deliver(ctx, hard, cn, env, report); err != nil {
+			if errors.Is(err, errTryElsewhere) {
+				p.group.redo(env)
+				continue
+			}
 			report(Result{Env: env, Released: true})
 			return err
 		}
 	}
+}
+
+// ready waits until this slot may take a message: the relay is not in a
+// backoff window, the slot is not parked, and the relay is within its share.
+func (p *Pool) ready(ctx context.Context, slot int) error {
+	if err := p.wait(ctx); err != nil {
+		return err
+	}
+	if err := p.gov.waitSlot(ctx, slot, p.group.drained); err != nil {
+		return err
+	}
+	return p.group.share(ctx, p)
 }
 
 // deliver tries env on cn, replacing a connection that fails: relay
@@ -138,13 +145,14 @@ func (p *Pool) deliver(ctx, hard context.Context, cn *conn, env *Envelope, repor
 	for try := 0; try < tries; try++ {
 		if cn == nil {
 			var err error
-			if cn, err = p.connect(ctx, hard); err != nil {
+			if cn, err = p.dialOnce(ctx, hard); err != nil {
 				return nil, err
 			}
 		}
 		e := cn.sendGuarded(hard, env)
+		p.gov.observe(e)
 		if e == nil || !e.Relay {
-			report(Result{Env: env, Err: e})
+			report(Result{Env: env, Err: e, Relay: p.cfg.Name})
 			return p.recycle(cn), nil
 		}
 		cn.raw.Close()
@@ -153,7 +161,7 @@ func (p *Pool) deliver(ctx, hard context.Context, cn *conn, env *Envelope, repor
 			return nil, nil
 		}
 	}
-	report(Result{Env: env, Err: last})
+	report(Result{Env: env, Err: last, Relay: p.cfg.Name})
 	return nil, nil
 }
 
@@ -171,21 +179,9 @@ func (p *Pool) recycle(cn *conn) *conn {
 	return nil
 }
 
-// connect dials, sharing one backoff across the pool so that a relay that
-// is down sees a few spaced attempts, not a storm from every worker.
-func (p *Pool) connect(ctx, hard context.Context) (*conn, error) {
-	for {
-		if err := p.wait(ctx); err != nil {
-			return nil, err
-		}
-		cn, err := p.dialOnce(ctx, hard)
-		if cn != nil || err != nil {
-			return cn, err
-		}
-	}
-}
-
-// dialOnce makes one attempt; (nil, nil) means try again after the wait.
+// dialOnce makes one connect attempt. While the relay is failing only one
+// worker probes at a time; a failure sets the pool-wide backoff and sends
+// the message elsewhere, until the relay counts as down.
 func (p *Pool) dialOnce(ctx, hard context.Context) (*conn, error) {
 	if p.failing() {
 		p.probe.Lock()
@@ -231,16 +227,22 @@ func (p *Pool) wait(ctx context.Context) error {
 	}
 }
 
+// failed records a failed connect. The relay counts as down after
+// MaxConnectFailures in a row, unless another relay of the group is
+// working, in which case this one keeps backing off and probing.
 func (p *Pool) failed(e *Error) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.failures++
-	p.lastErr = e
-	if p.failures >= p.cfg.MaxConnectFailures {
-		return fmt.Errorf("%w after %d attempts: %v", ErrRelayUnavailable, p.failures, e)
+	n := p.failures
+	p.notUntil = time.Now().Add(backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, n))
+	p.mu.Unlock()
+	if n == 1 || n == p.cfg.MaxConnectFailures {
+		p.gov.logf("relay %s: connect failed (%d in a row): %v", p.cfg.Name, n, e)
 	}
-	p.notUntil = time.Now().Add(backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, p.failures))
-	return nil
+	if n >= p.cfg.MaxConnectFailures && !p.group.othersHealthy(p) {
+		return fmt.Errorf("%w after %d attempts: %v", ErrRelayUnavailable, n, e)
+	}
+	return errTryElsewhere
 }
 
 // backoff doubles from min to max, with up to 50% jitter so workers that
@@ -250,13 +252,8 @@ func backoff(min, max time.Duration, n int) time.Duration {
 	for i := 1; i < n && d < max; i++ {
 		d *= 2
 	}
-	d = min64(d, max)
-	return d/2 + rand.N(d/2+1)
-}
-
-func min64(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
+	if d > max {
+		d = max
 	}
-	return b
+	return d/2 + rand.N(d/2+1)
 }

@@ -35,7 +35,7 @@ var current = transactions[2]
 func config(s *sendertest.Server, mode sender.TLSMode) sender.Config {
 	return sender.Config{Host: s.Host(), Port: s.Port(), TLS: mode, Connections: 2, Timeout: 5 * time.Second,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxConnectFailures: 3,
-		Pipelining: current.pipelining, Chunking: current.chunking}
+		Pipelining: current.pipelining, Chunking: current.chunking, ThrottleRecover: 100 * time.Millisecond}
 }
 
 // eachTransaction runs a test once per kind of transaction.

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,4 +92,84 @@ func BenchmarkRenderParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRenderDKIM is the typical campaign message (about 2.5 KB)
+// unsigned, then signed with RSA-2048 and with Ed25519 (relaxed/relaxed).
+func BenchmarkRenderDKIM(b *testing.B) {
+	keys := writeKeys(b)
+	dir := fixture(b, map[string]string{"bench.tmpl": benchTemplate})
+	for _, bc := range []struct {
+		name string
+		key  string
+	}{
+		{"plain", ""},
+		{"rsa2048", "rsa"},
+		{"ed25519", "ed25519"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := Options{Path: filepath.Join(dir, "bench.tmpl")}
+			if bc.key != "" {
+				opts.DKIM = &DKIMOptions{Domain: "acme.example", Selector: "s", KeyFile: keys[bc.key]}
+			}
+			tmpl, err := Load(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchRender(b, tmpl)
+		})
+	}
+}
+
+// BenchmarkRenderMultipart: text and HTML bodies, an inline image, then a
+// 100 KB attachment, unsigned and signed with Ed25519.
+func BenchmarkRenderMultipart(b *testing.B) {
+	keys := writeKeys(b)
+	html := "<html><body><img src=\"cid:logo\"><p>Hello {{.first_name}},</p>\n" +
+		strings.Repeat("<p>Here is what changed at Acme this month, and what it means for you.</p>\n", 26) +
+		"<p>Your plan: {{.plan}}. Your account manager: {{.manager}}.</p></body></html>\n"
+	dir := fixture(b, map[string]string{
+		"bench.tmpl": benchTemplate, "bench.html": html, "logo.png": strings.Repeat("\x89PNG", 500),
+		"big.pdf": strings.Repeat("%PDF\x00\x01\x02\xff", 100<<10/8),
+	})
+	for _, bc := range []struct {
+		name   string
+		attach bool
+		dkim   bool
+	}{
+		{"html", false, false},
+		{"html+100KB", true, false},
+		{"html+100KB+ed25519", true, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := Options{Path: filepath.Join(dir, "bench.tmpl"), HTMLPath: filepath.Join(dir, "bench.html"),
+				Inline: map[string]string{"logo": filepath.Join(dir, "logo.png")}}
+			if bc.attach {
+				opts.Attachments = []string{filepath.Join(dir, "big.pdf")}
+			}
+			if bc.dkim {
+				opts.DKIM = &DKIMOptions{Domain: "acme.example", Selector: "s", KeyFile: keys["ed25519"]}
+			}
+			tmpl, err := Load(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchRender(b, tmpl)
+		})
+	}
+}
+
+func benchRender(b *testing.B, tmpl *Template) {
+	data := benchData(1)
+	msg, err := tmpl.Render(data, testEnv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tmpl.Render(data, testEnv); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -44,11 +44,21 @@ var knownHeaders = map[string]headerSpec{
 	"references":  {name: "References", once: true, omitEmpty: true},
 	"bcc": {name: "Bcc", refused: "is not supported: recipients come from the list, " +
 		"and a Bcc header would be shown to every recipient"},
+	// RFC 2369 and RFC 8058 fields and Feedback-ID: once, or a receiver
+	// cannot tell which one counts.
+	"list-unsubscribe":      {name: "List-Unsubscribe", once: true, omitEmpty: true},
+	"list-unsubscribe-post": {name: "List-Unsubscribe-Post", once: true, omitEmpty: true},
+	"list-id":               {name: "List-Id", once: true, omitEmpty: true},
+	"feedback-id":           {name: "Feedback-ID", once: true, omitEmpty: true},
+	"dkim-signature": {name: "DKIM-Signature", refused: "is added by DKIM signing " +
+		"(configure the DKIM domain, selector and key instead)"},
 	"date":                      {name: "Date", refused: ownedByBuilder},
 	"message-id":                {name: "Message-ID", refused: ownedByBuilder},
 	"mime-version":              {name: "MIME-Version", refused: ownedByBuilder},
 	"content-type":              {name: "Content-Type", refused: ownedByBuilder},
 	"content-transfer-encoding": {name: "Content-Transfer-Encoding", refused: ownedByBuilder},
+	"content-disposition":       {name: "Content-Disposition", refused: ownedByBuilder},
+	"content-id":                {name: "Content-ID", refused: ownedByBuilder},
 }
 
 // lookupHeader returns the spec for a field name as written in a template.

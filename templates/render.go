@@ -69,8 +69,30 @@ func (t *Template) FromAddress(data map[string]string) (string, error) {
 }
 
 func (t *Template) render(w *bytes.Buffer, st *renderState, data map[string]string, env Envelope) error {
+	if err := t.prepare(st, data, env); err != nil {
+		return err
+	}
+	if t.signer == nil {
+		return t.write(w, st, env)
+	}
+	st.unsigned.Reset()
+	if err := t.write(&st.unsigned, st, env); err != nil {
+		return err
+	}
+	return t.signer.sign(w, st.unsigned.Bytes())
+}
+
+// prepare renders everything that depends on the row into st: the header
+// fields, the bodies, the row's attachment. Every check that can fail for
+// one recipient happens here, before anything is written.
+func (t *Template) prepare(st *renderState, data map[string]string, env Envelope) error {
 	for _, h := range t.headers {
 		if err := st.addTemplateField(h, data); err != nil {
+			return err
+		}
+	}
+	if t.unsub != nil {
+		if err := st.addUnsubscribe(t.unsub, data); err != nil {
 			return err
 		}
 	}
@@ -82,23 +104,63 @@ func (t *Template) render(w *bytes.Buffer, st *renderState, data map[string]stri
 	if err := checkMessageID(env.MessageID); err != nil {
 		return &FieldError{Header: "Message-ID", Err: err}
 	}
-	st.val.Reset()
-	if err := t.body.execute(&st.val, data); err != nil {
-		return fmt.Errorf("body: %w", err)
+	if !t.htmlOnly {
+		st.val.Reset()
+		if err := t.body.execute(&st.val, data); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		st.body, st.bodyQP = normalizeBody(st.body[:0], st.val.Bytes())
 	}
-	var qp bool
-	st.body, qp = normalizeBody(st.body[:0], st.val.Bytes())
-	return st.write(w, env, qp)
+	if t.html != nil {
+		st.val.Reset()
+		if err := t.html.execute(&st.val, data); err != nil {
+			return fmt.Errorf("html body: %w", err)
+		}
+		st.html, st.htmlQP = normalizeBody(st.html[:0], st.val.Bytes())
+	}
+	if err := t.readRowAttachment(st, data); err != nil {
+		return err
+	}
+	if t.signer != nil && !t.from.constant {
+		return t.checkAlignment(st, data)
+	}
+	return nil
+}
+
+// write writes the message prepared in st.
+func (t *Template) write(w *bytes.Buffer, st *renderState, env Envelope) error {
+	root := t.rootNoRow
+	if st.hasAttach {
+		root = t.root
+	}
+	switch root.kind {
+	case nodeText:
+		return st.writeSingle(w, env, contentTypeField, st.body, st.bodyQP)
+	case nodeHTML:
+		return st.writeSingle(w, env, htmlContentTypeField, st.html, st.htmlQP)
+	}
+	st.setBoundary(env.MessageID)
+	return st.writeMultipart(w, env, root)
 }
 
 // renderState is the scratch space of one Render, pooled.
 type renderState struct {
 	val     bytes.Buffer // output of one template
-	body    []byte       // the body with CRLF line endings
+	body    []byte       // the text body with CRLF line endings
+	bodyQP  bool         // body needs quoted-printable
+	html    []byte       // the HTML body with CRLF line endings
+	htmlQP  bool
 	arena   []byte       // header fields rendered for this message
 	fields  []fieldRef   // in output order
 	scratch mail.Header  // for go-message's encoders
 	out     bytes.Buffer // Render's message
+
+	hasAttach  bool // the row has an attachment
+	attachName string
+	attachData bytes.Buffer
+
+	boundary [16]byte     // hex, from the Message-ID
+	unsigned bytes.Buffer // the message before DKIM signing
 }
 
 // fieldRef is a shared precomputed field, or arena[start:end].
@@ -122,7 +184,8 @@ func getState() *renderState {
 const maxPooled = 1 << 20
 
 func putState(st *renderState) {
-	if st.out.Cap() > maxPooled || st.val.Cap() > maxPooled || cap(st.body) > maxPooled || cap(st.arena) > maxPooled {
+	if st.out.Cap() > maxPooled || st.val.Cap() > maxPooled || cap(st.body) > maxPooled || cap(st.arena) > maxPooled ||
+		cap(st.html) > maxPooled || st.attachData.Cap() > maxPooled || st.unsigned.Cap() > maxPooled {
 		return
 	}
 	clear(st.fields) // no references into a Template from the pool
@@ -176,19 +239,53 @@ func checkMessageID(id string) error {
 	return nil
 }
 
-// write writes the message. The fields rendered from the template (and To)
-// are already encoded and folded, so they are copied as they are; go-message
-// then writes the fields the builder owns, in a header it can read its
-// Content-Type and encoding from, and the body.
-func (st *renderState) write(w *bytes.Buffer, env Envelope, qp bool) error {
+// writeSingle writes a message of one text part. The fields rendered from
+// the template (and To) are already encoded and folded, so they are copied
+// as they are; go-message then writes the fields the builder owns, in a
+// header it can read its Content-Type and encoding from, and the body.
+func (st *renderState) writeSingle(w *bytes.Buffer, env Envelope, contentType, body []byte, qp bool) error {
+	st.writeFields(w)
+	// go-message's header keeps fields in reverse: the last added is
+	// written first.
+	var h message.Header
+	if qp {
+		h.AddRaw(qpField)
+	} else {
+		h.AddRaw(sevenBitField)
+	}
+	h.AddRaw(contentType)
+	h.AddRaw(mimeVersionField)
+	st.addDateAndID(&h, env)
+	mw, err := message.CreateWriter(w, h)
+	if err != nil {
+		return err
+	}
+	if qp {
+		_, err = mw.Write(body)
+	} else {
+		// 7bit is the identity on this body, already CRLF and within 76
+		// characters a line; go-message would copy it a line at a time.
+		_, err = w.Write(body)
+	}
+	if err != nil {
+		return err
+	}
+	return mw.Close()
+}
+
+// writeFields writes the fields rendered from the template.
+func (st *renderState) writeFields(w *bytes.Buffer) {
 	for _, f := range st.fields {
 		if f.raw == nil {
 			f.raw = st.arena[f.start:f.end]
 		}
 		w.Write(f.raw)
 	}
+}
 
-	// Date and Message-ID go after the template's fields in the arena.
+// addDateAndID adds Date and Message-ID to h, to be written in that order
+// before the fields h already has.
+func (st *renderState) addDateAndID(h *message.Header, env Envelope) {
 	date := time.Now()
 	if !env.Date.IsZero() {
 		date = env.Date
@@ -200,34 +297,8 @@ func (st *renderState) write(w *bytes.Buffer, env Envelope, qp bool) error {
 	mid := len(st.arena) - len("Message-ID: <")
 	st.arena = append(st.arena, env.MessageID...)
 	st.arena = append(st.arena, ">\r\n"...)
-
-	// go-message's header keeps fields in reverse: the last added is
-	// written first.
-	var h message.Header
-	if qp {
-		h.AddRaw(qpField)
-	} else {
-		h.AddRaw(sevenBitField)
-	}
-	h.AddRaw(contentTypeField)
-	h.AddRaw(mimeVersionField)
 	h.AddRaw(st.arena[mid:len(st.arena):len(st.arena)])
 	h.AddRaw(st.arena[start:mid:mid])
-	mw, err := message.CreateWriter(w, h)
-	if err != nil {
-		return err
-	}
-	if qp {
-		_, err = mw.Write(st.body)
-	} else {
-		// 7bit is the identity on this body, already CRLF and within 76
-		// characters a line; go-message would copy it a line at a time.
-		_, err = w.Write(st.body)
-	}
-	if err != nil {
-		return err
-	}
-	return mw.Close()
 }
 
 const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700" // RFC 5322 section 3.3

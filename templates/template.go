@@ -14,11 +14,23 @@ import (
 
 // Template is a parsed message template. It is safe for concurrent use.
 type Template struct {
-	name    string
-	headers []*headerTemplate // in template order
-	body    *expander
-	hasTo   bool
-	from    *headerTemplate
+	name      string
+	headers   []*headerTemplate // in template order, then those of Options
+	body      *expander
+	bodyBlank bool // the body is only whitespace
+	hasTo     bool
+	from      *headerTemplate
+
+	// Set by Load.
+	html      *htmlExpander // nil: no HTML body
+	htmlOnly  bool          // HTML and a blank text body: no text part
+	unsub     *unsubscribe  // nil: no List-Unsubscribe from Options
+	files     []*filePart   // attached to every message
+	inline    []*filePart   // images for the HTML body
+	attach    attachColumn  // the row's attachment
+	signer    *signer       // nil: unsigned
+	root      *node         // the MIME tree
+	rootNoRow *node         // the MIME tree when the row has no attachment
 }
 
 // headerTemplate is one header line of a template.
@@ -61,6 +73,8 @@ func Parse(name string, src []byte) (*Template, error) {
 	if t.body, err = newExpander(name, bodyLine, string(body)); err != nil {
 		return nil, templateError(err)
 	}
+	t.bodyBlank = len(bytes.TrimSpace(body)) == 0
+	t.buildTree()
 	return t, nil
 }
 
@@ -169,8 +183,10 @@ func (h *headerTemplate) precompute() error {
 // templateError drops text/template's "template: " prefix: its messages
 // already start with "name:LINE:".
 func templateError(err error) error {
-	if msg, ok := strings.CutPrefix(err.Error(), "template: "); ok {
-		return errors.New(msg)
+	for _, prefix := range []string{"template: ", "html/template:"} {
+		if msg, ok := strings.CutPrefix(err.Error(), prefix); ok {
+			return errors.New(msg)
+		}
 	}
 	return err
 }
@@ -198,18 +214,37 @@ func (t *Template) HasHeader(name string) bool {
 			return true
 		}
 	}
-	return false
+	if t.unsub != nil {
+		switch strings.ToLower(name) {
+		case "list-unsubscribe":
+			return true
+		case "list-unsubscribe-post":
+			return t.unsub.url != nil
+		}
+	}
+	return t.signer != nil && strings.EqualFold(name, "DKIM-Signature")
 }
 
 // Fields returns, sorted, the data keys the template refers to as .key,
-// $.key or index . "key". A caller can check them against the CSV columns
-// before sending: index does not fail on a missing key.
+// $.key or index . "key" (in the message file, the HTML body and the
+// templates of Options), and the attachment column. A caller can check them
+// against the CSV columns before sending: index does not fail on a missing
+// key.
 func (t *Template) Fields() []string {
 	set := make(map[string]struct{})
 	for _, h := range t.headers {
 		h.x.fields(set)
 	}
 	t.body.fields(set)
+	if t.html != nil {
+		t.html.fields(set)
+	}
+	if t.unsub != nil {
+		t.unsub.fields(set)
+	}
+	if t.attach.name != "" {
+		set[t.attach.name] = struct{}{}
+	}
 	keys := make([]string, 0, len(set))
 	for k := range set {
 		keys = append(keys, k)

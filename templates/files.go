@@ -1,0 +1,296 @@
+package templates
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+)
+
+// maxFileSize bounds one attached file. Most mailbox providers refuse
+// messages over 25 MB, and base64 adds a third.
+const maxFileSize = 25 << 20
+
+// filePart is an attachment or inline image read by Load: its part header,
+// formatted once, and its bytes, base64-encoded by go-message per message.
+type filePart struct {
+	header message.Header
+	data   []byte
+}
+
+// fileTypes maps file name extensions to media types. It is fixed, unlike
+// mime.TypeByExtension, which reads the system's tables: the same campaign
+// builds the same bytes on every machine.
+var fileTypes = map[string]string{
+	".pdf":  "application/pdf",
+	".png":  "image/png",
+	".jpg":  "image/jpeg",
+	".jpeg": "image/jpeg",
+	".gif":  "image/gif",
+	".webp": "image/webp",
+	".svg":  "image/svg+xml",
+	".avif": "image/avif",
+	".txt":  "text/plain",
+	".csv":  "text/csv",
+	".ics":  "text/calendar",
+	".htm":  "text/html",
+	".html": "text/html",
+	".json": "application/json",
+	".xml":  "application/xml",
+	".zip":  "application/zip",
+	".gz":   "application/gzip",
+	".doc":  "application/msword",
+	".xls":  "application/vnd.ms-excel",
+	".ppt":  "application/vnd.ms-powerpoint",
+	".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+	".odt":  "application/vnd.oasis.opendocument.text",
+	".ods":  "application/vnd.oasis.opendocument.spreadsheet",
+}
+
+func mediaType(name string) string {
+	if t, ok := fileTypes[strings.ToLower(filepath.Ext(name))]; ok {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// addFiles reads the attachments and inline images.
+func (t *Template) addFiles(opts *Options) error {
+	for _, path := range opts.Attachments {
+		data, err := readFile(os.Open, path)
+		if err != nil {
+			return fmt.Errorf("attachment: %w", err)
+		}
+		t.files = append(t.files, newFilePart(attachmentHeader(filepath.Base(path)), data))
+	}
+	if len(opts.Inline) > 0 && t.html == nil {
+		return errors.New("inline images need an HTML body")
+	}
+	for _, id := range slices.Sorted(maps.Keys(opts.Inline)) {
+		path := opts.Inline[id]
+		if err := checkContentID(id); err != nil {
+			return err
+		}
+		if !t.html.references(id) {
+			return fmt.Errorf("inline image %q (%s): the HTML body has no cid:%s", id, path, id)
+		}
+		typ := mediaType(path)
+		if !strings.HasPrefix(typ, "image/") {
+			return fmt.Errorf("inline image %q: %s is not an image file (%s)", id, path, typ)
+		}
+		data, err := readFile(os.Open, path)
+		if err != nil {
+			return fmt.Errorf("inline image %q: %w", id, err)
+		}
+		t.inline = append(t.inline, newFilePart(inlineHeader(filepath.Base(path), typ, id), data))
+	}
+	return nil
+}
+
+// checkContentID accepts a Content-ID that can be written as <id> and
+// named in a cid: URL without percent-encoding.
+func checkContentID(id string) error {
+	if id == "" {
+		return errors.New("inline image with an empty Content-ID")
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_@+=$!*'~", c) >= 0 {
+			continue
+		}
+		return fmt.Errorf("inline image Content-ID %q: character %q not allowed (use letters, digits and .-_@+=$!*'~)", id, c)
+	}
+	if len(id) > 200 {
+		return fmt.Errorf("inline image Content-ID %.20q...: longer than 200 characters", id)
+	}
+	return nil
+}
+
+// attachmentHeader is the part header of an attachment called name.
+// go-message encodes a name that is not plain ASCII (RFC 2047 inside the
+// quoted parameter, as most clients expect).
+func attachmentHeader(name string) message.Header {
+	var h mail.AttachmentHeader
+	h.Set("Content-Transfer-Encoding", "base64")
+	h.SetFilename(name) // Content-Disposition: attachment; filename=...
+	h.SetContentType(mediaType(name), map[string]string{"name": name})
+	return h.Header
+}
+
+// inlineHeader is the part header of an inline image.
+func inlineHeader(name, typ, id string) message.Header {
+	var h mail.InlineHeader
+	h.Set("Content-Transfer-Encoding", "base64")
+	h.AddRaw([]byte("Content-ID: <" + id + ">\r\n")) // Set would write Content-Id
+	h.SetContentDisposition("inline", map[string]string{"filename": name})
+	h.SetContentType(typ, map[string]string{"name": name})
+	return h.Header
+}
+
+// newFilePart freezes h: each field formatted once, so that Render only
+// copies bytes. go-message keeps fields in reverse, so the raw fields are
+// added last first.
+func newFilePart(h message.Header, data []byte) *filePart {
+	var raws [][]byte
+	for f := h.Fields(); f.Next(); {
+		raw, err := f.Raw()
+		if err != nil {
+			panic(err) // the values above have no line breaks
+		}
+		raws = append(raws, slices.Clone(raw))
+	}
+	var frozen message.Header
+	for _, raw := range slices.Backward(raws) {
+		frozen.AddRaw(raw)
+	}
+	return &filePart{header: frozen, data: data}
+}
+
+// readFile reads the regular file at path, opened with open, within
+// maxFileSize.
+func readFile(open func(string) (*os.File, error), path string) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := readFileInto(&buf, open, path); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func readFileInto(buf *bytes.Buffer, open func(string) (*os.File, error), path string) error {
+	f, size, err := openFile(open, path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf.Grow(int(size))
+	if _, err := buf.ReadFrom(io.LimitReader(f, maxFileSize+1)); err != nil {
+		return err
+	}
+	if buf.Len() > maxFileSize {
+		return fmt.Errorf("%s: larger than %d MiB", path, maxFileSize>>20)
+	}
+	return nil
+}
+
+// openFile opens path and checks that it is a regular file of at most
+// maxFileSize bytes. A device or a FIFO could block or never end.
+func openFile(open func(string) (*os.File, error), path string) (*os.File, int64, error) {
+	f, err := open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+	case !fi.Mode().IsRegular():
+		err = &fs.PathError{Op: "attach", Path: path, Err: errors.New("not a regular file")}
+	case fi.Size() > maxFileSize:
+		err = &fs.PathError{Op: "attach", Path: path, Err: fmt.Errorf("larger than %d MiB", maxFileSize>>20)}
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+// attachColumn is the per-row attachment of Options.AttachmentColumn.
+type attachColumn struct {
+	name string // the column; empty when not configured
+	dir  string
+}
+
+func (t *Template) addAttachmentColumn(opts *Options) error {
+	if opts.AttachmentColumn == "" {
+		return nil
+	}
+	dir := opts.AttachmentDir
+	if dir == "" {
+		dir = "."
+	}
+	dir, err := filepath.Abs(dir) // later changes of the working directory do not matter
+	if err != nil {
+		return fmt.Errorf("attachment directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("attachment directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("attachment directory %s is not a directory", dir)
+	}
+	t.attach = attachColumn{name: opts.AttachmentColumn, dir: dir}
+	return nil
+}
+
+// open opens a row's file inside the attachment directory. os.OpenInRoot
+// refuses absolute paths and paths that leave the directory, by .. or by
+// a symbolic link: a CSV cell cannot attach /etc/passwd.
+func (a *attachColumn) open(path string) (*os.File, error) {
+	return os.OpenInRoot(a.dir, path)
+}
+
+// path returns the row's attachment path; "" when the cell is blank.
+func (a *attachColumn) path(data map[string]string) (string, error) {
+	p, ok := data[a.name]
+	if !ok {
+		return "", fmt.Errorf("attachment column %q: no such column in the data", a.name)
+	}
+	return strings.TrimSpace(p), nil
+}
+
+// fieldError wraps a row's attachment problem.
+func (a *attachColumn) fieldError(err error) *FieldError {
+	return &FieldError{Column: a.name, Err: fmt.Errorf("%w: %w", ErrAttachment, err)}
+}
+
+// CheckAttachments checks that the file in data's attachment column, if
+// any, can be attached: it exists inside the attachment directory, is a
+// regular file and is not too large. A caller can check every row before
+// sending. A problem with the file is a *FieldError wrapping
+// ErrAttachment; a missing column is a plain error.
+func (t *Template) CheckAttachments(data map[string]string) error {
+	if t.attach.name == "" {
+		return nil
+	}
+	p, err := t.attach.path(data)
+	if err != nil || p == "" {
+		return err
+	}
+	f, _, err := openFile(t.attach.open, p)
+	if err != nil {
+		return t.attach.fieldError(err)
+	}
+	return f.Close()
+}
+
+// readRowAttachment reads the row's attachment into st. st.hasAttach
+// reports whether there is one.
+func (t *Template) readRowAttachment(st *renderState, data map[string]string) error {
+	st.hasAttach = false
+	if t.attach.name == "" {
+		return nil
+	}
+	p, err := t.attach.path(data)
+	if err != nil || p == "" {
+		return err
+	}
+	st.attachData.Reset()
+	if err := readFileInto(&st.attachData, t.attach.open, p); err != nil {
+		return t.attach.fieldError(err)
+	}
+	st.hasAttach = true
+	st.attachName = filepath.Base(p)
+	return nil
+}
