@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,4 +178,23 @@ func rateString(l rate.Limit) string {
 		return "unlimited"
 	}
 	return fmt.Sprintf("%.1f/s", float64(l))
+}
+
+// ParseRate reads a rate such as "50/s", "3000/m" or "100000/h" (a bare
+// number is per second) as messages per second. "" and "0" mean unpaced.
+func ParseRate(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	num, unit, found := strings.Cut(s, "/")
+	per := map[string]float64{"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600}[strings.ToLower(unit)]
+	if !found {
+		per = 1
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || per == 0 || n < 0 {
+		return 0, fmt.Errorf("rate %q: use a number per s, m or h, like 50/s, 3000/m or 100000/h", s)
+	}
+	return n / per, nil
 }
