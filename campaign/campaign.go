@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/sender"
+	"github.com/mailblast/mailblast/templates"
 )
 
 // Settings is what a campaign remembers so that resume needs no
@@ -20,6 +21,21 @@ type Settings struct {
 	EmailColumn string        `json:"email_column"`
 	SMTP        SMTPSettings  `json:"smtp"`
 	Retry       RetrySettings `json:"retry"`
+	// Relays, when given, replace SMTP as the relays to send through.
+	Relays []RelaySettings `json:"relays,omitempty"`
+	// Message is how the message is built around the template file
+	// (HTML, attachments, unsubscribe, DKIM); its Path is Template.
+	Message templates.Options `json:"message"`
+}
+
+// RelaySettings is one relay of several. Its password comes from a file
+// or an environment variable, named here, read at run time.
+type RelaySettings struct {
+	SMTPSettings
+	Name         string  `json:"name"`
+	Weight       float64 `json:"weight"`
+	PasswordFile string  `json:"password_file,omitempty"`
+	PasswordEnv  string  `json:"password_env,omitempty"`
 }
 
 // SMTPSettings is the relay without its password.
@@ -37,6 +53,10 @@ type SMTPSettings struct {
 	Backoff            time.Duration  `json:"backoff"`
 	Pipelining         sender.Toggle  `json:"pipelining,omitempty"`
 	Chunking           sender.Toggle  `json:"chunking,omitempty"`
+	Rate               float64        `json:"rate,omitempty"` // messages per second
+	Burst              int            `json:"burst,omitempty"`
+	Ramp               time.Duration  `json:"ramp,omitempty"`
+	ThrottleRecover    time.Duration  `json:"throttle_recover,omitempty"`
 }
 
 // RetrySettings is Retry as stored.
@@ -51,6 +71,8 @@ type Options struct {
 	StateDir string
 	Settings Settings
 	Password string // from config or a password file, never stored
+	// RelayPasswords holds each relay's password by relay name.
+	RelayPasswords map[string]string
 	Retry    Retry
 	InFlight ledger.InFlightPolicy
 	// Grace is how long in-flight messages may take to finish after the

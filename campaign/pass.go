@@ -34,6 +34,9 @@ func (r *run) pass(ctx, hard context.Context) error {
 	go func() { comDone <- com.run() }()
 
 	conns := max(r.opts.Settings.SMTP.Connections, 1)
+	for _, rs := range r.opts.Settings.Relays {
+		conns += rs.Connections
+	}
 	jobs := make(chan *job, 2*conns)
 	envs := make(chan *sender.Envelope, 2*conns)
 	var wg sync.WaitGroup

@@ -24,7 +24,7 @@ type run struct {
 	c      ledger.Campaign
 	tmpl   *templates.Template
 	list   *recipients.Reader
-	pool   *sender.Pool
+	pool   *sender.Group
 	domain string // Message-ID domain, the From address's
 	sum    Summary
 }
@@ -84,7 +84,7 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.domain, err = r.senderDomain(due); err != nil {
 		return err
 	}
-	if r.pool, err = sender.NewPool(r.poolConfig()); err != nil {
+	if r.pool, err = r.relays(); err != nil {
 		return err
 	}
 	return r.passes(ctx, hard)
@@ -103,7 +103,9 @@ func (r *run) start(ctx context.Context) error {
 // Every command that renders (send, preview, validate, dry runs) uses it,
 // so they all build the same bytes.
 func LoadTemplate(s Settings) (*templates.Template, error) {
-	t, err := templates.ParseFile(s.Template)
+	o := s.Message
+	o.Path = s.Template
+	t, err := templates.Load(o)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %w", ErrTemplate, err)
 	}
@@ -175,14 +177,39 @@ func (r *run) logf(format string, args ...any) {
 	}
 }
 
-func (r *run) poolConfig() sender.Config {
-	s := r.opts.Settings.SMTP
+// relays builds the sender group: the relays of Settings.Relays, or the
+// one relay of Settings.SMTP.
+func (r *run) relays() (*sender.Group, error) {
+	list := r.opts.Settings.Relays
+	if len(list) == 0 {
+		list = []RelaySettings{{SMTPSettings: r.opts.Settings.SMTP}}
+	}
+	pools := make([]*sender.Pool, 0, len(list))
+	for _, rs := range list {
+		cfg := r.poolConfig(rs)
+		p, err := sender.NewPool(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("relay %s: %w", rs.Name, err)
+		}
+		pools = append(pools, p)
+	}
+	return sender.NewGroup(pools...), nil
+}
+
+func (r *run) poolConfig(rs RelaySettings) sender.Config {
+	s := rs.SMTPSettings
+	password := r.opts.Password
+	if len(r.opts.Settings.Relays) > 0 {
+		password = r.opts.RelayPasswords[rs.Name]
+	}
 	return sender.Config{
 		Host: s.Host, Port: s.Port, TLS: s.TLS, TLSConfig: r.opts.TLSConfig, Helo: s.Helo,
-		Username: s.Username, Password: r.opts.Password, AllowInsecureAuth: s.AllowInsecureAuth,
+		Username: s.Username, Password: password, AllowInsecureAuth: s.AllowInsecureAuth,
 		Connections: s.Connections, MaxMessagesPerConn: s.MaxMessagesPerConn, Timeout: s.Timeout,
 		BackoffMin: s.Backoff, BackoffMax: 30 * time.Second, MaxConnectFailures: s.ConnectAttempts,
 		Pipelining: s.Pipelining, Chunking: s.Chunking,
+		Rate: s.Rate, Burst: s.Burst, Ramp: s.Ramp, ThrottleRecover: s.ThrottleRecover,
+		Name: rs.Name, Weight: rs.Weight, Logf: r.logf,
 	}
 }
 

@@ -13,12 +13,14 @@ import (
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/sender"
+	"github.com/mailblast/mailblast/templates"
 )
 
 // Config is every setting, read once from flags, environment, the config
 // file and defaults (in that order of precedence).
 type Config struct {
 	SMTP        SMTPConfig    `mapstructure:"smtp"`
+	Message     MessageConfig `mapstructure:",squash"`
 	Retry       RetryConfig   `mapstructure:"retry"`
 	Template    string        `mapstructure:"template"`
 	Campaign    string        `mapstructure:"campaign"`
@@ -28,6 +30,9 @@ type Config struct {
 	Grace       time.Duration `mapstructure:"grace"`
 	Progress    string        `mapstructure:"progress"`
 	LogEvery    time.Duration `mapstructure:"log_every"`
+
+	rate          float64                  // smtp.rate, parsed
+	relaySettings []campaign.RelaySettings // smtp.relays, completed
 }
 
 // SMTPConfig is the relay.
@@ -47,6 +52,45 @@ type SMTPConfig struct {
 	Pipelining               bool          `mapstructure:"pipelining"`
 	Chunking                 bool          `mapstructure:"chunking"`
 	Backoff                  time.Duration `mapstructure:"backoff"`
+	Rate                     string        `mapstructure:"rate"`
+	Burst                    int           `mapstructure:"burst"`
+	Ramp                     time.Duration `mapstructure:"ramp"`
+	ThrottleRecover          time.Duration `mapstructure:"throttle_recover"`
+	Relays                   []RelayConfig `mapstructure:"relays"`
+}
+
+// RelayConfig is one entry of smtp.relays; unset fields take smtp.*'s.
+type RelayConfig struct {
+	Name         string  `mapstructure:"name"`
+	Host         string  `mapstructure:"host"`
+	Port         int     `mapstructure:"port"`
+	TLS          string  `mapstructure:"tls"`
+	Username     string  `mapstructure:"username"`
+	PasswordFile string  `mapstructure:"password_file"`
+	PasswordEnv  string  `mapstructure:"password_env"`
+	Connections  int     `mapstructure:"connections"`
+	Rate         string  `mapstructure:"rate"`
+	Weight       float64 `mapstructure:"weight"`
+}
+
+// MessageConfig is how messages are built around the template file.
+type MessageConfig struct {
+	HTMLTemplate     string            `mapstructure:"html_template"`
+	Attachments      []string          `mapstructure:"attachments"`
+	AttachmentColumn string            `mapstructure:"attachment_column"`
+	AttachmentDir    string            `mapstructure:"attachment_dir"`
+	Inline           map[string]string `mapstructure:"inline"`
+	Unsubscribe      struct {
+		URL    string `mapstructure:"url"`
+		Mailto string `mapstructure:"mailto"`
+	} `mapstructure:"unsubscribe"`
+	FeedbackID string            `mapstructure:"feedback_id"`
+	Headers    map[string]string `mapstructure:"headers"`
+	DKIM       struct {
+		Domain   string `mapstructure:"domain"`
+		Selector string `mapstructure:"selector"`
+		KeyFile  string `mapstructure:"key_file"`
+	} `mapstructure:"dkim"`
 }
 
 // RetryConfig is the schedule for deferred recipients.
@@ -73,6 +117,9 @@ func setDefaults(v *viper.Viper) {
 		"smtp.tls": "starttls", "smtp.helo": "", "smtp.connections": 4, "smtp.max_messages_per_connection": 1000,
 		"smtp.timeout": time.Minute, "smtp.allow_insecure_auth": false,
 		"smtp.connect_attempts": 8, "smtp.backoff": time.Second, "smtp.pipelining": true, "smtp.chunking": true,
+		"smtp.rate": "", "smtp.burst": 1, "smtp.ramp": time.Duration(0), "smtp.throttle_recover": 30 * time.Second,
+		"html_template": "", "attachment_column": "", "attachment_dir": "", "feedback_id": "",
+		"unsubscribe.url": "", "unsubscribe.mailto": "", "dkim.domain": "", "dkim.selector": "", "dkim.key_file": "",
 		"retry.schedule": d.Schedule, "retry.max_age": d.MaxAge, "retry.wait": d.Wait,
 		"template": "", "campaign": "", "state_dir": defaultStateDir(), "email_column": "email",
 		"in_flight": string(ledger.Resend), "grace": 30 * time.Second, "progress": "auto", "log_every": 5 * time.Second,
@@ -95,7 +142,8 @@ func defaultStateDir() string {
 var flagKeys = map[string]string{
 	"template": "template", "campaign": "campaign", "connections": "smtp.connections",
 	"state-dir": "state_dir", "email-column": "email_column", "retry-wait": "retry.wait",
-	"in-flight": "in_flight", "progress": "progress",
+	"in-flight": "in_flight", "progress": "progress", "rate": "smtp.rate", "ramp": "smtp.ramp",
+	"html-template": "html_template",
 }
 
 // loadConfig is the one place viper is used: flags > MAILBLAST_* env >
@@ -173,6 +221,14 @@ func (c *Config) check() error {
 	if len(c.Retry.Schedule) == 0 {
 		return configErrorf("retry.schedule is empty")
 	}
+	r, err := sender.ParseRate(c.SMTP.Rate)
+	if err != nil {
+		return configErrorf("smtp.rate: %w", err)
+	}
+	c.rate = r
+	if c.relaySettings, err = c.relays(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -196,7 +252,90 @@ func (c *Config) smtpSettings() campaign.SMTPSettings {
 		Connections: c.SMTP.Connections, MaxMessagesPerConn: c.SMTP.MaxMessagesPerConnection, Timeout: c.SMTP.Timeout,
 		ConnectAttempts: c.SMTP.ConnectAttempts, Backoff: c.SMTP.Backoff,
 		Pipelining: toggle(c.SMTP.Pipelining), Chunking: toggle(c.SMTP.Chunking),
+		Rate: c.rate, Burst: c.SMTP.Burst, Ramp: c.SMTP.Ramp, ThrottleRecover: c.SMTP.ThrottleRecover,
 	}
+}
+
+// relays is smtp.relays with smtp.*'s values filled in.
+func (c *Config) relays() ([]campaign.RelaySettings, error) {
+	var out []campaign.RelaySettings
+	for i, rc := range c.SMTP.Relays {
+		rs := campaign.RelaySettings{SMTPSettings: c.smtpSettings(), Name: rc.Name, Weight: rc.Weight,
+			PasswordFile: absIf(rc.PasswordFile), PasswordEnv: rc.PasswordEnv}
+		if rs.Name == "" {
+			rs.Name = fmt.Sprintf("relay%d", i+1)
+		}
+		if rc.Host == "" {
+			return nil, configErrorf("smtp.relays[%d]: host is not set", i)
+		}
+		rs.Host, rs.Username = rc.Host, rc.Username
+		if rc.TLS != "" {
+			rs.TLS = sender.TLSMode(rc.TLS)
+		}
+		rs.Port = rc.Port
+		if rs.Port == 0 {
+			rs.Port = map[sender.TLSMode]int{sender.StartTLS: 587, sender.Implicit: 465, sender.NoTLS: 25}[rs.TLS]
+		}
+		if rc.Connections > 0 {
+			rs.Connections = rc.Connections
+		}
+		if rc.Rate != "" {
+			r, err := sender.ParseRate(rc.Rate)
+			if err != nil {
+				return nil, configErrorf("smtp.relays[%d]: %w", i, err)
+			}
+			rs.Rate = r
+		}
+		out = append(out, rs)
+	}
+	return out, nil
+}
+
+// relayPasswords reads each relay's password from its file or variable.
+func relayPasswords(relays []campaign.RelaySettings) (map[string]string, error) {
+	out := map[string]string{}
+	for _, r := range relays {
+		switch {
+		case r.PasswordFile != "":
+			b, err := os.ReadFile(r.PasswordFile)
+			if err != nil {
+				return nil, configErrorf("relay %s: password_file: %w", r.Name, err)
+			}
+			out[r.Name] = strings.TrimRight(string(b), "\r\n")
+		case r.PasswordEnv != "":
+			out[r.Name] = os.Getenv(r.PasswordEnv)
+		}
+	}
+	return out, nil
+}
+
+// message is the message-building settings, paths made absolute so that
+// resume works from any directory.
+func (c *Config) message() templates.Options {
+	m := c.Message
+	o := templates.Options{HTMLPath: absIf(m.HTMLTemplate), AttachmentColumn: m.AttachmentColumn,
+		AttachmentDir: absIf(m.AttachmentDir), FeedbackID: m.FeedbackID, Headers: m.Headers}
+	for _, a := range m.Attachments {
+		o.Attachments = append(o.Attachments, absIf(a))
+	}
+	if len(m.Inline) > 0 {
+		o.Inline = map[string]string{}
+		for id, p := range m.Inline {
+			o.Inline[id] = absIf(p)
+		}
+	}
+	o.Unsubscribe.URL, o.Unsubscribe.Mailto = m.Unsubscribe.URL, m.Unsubscribe.Mailto
+	if m.DKIM.KeyFile != "" || m.DKIM.Domain != "" {
+		o.DKIM = &templates.DKIMOptions{Domain: m.DKIM.Domain, Selector: m.DKIM.Selector, KeyFile: absIf(m.DKIM.KeyFile)}
+	}
+	return o
+}
+
+func absIf(p string) string {
+	if p == "" {
+		return ""
+	}
+	return absPath(p)
 }
 
 func toggle(on bool) sender.Toggle {
@@ -210,4 +349,10 @@ func (c *Config) retry() campaign.Retry {
 	r := campaign.DefaultRetry()
 	r.Schedule, r.MaxAge, r.Wait = c.Retry.Schedule, c.Retry.MaxAge, c.Retry.Wait
 	return r
+}
+
+// addPacingFlags adds the flags that pace sending.
+func addPacingFlags(f *pflag.FlagSet) {
+	f.String("rate", "", "most messages per second, minute or hour: 50/s, 3000/m, 100000/h (default unpaced)")
+	f.Duration("ramp", 0, "warm-up: grow the rate from a tenth to all of --rate over this time, e.g. 1h")
 }

@@ -40,6 +40,7 @@ state directory. It sends what is due and exits: run it from cron.`,
 	f.Duration("retry-wait", 0, "stay this long to retry deferred recipients (default 10m)")
 	f.String("in-flight", "", "rows in flight at a crash: resend or skip (default resend)")
 	f.String("progress", "", "auto, bar, plain or quiet")
+	addPacingFlags(f)
 	return c
 }
 
@@ -65,6 +66,9 @@ func runResume(ctx context.Context, opts *resumeOptions) error {
 		if err == nil {
 			if opts.cmd.Flags().Changed("connections") {
 				s.SMTP.Connections = cfg.SMTP.Connections
+			}
+			if opts.cmd.Flags().Changed("rate") || opts.cmd.Flags().Changed("ramp") {
+				s.SMTP.Rate, s.SMTP.Ramp = cfg.rate, cfg.SMTP.Ramp
 			}
 			err = runCampaign(ctx, cfg, c.Name, s)
 		}

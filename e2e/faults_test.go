@@ -46,7 +46,8 @@ func TestFaultsHeal(t *testing.T) {
 			const rows = 200
 			srv := sendertest.NewServer(t, opts())
 			w := forServer(t, srv, rows)
-			w.env = append(w.env, "MAILBLAST_RETRY_SCHEDULE=200ms", "MAILBLAST_RETRY_WAIT=30s")
+			w.env = append(w.env, "MAILBLAST_RETRY_SCHEDULE=200ms", "MAILBLAST_RETRY_WAIT=30s",
+				"MAILBLAST_SMTP_THROTTLE_RECOVER=100ms") // pacing is tested in sender; here, healing
 			w.mustRun(0, "send", "list.csv", "--connections", "3")
 			assertLedgerMatchesServer(t, w, srv, rows)
 		})

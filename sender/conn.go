@@ -98,6 +98,7 @@ type conn struct {
 	chunking   bool
 	utf8       bool
 	sent       int // messages on this connection; -1: not reusable
+	max        int // smtp.max_messages_per_connection; 0: no limit
 }
 
 // deadlineConn puts a deadline on every read and write: go-smtp leaves body
@@ -143,7 +144,7 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 		raw.Close()
 		return nil, err
 	}
-	cn := &conn{c: c, nc: nc, raw: raw}
+	cn := &conn{c: c, nc: nc, raw: raw, max: cfg.MaxMessagesPerConn}
 	cn.pipelining, _ = c.Extension("PIPELINING")
 	cn.chunking, _ = c.Extension("CHUNKING")
 	cn.utf8, _ = c.Extension("SMTPUTF8")

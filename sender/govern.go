@@ -83,6 +83,13 @@ func (g *governor) waitSlot(ctx context.Context, slot int, drained <-chan struct
 	}
 }
 
+// throttled: the relay has slowed us down and we have not recovered.
+func (g *governor) throttled() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lim.Limit() != g.base
+}
+
 func (g *governor) parked(slot int) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -107,7 +114,7 @@ func (g *governor) observe(e *Error) {
 	}
 	g.last = now
 	cur := g.lim.Limit()
-	if obs := g.observed(now); cur == rate.Inf || obs < cur {
+	if obs := g.observed(now, g.allowed); cur == rate.Inf || obs < cur {
 		if g.ceiling == 0 {
 			g.ceiling = obs
 		}
@@ -115,20 +122,21 @@ func (g *governor) observe(e *Error) {
 	}
 	// A floor keeps a relay that throttles on every connection from
 	// starving the campaign: a sixteenth of the configured or first
-	// observed rate.
+	// observed rate, and never below one message a second.
 	floor := g.base / 16
 	if g.base == rate.Inf {
 		floor = g.ceiling / 16
 	}
-	next := max(cur/2, floor, 0.5)
+	next := max(cur/2, floor, 1)
 	g.lim.SetLimit(next)
 	g.allowed = max(g.allowed/2, 1)
 	g.logf("relay is throttling (%s): rate now %s, %d of %d connections", e, rateString(next), g.allowed, g.conns)
 }
 
 // observed is the accepted rate over the last five seconds, or since the
-// start when that is more recent.
-func (g *governor) observed(now time.Time) rate.Limit {
+// start when that is more recent. Too few messages say little about what
+// the relay takes: then assume ten a second per connection.
+func (g *governor) observed(now time.Time, conns int) rate.Limit {
 	total := 0
 	for s := now.Unix() - 4; s <= now.Unix(); s++ {
 		i := s % int64(len(g.sent))
@@ -136,8 +144,11 @@ func (g *governor) observed(now time.Time) rate.Limit {
 			total += g.sent[i]
 		}
 	}
+	if total < 20 {
+		return rate.Limit(10 * max(conns, 1))
+	}
 	secs := min(5, max(now.Sub(g.start).Seconds(), 0.5))
-	return rate.Limit(float64(max(total, 1)) / secs)
+	return rate.Limit(float64(total) / secs)
 }
 
 // tick advances the ramp and the recovery; Run calls it every second.

@@ -30,7 +30,7 @@ func NewGroup(pools ...*Pool) *Group {
 	for _, p := range pools {
 		n += p.cfg.Connections
 	}
-	g := &Group{pools: pools, redoQ: make(chan *Envelope, n), changed: make(chan struct{}), drained: make(chan struct{})}
+	g := &Group{pools: pools, redoQ: make(chan *Envelope, 2*n+1), changed: make(chan struct{}), drained: make(chan struct{})}
 	for _, p := range pools {
 		p.group = g
 	}

@@ -113,7 +113,7 @@ func (p *Pool) worker(ctx, hard context.Context, slot int, in <-chan *Envelope, 
 			return nil
 		}
 		var err error
-		if cn, err = p.deliver(ctx, hard, cn, env, report); err != nil {
+		if cn, env, err = p.deliver(ctx, hard, cn, env, p.lookahead(ctx, slot, in), report); err != nil {
 			if errors.Is(err, errTryElsewhere) {
 				p.group.redo(env)
 				continue
@@ -121,6 +121,30 @@ func (p *Pool) worker(ctx, hard context.Context, slot int, in <-chan *Envelope, 
 			report(Result{Env: env, Released: true})
 			return err
 		}
+	}
+}
+
+// lookahead gives the chain another message only when that changes
+// nothing else: no pacing to respect, no other relay to share with, and
+// the run not stopping. Otherwise the worker takes one at a time.
+func (p *Pool) lookahead(ctx context.Context, slot int, in <-chan *Envelope) func() *Envelope {
+	if p.cfg.Rate > 0 || len(p.group.pools) > 1 {
+		return nil
+	}
+	return func() *Envelope {
+		if ctx.Err() != nil || p.gov.parked(slot) || p.gov.throttled() {
+			return nil
+		}
+		select {
+		case env := <-p.group.redoQ:
+			return env
+		case env, ok := <-in:
+			if ok {
+				return env
+			}
+		default:
+		}
+		return nil
 	}
 }
 
@@ -138,37 +162,57 @@ func (p *Pool) ready(ctx context.Context, slot int) error {
 
 // deliver tries env on cn, replacing a connection that fails: relay
 // trouble is not the recipient's fault, so the message is retried on a new
-// connection a couple of times before it is reported deferred.
-func (p *Pool) deliver(ctx, hard context.Context, cn *conn, env *Envelope, report func(Result)) (*conn, error) {
+// connection a couple of times before it is reported deferred. next may
+// give further messages to chain on the same connection.
+func (p *Pool) deliver(ctx, hard context.Context, cn *conn, env *Envelope, next func() *Envelope, report func(Result)) (*conn, *Envelope, error) {
 	const tries = 3
 	var last *Error
+	done := func(m *Envelope, e *Error) {
+		p.gov.observe(e)
+		report(Result{Env: m, Err: e, Relay: p.cfg.Name})
+	}
 	for try := 0; try < tries; try++ {
 		if cn == nil {
 			var err error
 			if cn, err = p.dialOnce(ctx, hard); err != nil {
-				return nil, err
+				return nil, env, err
 			}
 		}
-		e := cn.sendGuarded(hard, env)
-		p.gov.observe(e)
-		if e == nil || !e.Relay {
-			report(Result{Env: env, Err: e, Relay: p.cfg.Name})
-			return p.recycle(cn), nil
+		failed, stray, e := cn.transact(hard, env, next, done)
+		if stray != nil {
+			p.group.redo(stray)
 		}
+		if failed == nil {
+			return p.recycle(cn), nil, nil
+		}
+		p.gov.observe(e)
 		cn.raw.Close()
-		cn, last = nil, e
+		if failed != env { // a later message of the chain: its first try
+			try = 0
+		}
+		cn, last, env = nil, e, failed
 		if hard.Err() != nil {
-			return nil, nil
+			return nil, nil, nil
 		}
 	}
 	report(Result{Env: env, Err: last, Relay: p.cfg.Name})
-	return nil, nil
+	return nil, nil, nil
 }
 
-func (cn *conn) sendGuarded(hard context.Context, env *Envelope) *Error {
+// transact sends env, and more from next when the connection can chain
+// them, reporting each through done. failed is a message hit by relay
+// trouble, stray one that must go again elsewhere.
+func (cn *conn) transact(hard context.Context, env *Envelope, next func() *Envelope, done func(*Envelope, *Error)) (failed, stray *Envelope, e *Error) {
 	stop := context.AfterFunc(hard, func() { cn.raw.Close() })
 	defer stop()
-	return cn.send(env)
+	if cn.pipelining && !cn.chunking && next != nil && !(env.UTF8 && !cn.utf8) {
+		return cn.chain(env, next, done)
+	}
+	if e = cn.send(env); e != nil && e.Relay {
+		return env, nil, e
+	}
+	done(env, e)
+	return nil, nil, nil
 }
 
 func (p *Pool) recycle(cn *conn) *conn {
