@@ -49,7 +49,7 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startSink(t testing.TB) *smtpSink {
+func startSink(t testing.TB, extra ...string) *smtpSink {
 	bin := sinkBinary(t)
 	dir, err := os.MkdirTemp("", "sink")
 	if err != nil {
@@ -58,7 +58,7 @@ func startSink(t testing.TB) *smtpSink {
 	os.Chmod(dir, 0o777) // smtp-sink drops to the unprivileged user before writing
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s := &smtpSink{port: freePort(t), dump: filepath.Join(dir, "dump")}
-	args := []string{"-D", s.dump, fmt.Sprintf("127.0.0.1:%d", s.port), "256"}
+	args := append(extra, "-D", s.dump, fmt.Sprintf("127.0.0.1:%d", s.port), "256")
 	if os.Geteuid() == 0 {
 		args = append([]string{"-u", "nobody"}, args...)
 	}
@@ -185,6 +185,37 @@ func TestSinkThousandExactlyOnce(t *testing.T) {
 	w := newWorkspace(t, "127.0.0.1", s.port, 1000)
 	w.mustRun(0, "send", "list.csv", "--connections", "10")
 	checkSink(t, w, s, 1000, false)
+}
+
+// TestSinkWithoutPipelining: smtp-sink -p does not offer PIPELINING, so
+// every command waits for its reply (go-smtp's own transaction).
+func TestSinkWithoutPipelining(t *testing.T) {
+	s := startSink(t, "-p")
+	w := newWorkspace(t, "127.0.0.1", s.port, 1000)
+	w.mustRun(0, "send", "list.csv", "--connections", "4")
+	checkSink(t, w, s, 1000, false)
+}
+
+// TestSinkRejects: smtp-sink's hard (-f) and soft (-r) rejections of RCPT
+// reach the ledger as failed and deferred, pipelined or not.
+func TestSinkRejects(t *testing.T) {
+	for _, mode := range [][]string{{"-f", "RCPT"}, {"-r", "RCPT"}, {"-p", "-f", "RCPT"}} {
+		t.Run(strings.Join(mode, " "), func(t *testing.T) {
+			s := startSink(t, mode...)
+			w := newWorkspace(t, "127.0.0.1", s.port, 20)
+			w.env = append(w.env, "MAILBLAST_RETRY_WAIT=0s")
+			want, state := 0, "failed"
+			if mode[0] == "-r" {
+				want, state = 75, "deferred"
+			}
+			w.mustRun(want, "send", "list.csv", "--connections", "2")
+			for addr, r := range w.report() {
+				if r.State != state || r.Code/100 != map[string]int{"failed": 5, "deferred": 4}[state] {
+					t.Errorf("%s: %+v, want %s", addr, r, state)
+				}
+			}
+		})
+	}
 }
 
 func TestSinkInterruptAndKill(t *testing.T) {
