@@ -73,8 +73,8 @@ type Options struct {
 	Password string // from config or a password file, never stored
 	// RelayPasswords holds each relay's password by relay name.
 	RelayPasswords map[string]string
-	Retry    Retry
-	InFlight ledger.InFlightPolicy
+	Retry          Retry
+	InFlight       ledger.InFlightPolicy
 	// Grace is how long in-flight messages may take to finish after the
 	// first interrupt before they are abandoned.
 	Grace    time.Duration

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/sender"
-	"github.com/mailblast/mailblast/templates"
 )
 
 // job is one recipient on its way through a pass.
@@ -143,10 +142,10 @@ func (r *run) claimChunk(com *committer, due []ledger.Recipient) (*claimed, erro
 		if err != nil {
 			return nil, err
 		}
-		if row.Email != rec.Email {
+		if LedgerAddress(row.Email) != rec.Email {
 			return nil, fmt.Errorf("%w: row %d holds %q, the ledger has %q", ErrListChanged, rec.Row, row.Email, rec.Email)
 		}
-		j := &job{rec: rec, fields: row.Fields, mid: r.messageID(rec)}
+		j := &job{rec: rec, fields: row.Fields, mid: MessageID(r.c, rec, r.domain)}
 		js = append(js, j)
 		claims = append(claims, ledger.Claim{Row: rec.Row, MessageID: j.mid})
 	}
@@ -204,14 +203,10 @@ func (r *run) render(ctx context.Context, com *committer, jobs <-chan *job, envs
 }
 
 func (r *run) build(j *job) error {
-	from, err := r.tmpl.FromAddress(j.fields)
+	m, err := MessageFor(r.tmpl, j.rec, j.fields, j.mid, r.opts.now())
 	if err != nil {
 		return err
 	}
-	data, err := r.tmpl.Render(j.fields, templates.Envelope{To: j.rec.Email, MessageID: j.mid, Date: r.opts.now()})
-	if err != nil {
-		return err
-	}
-	j.env = sender.Envelope{ID: j.rec.Row, Tag: j, From: from, To: j.rec.Email, Data: data}
+	j.env = sender.Envelope{ID: j.rec.Row, Tag: j, From: m.From, To: m.To, Data: m.Data, UTF8: j.rec.UTF8}
 	return nil
 }

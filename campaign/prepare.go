@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"strconv"
 	"strings"
@@ -145,38 +144,24 @@ func importRows(ctx context.Context, list *recipients.Reader, im ledger.Importer
 		if err != nil {
 			return err
 		}
-		rec := ledger.Recipient{Row: row.Num, Email: row.Email, Offset: row.Offset}
-		if reason := checkAddress(row.Email); reason != "" {
-			rec.State, rec.Text = ledger.Skipped, reason
-		}
-		if err := im.Add(rec); err != nil {
+		if err := im.Add(recipientFor(row)); err != nil {
 			return err
 		}
 	}
 }
 
-// checkAddress accepts one bare address the relay can take in RCPT TO.
-func checkAddress(s string) string {
-	if s == "" {
-		return "invalid address: empty"
-	}
-	a, err := mail.ParseAddress(s)
+// recipientFor is a list row as the ledger takes it: the address in the
+// form for RCPT, its key for duplicates and suppressions, or skipped with
+// the reason when it cannot be sent to.
+func recipientFor(row recipients.Row) ledger.Recipient {
+	rec := ledger.Recipient{Row: row.Num, Email: row.Email, Offset: row.Offset}
+	addr, err := ParseAddress(row.Email)
 	if err != nil {
-		return "invalid address: " + err.Error()
+		rec.State, rec.Text = ledger.Skipped, err.Error()
+		return rec
 	}
-	if a.Address != s || a.Name != "" {
-		return "invalid address: not a bare address"
-	}
-	local, domain, _ := strings.Cut(s, "@")
-	switch {
-	case len(s) > 254:
-		return "invalid address: longer than 254 characters"
-	case len(local) > 64:
-		return "invalid address: local part longer than 64 characters"
-	case !strings.Contains(domain, ".") && domain != "localhost":
-		return "invalid address: domain has no dot"
-	}
-	return ""
+	rec.Email, rec.Key, rec.UTF8 = addr.ASCII, addr.Key, addr.UTF8
+	return rec
 }
 
 // preflight renders the first rows so a template mistake stops the run

@@ -2,12 +2,9 @@ package campaign
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"strings"
 	"time"
 
@@ -123,6 +120,11 @@ func (r *run) settle(ctx context.Context) error {
 	if n > 0 {
 		r.logf("%d recipients were in flight when an earlier run stopped; policy %q: %s", n, r.opts.InFlight, inFlightMeaning(r.opts.InFlight))
 	}
+	// Addresses suppressed since the import (a bounce in another
+	// campaign, or suppress add) are not sent to.
+	if _, err := r.store.ApplySuppressions(ctx, r.c.ID, r.opts.now()); err != nil {
+		return err
+	}
 	if r.opts.Retry.MaxAge > 0 {
 		now := r.opts.now()
 		if r.sum.Expired, err = r.store.Expire(ctx, r.c.ID, now.Add(-r.opts.Retry.MaxAge), now); err != nil {
@@ -232,14 +234,6 @@ func (r *run) senderDomain(due []ledger.Recipient) (string, error) {
 	}
 	_, domain, _ := strings.Cut(from, "@")
 	return domain, nil
-}
-
-// messageID is fixed per campaign and recipient, so every attempt and any
-// resend after a crash carries the same one and can be recognised.
-func (r *run) messageID(rec ledger.Recipient) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00%s\x00%d\x00%s", r.c.CreatedAt.UnixMilli(), r.c.Name, rec.Row, rec.Email)
-	return hex.EncodeToString(h.Sum(nil)[:12]) + "." + strconv.Itoa(rec.Row) + "@" + r.domain
 }
 
 // errRelay wraps sender.ErrRelayUnavailable for errors.Is in the caller.

@@ -38,7 +38,8 @@ const exitStatusHelp = `EXIT STATUS
    0  every recipient is final: sent, failed or skipped
   64  usage error
   65  bad list or template (the message names row and column), or the list
-      or template changed under an existing campaign
+      or template changed under an existing campaign; validate: the
+      campaign cannot be sent as it is
   66  list or template file not found
   69  relay unavailable: nobody was marked failed; resume later
   70  internal error
@@ -85,7 +86,8 @@ func exitCode(err error) int {
 		return exitUnavailable
 	case errors.Is(err, fs.ErrNotExist):
 		return exitNoInput
-	case errors.As(err, &re), errors.Is(err, campaign.ErrTemplate), errors.Is(err, campaign.ErrListChanged):
+	case errors.As(err, &re), errors.Is(err, campaign.ErrTemplate), errors.Is(err, campaign.ErrListChanged),
+		errors.Is(err, campaign.ErrNotSendable), errors.Is(err, campaign.ErrInvalidAddress):
 		return exitDataErr
 	case errors.Is(err, errUnfinished):
 		return exitTempFail
@@ -101,6 +103,7 @@ func exitCode(err error) int {
 func Main() int {
 	soft, hard, stop := signalContexts()
 	defer stop()
+	defer startProfile()()
 	root := newRootCommand()
 	err := root.ExecuteContext(withHard(soft, hard))
 	code := exitCode(err)
@@ -178,6 +181,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.PersistentFlags().String("state-dir", "", "directory of the ledger and locks (default $XDG_STATE_HOME/mailblast)")
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitStatusHelp + "\n")
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand())
 	return root
 }
 

@@ -2,8 +2,6 @@ package cmd
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +11,7 @@ import (
 
 type sendOptions struct {
 	list       string
+	dryRun     string
 	configFile string
 	cmd        *cobra.Command
 }
@@ -43,6 +42,8 @@ anyone the ledger shows as sent.`,
 	f.Duration("retry-wait", 0, "stay this long to retry deferred recipients (default 10m)")
 	f.String("in-flight", "", "rows in flight at an earlier crash: resend or skip (default resend)")
 	f.String("progress", "", "auto, bar, plain or quiet (default auto: a bar on a terminal)")
+	addPacingFlags(f)
+	f.StringVar(&opts.dryRun, "dry-run", "", "write every message to DIR as ROW-ADDRESS.eml instead of sending; the ledger is untouched")
 	return c
 }
 
@@ -54,24 +55,34 @@ func runSend(ctx context.Context, opts *sendOptions) error {
 	if cfg.Template == "" {
 		return &usageError{errorf("no template: pass --template FILE or set template in the config")}
 	}
-	if cfg.SMTP.Host == "" {
+	if opts.dryRun != "" {
+		return checkList(ctx, cfg, opts.list, opts.dryRun)
+	}
+	if cfg.SMTP.Host == "" && len(cfg.relaySettings) == 0 {
 		return configErrorf("smtp.host is not set (MAILBLAST_SMTP_HOST or smtp.host in mailblast.yaml)")
 	}
-	name := cfg.Campaign
-	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(opts.list), filepath.Ext(opts.list))
-	}
-	settings := campaign.Settings{
-		List: absPath(opts.list), Template: absPath(cfg.Template), EmailColumn: cfg.EmailColumn,
+	return runCampaign(ctx, cfg, campaignName(cfg, opts.list), campaignSettings(cfg, opts.list))
+}
+
+// campaignSettings is the one place a campaign's settings are built from
+// the configuration: send, validate, preview and the dry run all render
+// with what it gives.
+func campaignSettings(cfg *Config, list string) campaign.Settings {
+	return campaign.Settings{
+		List: absPath(list), Template: absPath(cfg.Template), EmailColumn: cfg.EmailColumn,
 		SMTP: cfg.smtpSettings(), Retry: campaign.RetrySettings{Schedule: cfg.Retry.Schedule, MaxAge: cfg.Retry.MaxAge},
+		Relays: cfg.relaySettings, Message: cfg.message(),
 	}
-	return runCampaign(ctx, cfg, name, settings)
 }
 
 // runCampaign is shared by send and resume: the run itself lives in the
 // campaign package.
 func runCampaign(ctx context.Context, cfg *Config, name string, settings campaign.Settings) error {
 	password, err := cfg.password()
+	if err != nil {
+		return err
+	}
+	relayPW, err := relayPasswords(settings.Relays)
 	if err != nil {
 		return err
 	}
@@ -85,7 +96,7 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 		retry.Schedule = settings.Retry.Schedule
 	}
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
-		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry,
+		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, RelayPasswords: relayPW, Retry: retry,
 		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: newReporter(cfg), Store: store,
 	})
 	return finish(sum, err)

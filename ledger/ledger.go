@@ -26,6 +26,9 @@ func (s State) Final() bool { return s == Sent || s == Failed || s == Skipped }
 // ErrNotFound is returned for a campaign the ledger does not know.
 var ErrNotFound = errors.New("campaign not found")
 
+// ErrNoRow is returned for a row the campaign does not have.
+var ErrNoRow = errors.New("no such row")
+
 // Campaign is what the ledger remembers of a campaign so resume needs no
 // arguments. Settings is an opaque JSON document that never holds secrets.
 type Campaign struct {
@@ -42,8 +45,17 @@ type Campaign struct {
 
 // Recipient is one row of the list as the ledger sees it.
 type Recipient struct {
-	Row         int
-	Email       string
+	Row int
+	// Email is the address as RCPT TO takes it: an internationalised domain
+	// is in its ASCII (punycode) form.
+	Email string
+	// Key is the address normalised by the caller, compared for duplicates
+	// within a campaign and against the suppression list. "" takes the row
+	// out of both checks (an invalid address has none).
+	Key string
+	// UTF8 marks a local part that is not ASCII: the relay must offer
+	// SMTPUTF8 to take it.
+	UTF8        bool
 	Offset      int64
 	State       State
 	Attempts    int
@@ -115,10 +127,29 @@ const (
 // Importer takes list rows inside the import transaction.
 type Importer interface {
 	Add(r Recipient) error
-	// Commit marks the campaign imported; Rollback discards every row.
+	// Commit settles the rows, set-based, before it marks the campaign
+	// imported: a row whose Key an earlier row has is skipped as "duplicate
+	// of row N", then a row whose Key is suppressed is skipped as
+	// "suppressed: REASON". Rollback discards every row.
 	Commit() error
 	Rollback() error
 }
+
+// Suppression is one address on the suppression list, which every campaign
+// in the state directory shares: a row whose Key is on it is never sent.
+type Suppression struct {
+	Address   string    `json:"address"` // a Recipient.Key
+	Reason    string    `json:"reason"`
+	Source    string    `json:"source"` // "manual", "import", "bounce"
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Sources of suppressions.
+const (
+	SourceManual = "manual"
+	SourceImport = "import"
+	SourceBounce = "bounce"
+)
 
 // Store is the ledger as mailblast uses it.
 type Store interface {
@@ -134,5 +165,20 @@ type Store interface {
 	Counts(ctx context.Context, campaignID int64) (Counts, error)
 	Recipients(ctx context.Context, campaignID int64, state State, fn func(Recipient) error) error
 	Attempts(ctx context.Context, campaignID int64, row int) ([]Attempt, error)
+	// Recipient is one row; ErrNoRow when the campaign has no such row.
+	Recipient(ctx context.Context, campaignID int64, row int) (Recipient, error)
+
+	// AddSuppressions adds addresses not on the list yet (an address already
+	// there keeps its first reason) and returns how many were new.
+	AddSuppressions(ctx context.Context, list []Suppression) (int, error)
+	// RemoveSuppressions returns how many of addresses were on the list.
+	RemoveSuppressions(ctx context.Context, addresses []string) (int, error)
+	// Suppressions calls fn for every suppressed address, in address order.
+	Suppressions(ctx context.Context, fn func(Suppression) error) error
+	// Suppressed looks one address up.
+	Suppressed(ctx context.Context, address string) (Suppression, bool, error)
+	// ApplySuppressions skips the campaign's waiting rows (pending or
+	// deferred) whose address is suppressed, and returns how many.
+	ApplySuppressions(ctx context.Context, campaignID int64, at time.Time) (int, error)
 	Close() error
 }

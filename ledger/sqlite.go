@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS recipients (
 	message_id TEXT NOT NULL DEFAULT '',
 	recovered INTEGER NOT NULL DEFAULT 0,
 	updated_at INTEGER NOT NULL DEFAULT 0,
+	norm TEXT NOT NULL DEFAULT '',
+	utf8 INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (campaign_id, row)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS recipients_state ON recipients (campaign_id, state, row);
@@ -53,11 +55,30 @@ CREATE TABLE IF NOT EXISTS attempts (
 	text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS attempts_row ON attempts (campaign_id, row);
+CREATE TABLE IF NOT EXISTS suppressions (
+	address TEXT NOT NULL PRIMARY KEY,
+	reason TEXT NOT NULL,
+	source TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+// addedColumns are the recipients columns a ledger written by an older
+// mailblast lacks; migrate adds them.
+var addedColumns = []struct{ name, def string }{
+	{"norm", "TEXT NOT NULL DEFAULT ''"},
+	{"utf8", "INTEGER NOT NULL DEFAULT 0"},
+}
+
+// indexes need the added columns, so they come after migrate.
+const indexes = `
+CREATE INDEX IF NOT EXISTS recipients_norm ON recipients (campaign_id, norm, row) WHERE norm <> '';
 `
 
 // SQLite is the Store kept in one database file.
 type SQLite struct {
-	db *sql.DB
+	db     *sql.DB
+	remove string // a scratch ledger's file, deleted by Close
 }
 
 var _ Store = (*SQLite)(nil)
@@ -71,8 +92,65 @@ func Open(path string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
+	db, err := open(path, "journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)")
+	if err != nil {
+		return nil, err
+	}
+	if err := setUp(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger: %s: %w", path, err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+// OpenReadOnly opens an existing ledger for commands that must not change
+// it (validate, preview, a dry run). A missing file is an error wrapping
+// fs.ErrNotExist; it is not created. A ledger written by an older mailblast
+// gets its schema brought up to date first, which changes no data.
+func OpenReadOnly(path string) (*SQLite, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	s.Close()
+	db, err := open(path, "busy_timeout(10000)", "query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	return &SQLite{db: db}, nil
+}
+
+// OpenScratch creates a throwaway ledger in a temporary file under dir (""
+// for the system's), deleted by Close. Validate and dry runs import a list
+// into it to apply the very rules of a real import (duplicates, the
+// suppression list) without a map of every address in memory. Nothing in it
+// is durable: no journal, no fsync.
+func OpenScratch(dir string) (*SQLite, error) {
+	f, err := os.CreateTemp(dir, "mailblast-scratch-*.db")
+	if err != nil {
+		return nil, fmt.Errorf("ledger: scratch file: %w", err)
+	}
+	path := f.Name()
+	f.Close()
+	db, err := open(path, "journal_mode(OFF)", "synchronous(OFF)", "temp_store(FILE)")
+	if err == nil {
+		if err = setUp(db); err != nil {
+			db.Close()
+		}
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("ledger: scratch: %w", err)
+	}
+	return &SQLite{db: db, remove: path}, nil
+}
+
+func open(path string, pragmas ...string) (*sql.DB, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -83,15 +161,81 @@ func Open(path string) (*SQLite, error) {
 	// One connection: SQLite has one writer anyway, and a single conn keeps
 	// the pragmas and avoids lock contention between our own goroutines.
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("ledger: %s: %w", path, err)
-	}
-	return &SQLite{db: db}, nil
+	return db, nil
 }
 
-// Close closes the database file.
-func (s *SQLite) Close() error { return s.db.Close() }
+// setUp creates what is missing: tables, columns added since, indexes.
+func setUp(db *sql.DB) error {
+	if _, err := db.Exec(schema); err != nil {
+		return err
+	}
+	if err := migrate(db); err != nil {
+		return fmt.Errorf("upgrading the schema: %w", err)
+	}
+	_, err := db.Exec(indexes)
+	return err
+}
+
+// migrate adds the columns a ledger from an older mailblast lacks, in one
+// transaction so two processes starting at once cannot both add them.
+func migrate(db *sql.DB) error {
+	have, err := columns(db)
+	if err != nil || len(have) == 0 {
+		return err
+	}
+	missing := false
+	for _, c := range addedColumns {
+		missing = missing || !have[c.name]
+	}
+	if !missing {
+		return nil
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if have, err = columns(tx); err != nil {
+		return err
+	}
+	for _, c := range addedColumns {
+		if have[c.name] {
+			continue
+		}
+		if _, err := tx.Exec(`ALTER TABLE recipients ADD COLUMN ` + c.name + ` ` + c.def); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func columns(q interface {
+	Query(string, ...any) (*sql.Rows, error)
+}) (map[string]bool, error) {
+	rows, err := q.Query(`SELECT name FROM pragma_table_info('recipients')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		have[name] = true
+	}
+	return have, rows.Err()
+}
+
+// Close closes the database file (and deletes a scratch ledger's).
+func (s *SQLite) Close() error {
+	err := s.db.Close()
+	if s.remove != "" {
+		os.Remove(s.remove)
+	}
+	return err
+}
 
 func unix(t time.Time) int64 {
 	if t.IsZero() {

@@ -3,19 +3,20 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 )
 
-const recipientCols = `row, email, byte_offset, state, attempts, next_attempt, first_try, code, enhanced, text, message_id, recovered, updated_at`
+const recipientCols = `row, email, byte_offset, state, attempts, next_attempt, first_try, code, enhanced, text, message_id, recovered, updated_at, norm, utf8`
 
 func scanRecipient(sc interface{ Scan(...any) error }) (Recipient, error) {
 	var r Recipient
 	var state string
 	var next, first, updated int64
 	err := sc.Scan(&r.Row, &r.Email, &r.Offset, &state, &r.Attempts, &next, &first,
-		&r.Code, &r.Enhanced, &r.Text, &r.MessageID, &r.Recovered, &updated)
+		&r.Code, &r.Enhanced, &r.Text, &r.MessageID, &r.Recovered, &updated, &r.Key, &r.UTF8)
 	r.State = State(state)
 	r.NextAttempt, r.FirstTry, r.UpdatedAt = fromUnix(next), fromUnix(first), fromUnix(updated)
 	return r, err
@@ -117,6 +118,19 @@ func (s *SQLite) Recipients(ctx context.Context, campaignID int64, state State, 
 	}
 	return s.query(ctx, fn, `SELECT `+recipientCols+` FROM recipients WHERE campaign_id = ? AND state = ? ORDER BY row`,
 		campaignID, string(state))
+}
+
+// Recipient reads one row.
+func (s *SQLite) Recipient(ctx context.Context, campaignID int64, row int) (Recipient, error) {
+	r, err := scanRecipient(s.db.QueryRowContext(ctx, `SELECT `+recipientCols+` FROM recipients
+		WHERE campaign_id = ? AND row = ?`, campaignID, row))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%w: row %d", ErrNoRow, row)
+	}
+	if err != nil {
+		return r, fmt.Errorf("ledger: row %d: %w", row, err)
+	}
+	return r, nil
 }
 
 // Attempts lists every recorded try at one row, oldest first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -27,7 +28,7 @@ func (s *SQLite) Import(ctx context.Context, campaignID int64) (Importer, error)
 		return nil, err
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO recipients
-		(campaign_id, row, email, byte_offset, state, text, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		(campaign_id, row, email, byte_offset, state, text, updated_at, norm, utf8) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		tx.Rollback()
 		return nil, err
@@ -39,7 +40,7 @@ func (im *importer) Add(r Recipient) error {
 	if r.State == "" {
 		r.State = Pending
 	}
-	_, err := im.stmt.Exec(im.id, r.Row, r.Email, r.Offset, string(r.State), r.Text, im.now)
+	_, err := im.stmt.Exec(im.id, r.Row, r.Email, r.Offset, string(r.State), r.Text, im.now, r.Key, r.UTF8)
 	if err != nil {
 		return fmt.Errorf("ledger: import row %d: %w", r.Row, err)
 	}
@@ -47,11 +48,47 @@ func (im *importer) Add(r Recipient) error {
 }
 
 func (im *importer) Commit() error {
-	if _, err := im.tx.Exec(`UPDATE campaigns SET imported = 1 WHERE id = ?`, im.id); err != nil {
+	err := markDuplicates(im.tx, im.id, im.now)
+	if err == nil {
+		_, err = applySuppressions(im.tx, im.id, im.now)
+	}
+	if err == nil {
+		_, err = im.tx.Exec(`UPDATE campaigns SET imported = 1 WHERE id = ?`, im.id)
+	}
+	if err != nil {
 		im.tx.Rollback()
-		return err
+		return fmt.Errorf("ledger: import: %w", err)
 	}
 	return im.tx.Commit()
+}
+
+// markDuplicates skips every row whose Key an earlier row of the campaign
+// has, naming the first. One statement over the (campaign_id, norm, row)
+// index: memory stays flat however long the list. The first row of a key
+// is never changed, so the statement does not depend on its own order.
+func markDuplicates(tx *sql.Tx, id, now int64) error {
+	_, err := tx.Exec(`UPDATE recipients AS r SET state = 'skipped', updated_at = ?,
+		text = 'duplicate of row ' || (SELECT MIN(d.row) FROM recipients AS d
+			WHERE d.campaign_id = r.campaign_id AND d.norm = r.norm AND d.norm <> '')
+		WHERE r.campaign_id = ? AND r.norm <> '' AND r.state = 'pending' AND EXISTS (
+			SELECT 1 FROM recipients AS d
+			WHERE d.campaign_id = r.campaign_id AND d.norm = r.norm AND d.norm <> '' AND d.row < r.row)`,
+		now, id)
+	return err
+}
+
+// applySuppressions skips the campaign's waiting rows whose Key is on the
+// suppression list.
+func applySuppressions(tx *sql.Tx, id, now int64) (int, error) {
+	res, err := tx.Exec(`UPDATE recipients SET state = 'skipped', next_attempt = 0, updated_at = ?,
+		text = 'suppressed: ' || (SELECT s.reason FROM suppressions AS s WHERE s.address = recipients.norm)
+		WHERE campaign_id = ? AND state IN ('pending', 'deferred') AND norm <> ''
+			AND norm IN (SELECT address FROM suppressions)`, now, id)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 func (im *importer) Rollback() error { return im.tx.Rollback() }
@@ -112,6 +149,12 @@ func applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) error {
 		return err
 	}
 	defer ins.Close()
+	var sup *sql.Stmt // prepared on the first bounce
+	defer func() {
+		if sup != nil {
+			sup.Close()
+		}
+	}()
 	for _, o := range outs {
 		n := 0
 		if o.Attempted {
@@ -127,8 +170,31 @@ func applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) error {
 		if _, err := ins.Exec(id, o.Row, now, string(o.State), o.Code, o.Enhanced, o.Text); err != nil {
 			return fmt.Errorf("ledger: attempt row %d: %w", o.Row, err)
 		}
+		if o.State != Failed || !BadMailbox(o.Enhanced) {
+			continue
+		}
+		if sup == nil {
+			if sup, err = tx.Prepare(`INSERT INTO suppressions (address, reason, source, created_at)
+				SELECT norm, ?, 'bounce', ? FROM recipients WHERE campaign_id = ? AND row = ? AND norm <> ''
+				ON CONFLICT (address) DO NOTHING`); err != nil {
+				return err
+			}
+		}
+		if _, err := sup.Exec(o.Text, now, id, o.Row); err != nil {
+			return fmt.Errorf("ledger: suppress row %d: %w", o.Row, err)
+		}
 	}
 	return nil
+}
+
+// BadMailbox reports whether an enhanced status code says the recipient's
+// address cannot receive mail (RFC 3463 5.1.x: bad mailbox, bad domain, bad
+// syntax, mailbox moved, null MX...), so the address is suppressed for every
+// later campaign. 5.1.7 and 5.1.8 are about the sender's address, not the
+// recipient's, and are left out.
+func BadMailbox(enhanced string) bool {
+	rest, ok := strings.CutPrefix(enhanced, "5.1.")
+	return ok && rest != "" && rest != "7" && rest != "8"
 }
 
 // RecoverInFlight settles rows that a crash left in flight. Their message

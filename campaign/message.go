@@ -1,0 +1,71 @@
+package campaign
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/templates"
+)
+
+// Message is one recipient's message as send hands it to the relay.
+// Send, preview and dry runs all build it with MessageFor, so the bytes a
+// preview shows are the bytes the relay gets (but for the Date header).
+type Message struct {
+	From string // MAIL FROM: the From header's address
+	To   string // RCPT TO: the ledger's address (an IDN domain in punycode)
+	ID   string // Message-ID, without angle brackets
+	Data []byte // the message, CRLF line ends
+}
+
+// MessageFor renders rec's message from its list row's fields. id is
+// MessageID's; date the Date header's (the zero time means now).
+// A *templates.FieldError is the row's own problem (send skips the row);
+// any other error is the template's.
+func MessageFor(t *templates.Template, rec ledger.Recipient, fields map[string]string, id string, date time.Time) (Message, error) {
+	from, err := t.FromAddress(fields)
+	if err != nil {
+		return Message{}, err
+	}
+	data, err := t.Render(fields, templates.Envelope{To: rec.Email, MessageID: id, Date: date})
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{From: from, To: rec.Email, ID: id, Data: data}, nil
+}
+
+// MessageID is fixed per campaign and recipient (its creation time, its
+// name, the row and the ledger's address), so every attempt and any resend
+// after a crash carry the same one and can be recognised. domain is the
+// right-hand side, the From address's domain (SenderDomain).
+func MessageID(c ledger.Campaign, rec ledger.Recipient, domain string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00%d\x00%s", c.CreatedAt.UnixMilli(), c.Name, rec.Row, rec.Email)
+	return hex.EncodeToString(h.Sum(nil)[:12]) + "." + strconv.Itoa(rec.Row) + "@" + domain
+}
+
+// SenderDomain is the domain of the From address the template gives for
+// fields, for Message-IDs.
+func SenderDomain(t *templates.Template, fields map[string]string) (string, error) {
+	from, err := t.FromAddress(fields)
+	if err != nil {
+		return "", fmt.Errorf("%w: From: %w", ErrTemplate, err)
+	}
+	_, domain, _ := strings.Cut(from, "@")
+	return domain, nil
+}
+
+// LedgerAddress is the form of a list address the ledger stores (see
+// ParseAddress): compare it, not the list's raw value, with a ledger row's
+// Email to tell whether the list changed. An address that does not parse
+// comes back as it is.
+func LedgerAddress(s string) string {
+	if a, err := ParseAddress(s); err == nil {
+		return a.ASCII
+	}
+	return s
+}
