@@ -36,9 +36,11 @@ func (r *run) outcome(res sender.Result) pending {
 	}
 	e := res.Err
 	if e == nil {
-		return outcomeFor(j, ledger.Outcome{Row: j.rec.Row, State: ledger.Sent, Attempted: true, Code: 250}, nil)
+		return outcomeFor(j, ledger.Outcome{Row: j.rec.Row, State: ledger.Sent, Attempted: true, Code: 250,
+			Attempt: j.rec.Attempts + 1, MessageID: j.mid}, nil)
 	}
-	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Failed, Attempted: true, Code: e.Code, Enhanced: e.Enhanced, Text: e.Error()}
+	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Failed, Attempted: true, Code: e.Code, Enhanced: e.Enhanced,
+		Text: e.Error(), Attempt: j.rec.Attempts + 1, MessageID: j.mid}
 	switch {
 	case e.NotAttempted:
 		o.State, o.Attempted, o.Text = ledger.Skipped, false, "not sent: "+e.Message

@@ -111,7 +111,7 @@ func (r *run) produce(ctx context.Context, com *committer, jobs chan<- *job, chu
 		due, err := r.store.Due(ctx, r.c.ID, now, cursor, chunk)
 		if err == nil && len(due) > 0 {
 			var next *claimed
-			if next, err = r.claimChunk(com, due); err == nil {
+			if next, err = r.claimChunk(com, due, now); err == nil {
 				cursor = due[len(due)-1].Row
 				err = r.hand(ctx, com, jobs, prev)
 				prev = next
@@ -134,9 +134,8 @@ type claimed struct {
 	done chan error
 }
 
-func (r *run) claimChunk(com *committer, due []ledger.Recipient) (*claimed, error) {
+func (r *run) claimChunk(com *committer, due []ledger.Recipient, dueAt time.Time) (*claimed, error) {
 	js := make([]*job, 0, len(due))
-	claims := make([]ledger.Claim, 0, len(due))
 	for _, rec := range due {
 		row, err := r.list.ReadAt(rec.Offset, rec.Row)
 		if err != nil {
@@ -147,9 +146,9 @@ func (r *run) claimChunk(com *committer, due []ledger.Recipient) (*claimed, erro
 		}
 		j := &job{rec: rec, fields: row.Fields, mid: MessageID(r.c, rec, r.domain)}
 		js = append(js, j)
-		claims = append(claims, ledger.Claim{Row: rec.Row, MessageID: j.mid})
 	}
-	return &claimed{js: js, done: com.claimAsync(claims)}, nil
+	claim := ledger.Claim{First: due[0].Row, Last: due[len(due)-1].Row, DueAt: dueAt}
+	return &claimed{js: js, done: com.claimAsync([]ledger.Claim{claim})}, nil
 }
 
 // hand waits for a chunk's claim to commit and passes its jobs on. If the

@@ -88,11 +88,11 @@ func (r *run) run(ctx, hard context.Context) error {
 }
 
 func (r *run) start(ctx context.Context) error {
-	c, err := r.store.Counts(ctx, r.c.ID)
+	total, waiting, err := r.store.Progress(ctx, r.c.ID)
 	if err != nil || r.opts.Reporter == nil {
 		return err
 	}
-	r.opts.Reporter.Start(r.c.Name, c.Total, c.Sent+c.Failed+c.Skipped)
+	r.opts.Reporter.Start(r.c.Name, total, total-waiting)
 	return nil
 }
 

@@ -101,11 +101,11 @@ func unfinished(ctx context.Context, cfg *Config) ([]ledger.Campaign, error) {
 	}
 	var out []ledger.Campaign
 	for _, c := range all {
-		n, err := store.Counts(ctx, c.ID)
+		_, waiting, err := store.Progress(ctx, c.ID)
 		if err != nil {
 			return nil, err
 		}
-		if n.Pending+n.Deferred+n.InFlight > 0 || !c.Imported {
+		if waiting > 0 || !c.Imported {
 			out = append(out, c)
 		}
 	}

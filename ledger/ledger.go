@@ -69,10 +69,12 @@ type Recipient struct {
 	UpdatedAt   time.Time
 }
 
-// Claim marks a row in flight before its message goes out.
+// Claim marks in flight, before their messages go out, the rows from
+// First to Last that Due returned when asked at DueAt: one statement for a
+// whole chunk, so claiming costs the send path almost nothing.
 type Claim struct {
-	Row       int
-	MessageID string
+	First, Last int
+	DueAt       time.Time
 }
 
 // Outcome is the result of one attempt, or the release of a claimed row
@@ -81,6 +83,8 @@ type Outcome struct {
 	Row         int
 	State       State
 	Attempted   bool
+	Attempt     int    // the attempt's number, when Attempted
+	MessageID   string // the message's, when Attempted
 	Code        int
 	Enhanced    string
 	Text        string
@@ -163,6 +167,7 @@ type Store interface {
 	RecoverInFlight(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time) (int, error)
 	Expire(ctx context.Context, campaignID int64, before time.Time, at time.Time) (int, error)
 	Counts(ctx context.Context, campaignID int64) (Counts, error)
+	Progress(ctx context.Context, campaignID int64) (total, waiting int, err error)
 	Recipients(ctx context.Context, campaignID int64, state State, fn func(Recipient) error) error
 	Attempts(ctx context.Context, campaignID int64, row int) ([]Attempt, error)
 	// Recipient is one row; ErrNoRow when the campaign has no such row.

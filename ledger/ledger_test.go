@@ -70,7 +70,7 @@ func TestClaimOutcomeAndAttempts(t *testing.T) {
 	s, c := newCampaign(t, 3)
 	ctx := context.Background()
 	now := time.Now()
-	err := s.Apply(ctx, c.ID, Batch{Claims: []Claim{{Row: 2, MessageID: "m2@x"}, {Row: 3, MessageID: "m3@x"}, {Row: 4, MessageID: "m4@x"}}}, now)
+	err := s.Apply(ctx, c.ID, Batch{Claims: []Claim{{First: 2, Last: 4, DueAt: now}}}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestClaimOutcomeAndAttempts(t *testing.T) {
 	later := now.Add(time.Hour)
 	err = s.Apply(ctx, c.ID, Batch{Outcomes: []Outcome{
 		{Row: 2, State: Sent, Attempted: true, Code: 250},
-		{Row: 3, State: Deferred, Attempted: true, Code: 451, Enhanced: "4.7.1", Text: "greylisted", NextAttempt: later},
+		{Row: 3, State: Deferred, Attempted: true, Attempt: 1, MessageID: "m3@x", Code: 451, Enhanced: "4.7.1", Text: "greylisted", NextAttempt: later},
 		{Row: 4, State: Failed, Attempted: true, Code: 550, Enhanced: "5.1.1", Text: "no such user"},
 	}}, now)
 	if err != nil {
@@ -146,7 +146,7 @@ func TestRecoverInFlight(t *testing.T) {
 		t.Run(string(tc.policy), func(t *testing.T) {
 			s, c := newCampaign(t, 3)
 			ctx := context.Background()
-			s.Apply(ctx, c.ID, Batch{Claims: []Claim{{Row: 2}, {Row: 3}}}, time.Now())
+			s.Apply(ctx, c.ID, Batch{Claims: []Claim{{First: 2, Last: 3, DueAt: time.Now()}}}, time.Now())
 			s.Apply(ctx, c.ID, Batch{Outcomes: []Outcome{{Row: 2, State: Sent, Attempted: true}}}, time.Now())
 			n, err := s.RecoverInFlight(ctx, c.ID, tc.policy, time.Now())
 			if err != nil || n != 1 {
@@ -237,4 +237,15 @@ func BenchmarkApplyBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(256*b.N)/b.Elapsed().Seconds(), "outcomes/s")
+}
+
+func TestProgress(t *testing.T) {
+	s, c := newCampaign(t, 5)
+	ctx := context.Background()
+	s.Apply(ctx, c.ID, Batch{Outcomes: []Outcome{{Row: 2, State: Sent, Attempted: true, Attempt: 1}, {Row: 3, State: Skipped}}}, time.Now())
+	s.Apply(ctx, c.ID, Batch{Claims: []Claim{{First: 4, Last: 4, DueAt: time.Now()}}}, time.Now())
+	total, waiting, err := s.Progress(ctx, c.ID)
+	if err != nil || total != 5 || waiting != 3 {
+		t.Fatalf("progress %d/%d %v, want total 5, waiting 3", total, waiting, err)
+	}
 }

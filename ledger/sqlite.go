@@ -44,17 +44,20 @@ CREATE TABLE IF NOT EXISTS recipients (
 	utf8 INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (campaign_id, row)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS recipients_state ON recipients (campaign_id, state, row);
-CREATE TABLE IF NOT EXISTS attempts (
+DROP INDEX IF EXISTS recipients_state;
+CREATE INDEX IF NOT EXISTS recipients_open ON recipients (campaign_id, row)
+	WHERE state IN ('pending', 'deferred', 'inflight');
+CREATE TABLE IF NOT EXISTS attempt_log (
 	campaign_id INTEGER NOT NULL,
 	row INTEGER NOT NULL,
+	n INTEGER NOT NULL,
 	at INTEGER NOT NULL,
 	state TEXT NOT NULL,
 	code INTEGER NOT NULL,
 	enhanced TEXT NOT NULL,
-	text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS attempts_row ON attempts (campaign_id, row);
+	text TEXT NOT NULL,
+	PRIMARY KEY (campaign_id, row, n)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS suppressions (
 	address TEXT NOT NULL PRIMARY KEY,
 	reason TEXT NOT NULL,
@@ -135,7 +138,7 @@ func OpenScratch(dir string) (*SQLite, error) {
 	}
 	path := f.Name()
 	f.Close()
-	db, err := open(path, "journal_mode(OFF)", "synchronous(OFF)", "temp_store(FILE)")
+	db, err := open(path, "journal_mode(OFF)", "synchronous(FULL)", "temp_store(FILE)")
 	if err == nil {
 		if err = setUp(db); err != nil {
 			db.Close()

@@ -47,8 +47,9 @@ func (s *SQLite) query(ctx context.Context, fn func(Recipient) error, q string, 
 func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, afterRow, limit int) ([]Recipient, error) {
 	var out []Recipient
 	collect := func(r Recipient) error { out = append(out, r); return nil }
-	q := `SELECT ` + recipientCols + ` FROM recipients INDEXED BY recipients_state
-		WHERE campaign_id = ? AND state = ? AND row > ? AND next_attempt <= ? ORDER BY row LIMIT ?`
+	q := `SELECT ` + recipientCols + ` FROM recipients INDEXED BY recipients_open
+		WHERE campaign_id = ? AND ` + waitingRows + ` AND state = ?
+		AND row > ? AND next_attempt <= ? ORDER BY row LIMIT ?`
 	for _, st := range []State{Pending, Deferred} {
 		if err := s.query(ctx, collect, q, campaignID, string(st), afterRow, unix(now), limit); err != nil {
 			return nil, err
@@ -64,12 +65,36 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 // NextDue is the earliest time a deferred row may be tried again.
 func (s *SQLite) NextDue(ctx context.Context, campaignID int64) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM recipients
-		WHERE campaign_id = ? AND state IN ('deferred', 'pending')`, campaignID).Scan(&next)
+	err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM recipients INDEXED BY recipients_open
+		WHERE campaign_id = ? AND `+waitingRows+` AND state IN ('deferred', 'pending')`, campaignID).Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false, err
 	}
 	return time.UnixMilli(next.Int64), true, nil
+}
+
+// waitingRows repeats the partial index's condition so that SQLite uses
+// recipients_open: only rows not yet final, however large the campaign.
+const waitingRows = "state IN ('pending', 'deferred', 'inflight')"
+
+// Progress is the campaign's size and how many rows still wait (pending,
+// deferred or in flight), read from the primary key and the index of
+// waiting rows only: a resume of a million-row campaign must not scan it.
+// Rows are numbered 2 to N+1 (the header is row 1), every one imported.
+func (s *SQLite) Progress(ctx context.Context, campaignID int64) (total, waiting int, err error) {
+	var last sql.NullInt64
+	if err = s.db.QueryRowContext(ctx, `SELECT MAX(row) FROM recipients WHERE campaign_id = ?`, campaignID).Scan(&last); err != nil {
+		return 0, 0, fmt.Errorf("ledger: progress: %w", err)
+	}
+	if last.Valid {
+		total = int(last.Int64) - 1
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recipients INDEXED BY recipients_open
+		WHERE campaign_id = ? AND `+waitingRows, campaignID).Scan(&waiting)
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger: progress: %w", err)
+	}
+	return total, waiting, nil
 }
 
 // Counts tallies the campaign by state.
@@ -135,8 +160,8 @@ func (s *SQLite) Recipient(ctx context.Context, campaignID int64, row int) (Reci
 
 // Attempts lists every recorded try at one row, oldest first.
 func (s *SQLite) Attempts(ctx context.Context, campaignID int64, row int) ([]Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT row, at, state, code, enhanced, text FROM attempts
-		WHERE campaign_id = ? AND row = ? ORDER BY at, rowid`, campaignID, row)
+	rows, err := s.db.QueryContext(ctx, `SELECT row, at, state, code, enhanced, text FROM attempt_log
+		WHERE campaign_id = ? AND row = ? ORDER BY n`, campaignID, row)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: attempts: %w", err)
 	}

@@ -82,7 +82,7 @@ func markDuplicates(tx *sql.Tx, id, now int64) error {
 func applySuppressions(tx *sql.Tx, id, now int64) (int, error) {
 	res, err := tx.Exec(`UPDATE recipients SET state = 'skipped', next_attempt = 0, updated_at = ?,
 		text = 'suppressed: ' || (SELECT s.reason FROM suppressions AS s WHERE s.address = recipients.norm)
-		WHERE campaign_id = ? AND state IN ('pending', 'deferred') AND norm <> ''
+		WHERE campaign_id = ? AND `+waitingRows+` AND state IN ('pending', 'deferred') AND norm <> ''
 			AND norm IN (SELECT address FROM suppressions)`, now, id)
 	if err != nil {
 		return 0, err
@@ -114,18 +114,12 @@ func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.T
 }
 
 func applyClaims(tx *sql.Tx, id int64, claims []Claim, now int64) error {
-	if len(claims) == 0 {
-		return nil
-	}
-	stmt, err := tx.Prepare(`UPDATE recipients SET state = 'inflight', message_id = ?, updated_at = ?
-		WHERE campaign_id = ? AND row = ?`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
 	for _, c := range claims {
-		if _, err := stmt.Exec(c.MessageID, now, id, c.Row); err != nil {
-			return fmt.Errorf("ledger: claim row %d: %w", c.Row, err)
+		// The same rows Due gave for this range: waiting, and due then.
+		if _, err := tx.Exec(`UPDATE recipients INDEXED BY recipients_open SET state = 'inflight', updated_at = ?
+			WHERE campaign_id = ? AND row BETWEEN ? AND ? AND `+waitingRows+` AND state IN ('pending', 'deferred') AND next_attempt <= ?`,
+			now, id, c.First, c.Last, unix(c.DueAt)); err != nil {
+			return fmt.Errorf("ledger: claim rows %d-%d: %w", c.First, c.Last, err)
 		}
 	}
 	return nil
@@ -137,14 +131,15 @@ func applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) error {
 	}
 	upd, err := tx.Prepare(`UPDATE recipients SET state = ?, attempts = attempts + ?,
 		next_attempt = ?, code = ?, enhanced = ?, text = ?, updated_at = ?,
-		first_try = CASE WHEN first_try = 0 AND ? = 1 THEN ? ELSE first_try END
+		first_try = CASE WHEN first_try = 0 AND ? = 1 THEN ? ELSE first_try END,
+		message_id = CASE WHEN ? <> '' THEN ? ELSE message_id END
 		WHERE campaign_id = ? AND row = ?`)
 	if err != nil {
 		return err
 	}
 	defer upd.Close()
-	ins, err := tx.Prepare(`INSERT INTO attempts (campaign_id, row, at, state, code, enhanced, text)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	ins, err := tx.Prepare(`INSERT OR REPLACE INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -161,13 +156,13 @@ func applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) error {
 			n = 1
 		}
 		if _, err := upd.Exec(string(o.State), n, unix(o.NextAttempt), o.Code, o.Enhanced, o.Text, now,
-			n, now, id, o.Row); err != nil {
+			n, now, o.MessageID, o.MessageID, id, o.Row); err != nil {
 			return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
 		}
 		if !o.Attempted {
 			continue
 		}
-		if _, err := ins.Exec(id, o.Row, now, string(o.State), o.Code, o.Enhanced, o.Text); err != nil {
+		if _, err := ins.Exec(id, o.Row, o.Attempt, now, string(o.State), o.Code, o.Enhanced, o.Text); err != nil {
 			return fmt.Errorf("ledger: attempt row %d: %w", o.Row, err)
 		}
 		if o.State != Failed || !BadMailbox(o.Enhanced) {
@@ -204,8 +199,9 @@ func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlig
 	if p == Skip {
 		state, text = Skipped, "in flight at an interrupted run; not sent again (--in-flight=skip)"
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE recipients SET state = ?, text = ?, next_attempt = 0,
-		recovered = recovered + 1, updated_at = ? WHERE campaign_id = ? AND state = 'inflight'`,
+	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_open SET state = ?, text = ?, next_attempt = 0,
+		recovered = recovered + 1, updated_at = ?
+		WHERE campaign_id = ? AND `+waitingRows+` AND state = 'inflight'`,
 		string(state), text, unix(at), campaignID)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
@@ -216,9 +212,9 @@ func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlig
 
 // Expire fails deferred rows whose first attempt is older than before.
 func (s *SQLite) Expire(ctx context.Context, campaignID int64, before, at time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE recipients SET state = 'failed',
+	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_open SET state = 'failed',
 		text = 'expired: still deferred after retry.max_age; last reply: ' || text, updated_at = ?
-		WHERE campaign_id = ? AND state = 'deferred' AND first_try > 0 AND first_try < ?`,
+		WHERE campaign_id = ? AND `+waitingRows+` AND state = 'deferred' AND first_try > 0 AND first_try < ?`,
 		unix(at), campaignID, unix(before))
 	if err != nil {
 		return 0, fmt.Errorf("ledger: expire: %w", err)
