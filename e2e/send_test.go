@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,8 +134,11 @@ func TestKillNineRepeatedly(t *testing.T) {
 	srv := slowServer(t)
 	w := forServer(t, srv, rows)
 	args := []string{"send", "list.csv", "--connections", "4"}
+	seed := time.Now().UnixNano()
+	rnd := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("kill points from seed %d", seed)
 	for k := 0; k < kills; k++ {
-		target := srv.Count() + 200 + k*97%300
+		target := srv.Count() + 50 + rnd.IntN(500)
 		code := w.signalWhen(syscall.SIGKILL, func() bool { return srv.Count() >= target }, args...)
 		if code != -int(syscall.SIGKILL) {
 			t.Fatalf("kill %d: the run ended by itself (exit %d) before the kill", k, code)
