@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/mailblast/mailblast/campaign"
@@ -23,6 +24,20 @@ func openStore(cfg *Config) (*ledger.SQLite, error) {
 		return nil, fmt.Errorf("%w: %w", errLedger, err)
 	}
 	return s, nil
+}
+
+// configAndStore is the start of every command that only reads or edits
+// the ledger: the configuration, then the ledger it names.
+func configAndStore(flags *pflag.FlagSet, configFile string) (*Config, *ledger.SQLite, error) {
+	cfg, err := loadConfig(flags, configFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, store, nil
 }
 
 // newReporter picks the display: a bar only on a terminal, plain lines for

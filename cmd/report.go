@@ -63,14 +63,10 @@ func toReportRow(r ledger.Recipient) reportRow {
 }
 
 func runReport(ctx context.Context, opts *reportOptions) error {
-	cfg, err := loadConfig(opts.cmd.Flags(), opts.configFile)
-	if err != nil {
-		return err
-	}
 	if opts.format != "csv" && opts.format != "json" {
 		return &usageError{errorf("--format is %q; use csv or json", opts.format)}
 	}
-	store, err := openStore(cfg)
+	cfg, store, err := configAndStore(opts.cmd.Flags(), opts.configFile)
 	if err != nil {
 		return err
 	}

@@ -41,11 +41,7 @@ type statusJSON struct {
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
-	cfg, err := loadConfig(opts.cmd.Flags(), opts.configFile)
-	if err != nil {
-		return err
-	}
-	store, err := openStore(cfg)
+	cfg, store, err := configAndStore(opts.cmd.Flags(), opts.configFile)
 	if err != nil {
 		return err
 	}

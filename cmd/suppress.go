@@ -44,11 +44,7 @@ func suppressCommand(use, short string, args cobra.PositionalArgs, run func(cont
 		Use: use, Short: short, Args: args,
 		RunE: func(c *cobra.Command, args []string) error {
 			configFile, _ := c.Flags().GetString("config")
-			cfg, err := loadConfig(c.Flags(), configFile)
-			if err != nil {
-				return err
-			}
-			store, err := openStore(cfg)
+			cfg, store, err := configAndStore(c.Flags(), configFile)
 			if err != nil {
 				return err
 			}
