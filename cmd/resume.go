@@ -37,7 +37,7 @@ state directory. It sends what is due and exits: run it from cron.`,
 	f := c.Flags()
 	f.String("campaign", "", "campaign to continue (default: every unfinished one)")
 	f.Int("connections", 0, "SMTP connections (default: as the campaign was started)")
-	f.Duration("retry-wait", 0, "stay this long to retry deferred recipients (default 10m)")
+	f.Duration("retry-wait", 0, "stay this long to retry deferred recipients that fall due (default 0: send what is due now, then exit)")
 	f.String("in-flight", "", "rows in flight at a crash: resend or skip (default resend)")
 	f.String("progress", "", "auto, bar, plain or quiet")
 	addPacingFlags(f)
@@ -48,6 +48,11 @@ func runResume(ctx context.Context, opts *resumeOptions) error {
 	cfg, err := loadConfig(opts.cmd.Flags(), opts.configFile)
 	if err != nil {
 		return err
+	}
+	// From cron, resume sends what is due and exits: it waits for later
+	// retries only when asked on its own command line.
+	if !opts.cmd.Flags().Changed("retry-wait") {
+		cfg.Retry.Wait = 0
 	}
 	todo, err := unfinished(ctx, cfg)
 	if err != nil {

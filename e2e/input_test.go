@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -121,7 +122,7 @@ func TestOutcomesFromReplies(t *testing.T) {
 		},
 	}})
 	w := forServer(t, srv, 5)
-	w.env = append(w.env, "MAILBLAST_RETRY_SCHEDULE=1s", "MAILBLAST_RETRY_WAIT=0s")
+	w.env = append(w.env, "MAILBLAST_RETRY_SCHEDULE=3s", "MAILBLAST_RETRY_WAIT=0s")
 	_, stderr, code := w.run("send", "list.csv")
 	if code != 75 || !strings.Contains(stderr, "resume") {
 		t.Fatalf("exit %d, want 75 with a word about resume; stderr %s", code, stderr)
@@ -137,9 +138,15 @@ func TestOutcomesFromReplies(t *testing.T) {
 	if st.Finished || st.Deferred != 1 {
 		t.Errorf("status %+v: a deferred recipient must keep the campaign unfinished", st)
 	}
+	// From cron, with nothing due yet, resume exits at once, still 75,
+	// and does not touch the relay early.
+	before, start := srv.Count(), time.Now()
+	w.mustRun(75, "resume")
+	if srv.Count() != before || time.Since(start) > 5*time.Second {
+		t.Errorf("resume with nothing due sent %d, took %s", srv.Count()-before, time.Since(start))
+	}
 	// A relay that refused is not hammered: resume waits for the schedule.
-	w.env = append(w.env, "MAILBLAST_RETRY_WAIT=5s")
-	w.mustRun(0, "resume")
+	w.mustRun(0, "resume", "--retry-wait", "5s")
 	if r := w.report()["user3@example.com"]; r.State != "sent" || r.Attempts != 2 {
 		t.Errorf("after resume: %+v", r)
 	}
