@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS recipients (
 	PRIMARY KEY (campaign_id, row)
 ) WITHOUT ROWID;
 DROP INDEX IF EXISTS recipients_state;
-CREATE INDEX IF NOT EXISTS recipients_open ON recipients (campaign_id, row)
+DROP INDEX IF EXISTS recipients_open;
+CREATE INDEX IF NOT EXISTS recipients_waiting ON recipients (campaign_id, state, row)
 	WHERE state IN ('pending', 'deferred', 'inflight');
 CREATE TABLE IF NOT EXISTS attempt_log (
 	campaign_id INTEGER NOT NULL,

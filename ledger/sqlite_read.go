@@ -47,7 +47,7 @@ func (s *SQLite) query(ctx context.Context, fn func(Recipient) error, q string, 
 func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, afterRow, limit int) ([]Recipient, error) {
 	var out []Recipient
 	collect := func(r Recipient) error { out = append(out, r); return nil }
-	q := `SELECT ` + recipientCols + ` FROM recipients INDEXED BY recipients_open
+	q := `SELECT ` + recipientCols + ` FROM recipients INDEXED BY recipients_waiting
 		WHERE campaign_id = ? AND ` + waitingRows + ` AND state = ?
 		AND row > ? AND next_attempt <= ? ORDER BY row LIMIT ?`
 	for _, st := range []State{Pending, Deferred} {
@@ -65,7 +65,7 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 // NextDue is the earliest time a deferred row may be tried again.
 func (s *SQLite) NextDue(ctx context.Context, campaignID int64) (time.Time, bool, error) {
 	var next sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM recipients INDEXED BY recipients_open
+	err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM recipients INDEXED BY recipients_waiting
 		WHERE campaign_id = ? AND `+waitingRows+` AND state IN ('deferred', 'pending')`, campaignID).Scan(&next)
 	if err != nil || !next.Valid {
 		return time.Time{}, false, err
@@ -74,7 +74,7 @@ func (s *SQLite) NextDue(ctx context.Context, campaignID int64) (time.Time, bool
 }
 
 // waitingRows repeats the partial index's condition so that SQLite uses
-// recipients_open: only rows not yet final, however large the campaign.
+// recipients_waiting: only rows not yet final, however large the campaign.
 const waitingRows = "state IN ('pending', 'deferred', 'inflight')"
 
 // Progress is the campaign's size and how many rows still wait (pending,
@@ -89,7 +89,7 @@ func (s *SQLite) Progress(ctx context.Context, campaignID int64) (total, waiting
 	if last.Valid {
 		total = int(last.Int64) - 1
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recipients INDEXED BY recipients_open
+	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recipients INDEXED BY recipients_waiting
 		WHERE campaign_id = ? AND `+waitingRows, campaignID).Scan(&waiting)
 	if err != nil {
 		return 0, 0, fmt.Errorf("ledger: progress: %w", err)

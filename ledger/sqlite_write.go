@@ -116,7 +116,7 @@ func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.T
 func applyClaims(tx *sql.Tx, id int64, claims []Claim, now int64) error {
 	for _, c := range claims {
 		// The same rows Due gave for this range: waiting, and due then.
-		if _, err := tx.Exec(`UPDATE recipients INDEXED BY recipients_open SET state = 'inflight', updated_at = ?
+		if _, err := tx.Exec(`UPDATE recipients INDEXED BY recipients_waiting SET state = 'inflight', updated_at = ?
 			WHERE campaign_id = ? AND row BETWEEN ? AND ? AND `+waitingRows+` AND state IN ('pending', 'deferred') AND next_attempt <= ?`,
 			now, id, c.First, c.Last, unix(c.DueAt)); err != nil {
 			return fmt.Errorf("ledger: claim rows %d-%d: %w", c.First, c.Last, err)
@@ -199,7 +199,7 @@ func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlig
 	if p == Skip {
 		state, text = Skipped, "in flight at an interrupted run; not sent again (--in-flight=skip)"
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_open SET state = ?, text = ?, next_attempt = 0,
+	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_waiting SET state = ?, text = ?, next_attempt = 0,
 		recovered = recovered + 1, updated_at = ?
 		WHERE campaign_id = ? AND `+waitingRows+` AND state = 'inflight'`,
 		string(state), text, unix(at), campaignID)
@@ -212,7 +212,7 @@ func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlig
 
 // Expire fails deferred rows whose first attempt is older than before.
 func (s *SQLite) Expire(ctx context.Context, campaignID int64, before, at time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_open SET state = 'failed',
+	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_waiting SET state = 'failed',
 		text = 'expired: still deferred after retry.max_age; last reply: ' || text, updated_at = ?
 		WHERE campaign_id = ? AND `+waitingRows+` AND state = 'deferred' AND first_try > 0 AND first_try < ?`,
 		unix(at), campaignID, unix(before))
