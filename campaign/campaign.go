@@ -26,6 +26,8 @@ type Settings struct {
 	// Message is how the message is built around the template file
 	// (HTML, attachments, unsubscribe, DKIM); its Path is Template.
 	Message templates.Options `json:"message"`
+	// Files holds the digests of Message's files when the campaign began.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // RelaySettings is one relay of several. Its password comes from a file

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -75,10 +77,23 @@ func (r *run) load(ctx context.Context) error {
 }
 
 func (r *run) verify() error {
-	for _, f := range []struct{ kind, path, stored string }{
+	files := []struct{ kind, path, stored string }{
 		{"list", r.opts.Settings.List, r.c.ListDigest},
 		{"template", r.opts.Settings.Template, r.c.TemplateDigest},
-	} {
+	}
+	stored, err := DecodeSettings(r.c)
+	if err != nil {
+		return err
+	}
+	now := messageFiles(r.opts.Settings)
+	if len(now) != len(stored.Files) {
+		return fmt.Errorf("%w: campaign %q was started with other HTML, attachment or image files; restore them, or start a new campaign with --campaign NAME",
+			ErrListChanged, r.c.Name)
+	}
+	for _, path := range now {
+		files = append(files, struct{ kind, path, stored string }{"message file", path, stored.Files[path]})
+	}
+	for _, f := range files {
 		same, err := sameFile(f.path, f.stored)
 		if err != nil {
 			return fmt.Errorf("campaign %q: %s: %w", r.c.Name, f.kind, err)
@@ -101,12 +116,34 @@ func (r *run) create(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("template: %w", err)
 	}
+	s.Files = map[string]string{}
+	for _, path := range messageFiles(s) {
+		if s.Files[path], err = digest(path, true); err != nil {
+			return fmt.Errorf("message file: %w", err)
+		}
+	}
 	r.c = ledger.Campaign{Name: r.opts.Name, ListPath: s.List, ListDigest: ld,
 		TemplatePath: s.Template, TemplateDigest: td, Settings: s.encode()}
 	if err := r.store.CreateCampaign(ctx, &r.c); err != nil {
 		return err
 	}
 	return r.importList(ctx)
+}
+
+// messageFiles are the files the message is built from besides the
+// template: a campaign refuses to continue when one of them changed, as it
+// does for the template. (Per-row attachments are the list's business.)
+func messageFiles(s Settings) []string {
+	m := s.Message
+	files := append([]string{}, m.Attachments...)
+	if m.HTMLPath != "" {
+		files = append(files, m.HTMLPath)
+	}
+	for _, p := range m.Inline {
+		files = append(files, p)
+	}
+	sort.Strings(files)
+	return slices.Compact(files)
 }
 
 // importList streams the list into the ledger in one transaction: a bad

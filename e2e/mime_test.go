@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-msgauth/dkim"
+	"github.com/emersion/go-smtp"
 
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
@@ -122,4 +123,28 @@ func checkStructure(t *testing.T, data []byte) {
 	if got := strings.Join(kinds, ","); got != "text/plain,text/html,attachment:terms.txt" {
 		t.Errorf("parts %s", got)
 	}
+}
+
+// TestChangedMessageFileRefused: like the template, the HTML part of a
+// started campaign may not change under it.
+func TestChangedMessageFileRefused(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Rcpt: func(addr string, attempt int) *smtp.SMTPError {
+			if addr == "user2@example.com" {
+				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"}
+			}
+			return nil
+		}}})
+	w := forServer(t, srv, 3)
+	w.env = append(w.env, "MAILBLAST_RETRY_WAIT=0s")
+	w.write("message.html", "<p>Hello {{.first_name}}</p>\n")
+	w.write("mailblast.yaml", "html_template: message.html\n")
+	w.mustRun(75, "send", "list.csv")
+	w.write("message.html", "<p>Changed {{.first_name}}</p>\n")
+	_, stderr, code := w.run("send", "list.csv")
+	if code != 65 || !strings.Contains(stderr, "different message file") {
+		t.Fatalf("exit %d, stderr %q; want 65 naming the changed file", code, stderr)
+	}
+	w.write("message.html", "<p>Hello {{.first_name}}</p>\n")
+	w.mustRun(75, "send", "list.csv") // restored: the campaign goes on
 }
