@@ -329,3 +329,24 @@ func TestRelayDownGivesUp(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxMessagesPerConnectionWhileChaining: a chain stops at the limit and
+// the next message opens a new connection.
+func TestMaxMessagesPerConnectionWhileChaining(t *testing.T) {
+	eachTransaction(t, func(t *testing.T) {
+		s := sendertest.NewServer(t, sendertest.Options{})
+		cfg := config(s, sender.NoTLS)
+		cfg.MaxMessagesPerConn, cfg.Connections = 5, 2
+		res, err := sendAll(t, cfg, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allSent(t, res, 40)
+		if m := s.MaxMessagesOnOneConn(); m > 5 {
+			t.Errorf("%d messages on one connection, limit 5", m)
+		}
+		if c := s.Connections(); c < 8 {
+			t.Errorf("%d connections for 40 messages at 5 each", c)
+		}
+	})
+}
