@@ -258,17 +258,14 @@ func auth(c *smtp.Client, cfg *Config, secure bool) error {
 	return nil
 }
 
-// send carries one message: pipelined when the relay allows it, else
-// through go-smtp one command at a time.
-func (cn *conn) send(m *Envelope) *Error {
+// refuses says why this connection cannot carry m at all: the address
+// needs SMTPUTF8 and the relay does not offer it.
+func (cn *conn) refuses(m *Envelope) *Error {
 	if m.UTF8 && !cn.utf8 {
 		return &Error{Command: "MAIL", Permanent: true, NotAttempted: true,
 			Message: "the address has a non-ASCII local part and the relay does not offer SMTPUTF8"}
 	}
-	if cn.pipelining {
-		return cn.sendPipelined(m)
-	}
-	return cn.sendStepwise(m)
+	return nil
 }
 
 // sendStepwise: a rejected MAIL or RCPT leaves a transaction open, so RSET

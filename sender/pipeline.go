@@ -28,23 +28,22 @@ func (cn *conn) pipe() *pipe {
 	return cn.p
 }
 
-// sendPipelined runs one transaction in as few round trips as the relay
-// allows. Every reply is read, in order, and matched to its command.
-func (cn *conn) sendPipelined(m *Envelope) *Error {
+// sendChunked sends one message as MAIL, RCPT and BDAT LAST with the whole
+// content, in one write, and reads the three replies in order.
+func (cn *conn) sendChunked(m *Envelope) *Error {
 	p := cn.pipe()
 	p.envelope(m, cn.utf8 && m.UTF8)
-	if cn.chunking {
-		p.bw.WriteString("BDAT ")
-		p.bw.WriteString(strconv.Itoa(len(m.Data)))
-		p.bw.WriteString(" LAST\r\n")
-		p.bw.Write(m.Data)
-	} else {
-		p.bw.WriteString("DATA\r\n")
-	}
+	p.bw.WriteString("BDAT ")
+	p.bw.WriteString(strconv.Itoa(len(m.Data)))
+	p.bw.WriteString(" LAST\r\n")
+	p.bw.Write(m.Data)
 	if err := p.bw.Flush(); err != nil {
 		return Classify("MAIL", err)
 	}
-	return cn.finish(p, m)
+	mail := readReply(p.tr, "MAIL", 250)
+	rcpt := relayOr(mail, readReply(p.tr, "RCPT", 250))
+	bdat := relayOr(rcpt, readReply(p.tr, "DATA", 250))
+	return cn.settle(p, first(mail, rcpt, bdat))
 }
 
 func (p *pipe) envelope(m *Envelope, utf8 bool) {
@@ -57,28 +56,6 @@ func (p *pipe) envelope(m *Envelope, utf8 bool) {
 	}
 	p.bw.WriteString(m.To)
 	p.bw.WriteString(">\r\n")
-}
-
-// finish reads the replies of a pipelined group. The first failure is the
-// outcome; the replies after it are still read so the stream stays in step.
-func (cn *conn) finish(p *pipe, m *Envelope) *Error {
-	mail := readReply(p.tr, "MAIL", 250)
-	rcpt := relayOr(mail, readReply(p.tr, "RCPT", 250))
-	if cn.chunking {
-		bdat := relayOr(rcpt, readReply(p.tr, "DATA", 250))
-		return cn.settle(p, first(mail, rcpt, bdat))
-	}
-	data := relayOr(rcpt, readReply(p.tr, "DATA", 354))
-	if data == nil {
-		// The relay accepted DATA although an earlier command failed
-		// (RFC 2920 says it should not): end it with an empty message.
-		body := m.Data
-		if mail != nil || rcpt != nil {
-			body = nil
-		}
-		data = cn.body(p, body)
-	}
-	return cn.settle(p, first(mail, rcpt, data))
 }
 
 // relayOr skips reading after relay trouble: the stream is gone.
@@ -96,15 +73,6 @@ func first(errs ...*Error) *Error {
 		}
 	}
 	return nil
-}
-
-func (cn *conn) body(p *pipe, data []byte) *Error {
-	writeDotStuffed(p.bw, data)
-	p.bw.WriteString(".\r\n")
-	if err := p.bw.Flush(); err != nil {
-		return Classify("DATA", err)
-	}
-	return readReply(p.tr, "DATA", 250)
 }
 
 // settle counts a good message, or closes a failed transaction with RSET
@@ -218,7 +186,7 @@ func (cn *conn) chain(m *Envelope, next func() *Envelope, done func(*Envelope, *
 		}
 		if data != nil { // refused before the content: close it and start afresh
 			done(m, cn.settle(p, first(mail, rcpt, data)))
-			if m = cn.nextIfUsable(next); m == nil {
+			if m = cn.nextIfUsable(next, done); m == nil {
 				return nil, nil, nil
 			}
 			p.envelope(m, cn.utf8 && m.UTF8)
@@ -228,7 +196,7 @@ func (cn *conn) chain(m *Envelope, next func() *Envelope, done func(*Envelope, *
 			}
 			continue
 		}
-		after, e := cn.content(p, m, mail != nil || rcpt != nil, next)
+		after, e := cn.content(p, m, mail != nil || rcpt != nil, next, done)
 		if e != nil {
 			return m, after, e
 		}
@@ -244,14 +212,14 @@ func (cn *conn) chain(m *Envelope, next func() *Envelope, done func(*Envelope, *
 
 // content writes a message's content and final dot, the next message's
 // commands if one is ready, and reads the reply to the dot.
-func (cn *conn) content(p *pipe, m *Envelope, refused bool, next func() *Envelope) (*Envelope, *Error) {
+func (cn *conn) content(p *pipe, m *Envelope, refused bool, next func() *Envelope, done func(*Envelope, *Error)) (*Envelope, *Error) {
 	body := m.Data
 	if refused { // the relay accepted DATA after a failed command: send nothing
 		body = nil
 	}
 	writeDotStuffed(p.bw, body)
 	p.bw.WriteString(".\r\n")
-	after := cn.nextIfUsable(next)
+	after := cn.nextIfUsable(next, done)
 	if after != nil {
 		p.envelope(after, cn.utf8 && after.UTF8)
 		p.bw.WriteString("DATA\r\n")
@@ -267,10 +235,20 @@ func (cn *conn) content(p *pipe, m *Envelope, refused bool, next func() *Envelop
 }
 
 // nextIfUsable takes another message only while the connection may carry
-// it (smtp.max_messages_per_connection counts the one in progress).
-func (cn *conn) nextIfUsable(next func() *Envelope) *Envelope {
-	if cn.sent < 0 || (cn.max > 0 && cn.sent+1 >= cn.max) {
-		return nil
+// it (smtp.max_messages_per_connection counts the one in progress). A
+// message this connection cannot carry at all is reported through done
+// and passed over. next may be nil: nothing to chain.
+func (cn *conn) nextIfUsable(next func() *Envelope, done func(*Envelope, *Error)) *Envelope {
+	for next != nil && cn.sent >= 0 && (cn.max <= 0 || cn.sent+1 < cn.max) {
+		m := next()
+		if m == nil {
+			return nil
+		}
+		if e := cn.refuses(m); e != nil {
+			done(m, e)
+			continue
+		}
+		return m
 	}
-	return next()
+	return nil
 }

@@ -205,16 +205,24 @@ func (p *Pool) deliver(ctx, hard context.Context, cn *conn, env *Envelope, next 
 func (cn *conn) transact(hard context.Context, env *Envelope, next func() *Envelope, done func(*Envelope, *Error)) (failed, stray *Envelope, e *Error) {
 	stop := context.AfterFunc(hard, func() { cn.raw.Close() })
 	defer stop()
-	if cn.pipelining && !cn.chunking && next != nil && !(env.UTF8 && !cn.utf8) {
-		return cn.chain(env, next, done)
+	if e = cn.refuses(env); e != nil {
+		done(env, e)
+		return nil, nil, nil
 	}
-	if e = cn.send(env); e != nil && e.Relay {
+	switch {
+	case cn.chunking:
+		e = cn.sendChunked(env)
+	case cn.pipelining:
+		return cn.chain(env, next, done)
+	default:
+		e = cn.sendStepwise(env)
+	}
+	if e != nil && e.Relay {
 		return env, nil, e
 	}
 	done(env, e)
 	return nil, nil, nil
 }
-
 func (p *Pool) recycle(cn *conn) *conn {
 	if cn.usable(p.cfg.MaxMessagesPerConn) {
 		return cn
