@@ -114,10 +114,9 @@ func (s Summary) Unfinished() bool {
 
 // Errors the caller maps to exit codes.
 var (
-	ErrListChanged     = errors.New("the list or template changed since the campaign started")
-	ErrTemplate        = errors.New("template error")
-	ErrInterrupted     = errors.New("interrupted")
-	ErrNothingToResume = errors.New("no unfinished campaign")
+	ErrListChanged = errors.New("the list or template changed since the campaign started")
+	ErrTemplate    = errors.New("template error")
+	ErrInterrupted = errors.New("interrupted")
 )
 
 func (o *Options) now() time.Time {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
@@ -225,16 +224,9 @@ func (r *run) senderDomain(due []ledger.Recipient) (string, error) {
 		}
 		fields = row.Fields
 	}
-	from, err := r.tmpl.FromAddress(fields)
-	if err != nil {
-		if len(due) == 0 {
-			return "localhost", nil
-		}
-		return "", fmt.Errorf("%w: From: %w", ErrTemplate, err)
+	domain, err := SenderDomain(r.tmpl, fields)
+	if err != nil && len(due) == 0 {
+		return "localhost", nil
 	}
-	_, domain, _ := strings.Cut(from, "@")
-	return domain, nil
+	return domain, err
 }
-
-// errRelay wraps sender.ErrRelayUnavailable for errors.Is in the caller.
-func isRelayDown(err error) bool { return errors.Is(err, sender.ErrRelayUnavailable) }

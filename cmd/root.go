@@ -91,8 +91,6 @@ func exitCode(err error) int {
 		return exitDataErr
 	case errors.Is(err, errUnfinished):
 		return exitTempFail
-	case errors.Is(err, campaign.ErrNothingToResume):
-		return exitOK
 	case errors.Is(err, errLedger):
 		return exitIOErr
 	}
