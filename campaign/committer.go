@@ -54,6 +54,9 @@ func (c *committer) run() error {
 		}
 		c.notify(batch, failed)
 	}
+	if failed == nil {
+		failed = c.store.Apply(context.Background(), c.id, ledger.Batch{Settled: true}, c.opts.now())
+	}
 	return failed
 }
 

@@ -70,8 +70,11 @@ type Recipient struct {
 }
 
 // Claim marks in flight, before their messages go out, the rows from
-// First to Last that Due returned when asked at DueAt: one statement for a
-// whole chunk, so claiming costs the send path almost nothing.
+// First to Last that Due returned when asked at DueAt. It is recorded as
+// the range alone, one small row for a whole chunk, and the rows are not
+// touched: claiming costs the send path almost nothing. While the claim
+// stands, its rows still waiting (pending, or deferred and due at DueAt)
+// are the ones in flight.
 type Claim struct {
 	First, Last int
 	DueAt       time.Time
@@ -95,6 +98,9 @@ type Outcome struct {
 type Batch struct {
 	Claims   []Claim
 	Outcomes []Outcome
+	// Settled ends a pass: its claims are forgotten, except one whose row
+	// never got an outcome, which RecoverInFlight settles at the next run.
+	Settled bool
 }
 
 // Attempt is one recorded try at a recipient.

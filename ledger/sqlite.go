@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS campaigns (
 	template_digest TEXT NOT NULL,
 	settings TEXT NOT NULL,
 	imported INTEGER NOT NULL DEFAULT 0,
-	created_at INTEGER NOT NULL
+	created_at INTEGER NOT NULL,
+	frontier INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS recipients (
 	campaign_id INTEGER NOT NULL,
@@ -48,6 +49,12 @@ DROP INDEX IF EXISTS recipients_state;
 DROP INDEX IF EXISTS recipients_open;
 CREATE INDEX IF NOT EXISTS recipients_waiting ON recipients (campaign_id, state, row)
 	WHERE state IN ('pending', 'deferred', 'inflight');
+CREATE TABLE IF NOT EXISTS claims (
+	campaign_id INTEGER NOT NULL,
+	first INTEGER NOT NULL,
+	last INTEGER NOT NULL,
+	due_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS attempt_log (
 	campaign_id INTEGER NOT NULL,
 	row INTEGER NOT NULL,
@@ -67,11 +74,12 @@ CREATE TABLE IF NOT EXISTS suppressions (
 ) WITHOUT ROWID;
 `
 
-// addedColumns are the recipients columns a ledger written by an older
-// mailblast lacks; migrate adds them.
-var addedColumns = []struct{ name, def string }{
-	{"norm", "TEXT NOT NULL DEFAULT ''"},
-	{"utf8", "INTEGER NOT NULL DEFAULT 0"},
+// addedColumns are the columns a ledger written by an older mailblast
+// lacks; migrate adds them.
+var addedColumns = []struct{ table, name, def string }{
+	{"recipients", "norm", "TEXT NOT NULL DEFAULT ''"},
+	{"recipients", "utf8", "INTEGER NOT NULL DEFAULT 0"},
+	{"campaigns", "frontier", "INTEGER NOT NULL DEFAULT 0"},
 }
 
 // indexes need the added columns, so they come after migrate.
@@ -189,7 +197,7 @@ func migrate(db *sql.DB) error {
 	}
 	missing := false
 	for _, c := range addedColumns {
-		missing = missing || !have[c.name]
+		missing = missing || !have[c.table+"."+c.name]
 	}
 	if !missing {
 		return nil
@@ -203,20 +211,22 @@ func migrate(db *sql.DB) error {
 		return err
 	}
 	for _, c := range addedColumns {
-		if have[c.name] {
+		if have[c.table+"."+c.name] {
 			continue
 		}
-		if _, err := tx.Exec(`ALTER TABLE recipients ADD COLUMN ` + c.name + ` ` + c.def); err != nil {
+		if _, err := tx.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.name + ` ` + c.def); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
 }
 
+// columns names the existing columns as "table.column".
 func columns(q interface {
 	Query(string, ...any) (*sql.Rows, error)
 }) (map[string]bool, error) {
-	rows, err := q.Query(`SELECT name FROM pragma_table_info('recipients')`)
+	rows, err := q.Query(`SELECT 'recipients.' || name FROM pragma_table_info('recipients')
+		UNION ALL SELECT 'campaigns.' || name FROM pragma_table_info('campaigns')`)
 	if err != nil {
 		return nil, err
 	}

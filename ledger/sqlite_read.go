@@ -18,6 +18,9 @@ func scanRecipient(sc interface{ Scan(...any) error }) (Recipient, error) {
 	err := sc.Scan(&r.Row, &r.Email, &r.Offset, &state, &r.Attempts, &next, &first,
 		&r.Code, &r.Enhanced, &r.Text, &r.MessageID, &r.Recovered, &updated, &r.Key, &r.UTF8)
 	r.State = State(state)
+	if state == fresh {
+		r.State = Pending
+	}
 	r.NextAttempt, r.FirstTry, r.UpdatedAt = fromUnix(next), fromUnix(first), fromUnix(updated)
 	return r, err
 }
@@ -41,9 +44,10 @@ func (s *SQLite) query(ctx context.Context, fn func(Recipient) error, q string, 
 }
 
 // Due returns up to limit rows after afterRow that may be attempted now:
-// pending rows and deferred rows whose wait is over, in row order.
-// Two index range scans instead of one OR keep this fast when a million
-// rows are already final.
+// fresh rows, pending rows and deferred rows whose wait is over, in row
+// order. Three range scans instead of one OR keep this fast when a million
+// rows are already final: fresh rows by row above the frontier, the others
+// through the index of waiting rows.
 func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, afterRow, limit int) ([]Recipient, error) {
 	var out []Recipient
 	collect := func(r Recipient) error { out = append(out, r); return nil }
@@ -55,6 +59,11 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 			return nil, err
 		}
 	}
+	if err := s.query(ctx, collect, `SELECT `+recipientCols+` FROM recipients
+		WHERE campaign_id = ? AND row > MAX(?, `+frontier+`) AND state = 'new' ORDER BY row LIMIT ?`,
+		campaignID, afterRow, campaignID, limit); err != nil {
+		return nil, err
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Row < out[j].Row })
 	if len(out) > limit {
 		out = out[:limit]
@@ -62,13 +71,31 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 	return out, nil
 }
 
+// frontier is the last row a claim covered: every fresh row above it is
+// unclaimed, and none is below it. Queries take the campaign's id after it.
+const frontier = `(SELECT frontier FROM campaigns WHERE id = ?)`
+
 // NextDue is the earliest time a deferred row may be tried again.
 func (s *SQLite) NextDue(ctx context.Context, campaignID int64) (time.Time, bool, error) {
 	var next sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM recipients INDEXED BY recipients_waiting
 		WHERE campaign_id = ? AND `+waitingRows+` AND state IN ('deferred', 'pending')`, campaignID).Scan(&next)
-	if err != nil || !next.Valid {
+	if err != nil {
 		return time.Time{}, false, err
+	}
+	if !next.Valid || next.Int64 > 0 {
+		var fresh bool
+		err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recipients
+			WHERE campaign_id = ? AND row > `+frontier+` AND state = 'new')`, campaignID, campaignID).Scan(&fresh)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		if fresh {
+			next = sql.NullInt64{Valid: true}
+		}
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
 	}
 	return time.UnixMilli(next.Int64), true, nil
 }
@@ -78,8 +105,9 @@ func (s *SQLite) NextDue(ctx context.Context, campaignID int64) (time.Time, bool
 const waitingRows = "state IN ('pending', 'deferred', 'inflight')"
 
 // Progress is the campaign's size and how many rows still wait (pending,
-// deferred or in flight), read from the primary key and the index of
-// waiting rows only: a resume of a million-row campaign must not scan it.
+// deferred or in flight), read from the primary key above the frontier and
+// the index of waiting rows only: a resume of a million-row campaign must
+// not scan it.
 // Rows are numbered 2 to N+1 (the header is row 1), every one imported.
 func (s *SQLite) Progress(ctx context.Context, campaignID int64) (total, waiting int, err error) {
 	var last sql.NullInt64
@@ -89,19 +117,26 @@ func (s *SQLite) Progress(ctx context.Context, campaignID int64) (total, waiting
 	if last.Valid {
 		total = int(last.Int64) - 1
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recipients INDEXED BY recipients_waiting
-		WHERE campaign_id = ? AND `+waitingRows, campaignID).Scan(&waiting)
+	err = s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM recipients INDEXED BY recipients_waiting
+		WHERE campaign_id = ? AND `+waitingRows+`) + (SELECT COUNT(*) FROM recipients
+		WHERE campaign_id = ? AND row > `+frontier+` AND state = 'new') + (SELECT COUNT(*) FROM claims AS c
+		JOIN recipients AS r ON r.campaign_id = c.campaign_id AND r.row BETWEEN c.first AND c.last
+		WHERE c.campaign_id = ? AND r.state = 'new')`, campaignID, campaignID, campaignID, campaignID).Scan(&waiting)
 	if err != nil {
 		return 0, 0, fmt.Errorf("ledger: progress: %w", err)
 	}
 	return total, waiting, nil
 }
 
-// Counts tallies the campaign by state.
+// Counts tallies the campaign by state. Rows a claim holds in flight are
+// counted as InFlight, not as the waiting state they are stored with.
 func (s *SQLite) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 	var c Counts
-	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*), SUM(recovered > 0) FROM recipients
-		WHERE campaign_id = ? GROUP BY state`, campaignID)
+	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*), SUM(recovered > 0), 0 FROM recipients
+		WHERE campaign_id = ? GROUP BY state
+		UNION ALL SELECT r.state, COUNT(*), 0, 1 FROM claims AS c
+		JOIN recipients AS r ON r.campaign_id = c.campaign_id AND r.row BETWEEN c.first AND c.last
+		WHERE c.campaign_id = ? AND `+inClaim("r", "c.due_at")+` GROUP BY r.state`, campaignID, campaignID)
 	if err != nil {
 		return c, fmt.Errorf("ledger: counts: %w", err)
 	}
@@ -109,8 +144,14 @@ func (s *SQLite) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 	for rows.Next() {
 		var st string
 		var n, rec int
-		if err := rows.Scan(&st, &n, &rec); err != nil {
+		var flying bool
+		if err := rows.Scan(&st, &n, &rec, &flying); err != nil {
 			return c, err
+		}
+		if flying {
+			*c.field(State(st)) -= n
+			c.InFlight += n
+			continue
 		}
 		c.Total += n
 		c.Recovered += rec
@@ -121,7 +162,7 @@ func (s *SQLite) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 
 func (c *Counts) field(s State) *int {
 	switch s {
-	case Pending:
+	case Pending, fresh:
 		return &c.Pending
 	case InFlight:
 		return &c.InFlight
@@ -137,12 +178,21 @@ func (c *Counts) field(s State) *int {
 }
 
 // Recipients calls fn for every row in state ("" for all), in row order.
+// InFlight means the rows claims hold (and rows an older ledger marked).
 func (s *SQLite) Recipients(ctx context.Context, campaignID int64, state State, fn func(Recipient) error) error {
-	if state == "" {
-		return s.query(ctx, fn, `SELECT `+recipientCols+` FROM recipients WHERE campaign_id = ? ORDER BY row`, campaignID)
+	q := `SELECT ` + recipientCols + ` FROM recipients AS r WHERE campaign_id = ?`
+	switch state {
+	case "":
+		return s.query(ctx, fn, q+` ORDER BY row`, campaignID)
+	case Pending:
+		return s.query(ctx, fn, q+` AND state IN ('new', 'pending') ORDER BY row`, campaignID)
+	case InFlight:
+		flying := func(r Recipient) error { r.State = InFlight; return fn(r) }
+		return s.query(ctx, flying, q+` AND (state = 'inflight' OR EXISTS (SELECT 1 FROM claims AS c
+			WHERE c.campaign_id = r.campaign_id AND r.row BETWEEN c.first AND c.last AND `+inClaim("r", "c.due_at")+`))
+			ORDER BY row`, campaignID)
 	}
-	return s.query(ctx, fn, `SELECT `+recipientCols+` FROM recipients WHERE campaign_id = ? AND state = ? ORDER BY row`,
-		campaignID, string(state))
+	return s.query(ctx, fn, q+` AND state = ? ORDER BY row`, campaignID, string(state))
 }
 
 // Recipient reads one row.
@@ -158,7 +208,8 @@ func (s *SQLite) Recipient(ctx context.Context, campaignID int64, row int) (Reci
 	return r, nil
 }
 
-// Attempts lists every recorded try at one row, oldest first.
+// Attempts lists every recorded try at one row, oldest first. A message
+// sent at its first attempt has no log row: the recipients row holds it.
 func (s *SQLite) Attempts(ctx context.Context, campaignID int64, row int) ([]Attempt, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT row, at, state, code, enhanced, text FROM attempt_log
 		WHERE campaign_id = ? AND row = ? ORDER BY n`, campaignID, row)
@@ -177,5 +228,15 @@ func (s *SQLite) Attempts(ctx context.Context, campaignID int64, row int) ([]Att
 		a.At, a.State = fromUnix(at), State(st)
 		out = append(out, a)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil || len(out) > 0 {
+		return out, err
+	}
+	r, err := s.Recipient(ctx, campaignID, row)
+	if errors.Is(err, ErrNoRow) {
+		return nil, nil
+	}
+	if err != nil || r.Attempts != 1 || r.State != Sent {
+		return nil, err
+	}
+	return []Attempt{{Row: row, At: r.UpdatedAt, State: r.State, Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}}, nil
 }

@@ -37,10 +37,11 @@ func (s *SQLite) Import(ctx context.Context, campaignID int64) (Importer, error)
 }
 
 func (im *importer) Add(r Recipient) error {
-	if r.State == "" {
-		r.State = Pending
+	state := string(r.State)
+	if r.State == "" || r.State == Pending {
+		state = fresh
 	}
-	_, err := im.stmt.Exec(im.id, r.Row, r.Email, r.Offset, string(r.State), r.Text, im.now, r.Key, r.UTF8)
+	_, err := im.stmt.Exec(im.id, r.Row, r.Email, r.Offset, state, r.Text, im.now, r.Key, r.UTF8)
 	if err != nil {
 		return fmt.Errorf("ledger: import row %d: %w", r.Row, err)
 	}
@@ -70,7 +71,7 @@ func markDuplicates(tx *sql.Tx, id, now int64) error {
 	_, err := tx.Exec(`UPDATE recipients AS r SET state = 'skipped', updated_at = ?,
 		text = 'duplicate of row ' || (SELECT MIN(d.row) FROM recipients AS d
 			WHERE d.campaign_id = r.campaign_id AND d.norm = r.norm AND d.norm <> '')
-		WHERE r.campaign_id = ? AND r.norm <> '' AND r.state = 'pending' AND EXISTS (
+		WHERE r.campaign_id = ? AND r.norm <> '' AND r.state = 'new' AND EXISTS (
 			SELECT 1 FROM recipients AS d
 			WHERE d.campaign_id = r.campaign_id AND d.norm = r.norm AND d.norm <> '' AND d.row < r.row)`,
 		now, id)
@@ -78,12 +79,13 @@ func markDuplicates(tx *sql.Tx, id, now int64) error {
 }
 
 // applySuppressions skips the campaign's waiting rows whose Key is on the
-// suppression list.
+// suppression list, looking each suppressed address up in the index of
+// keys: the cost follows the suppression list, not the campaign.
 func applySuppressions(tx *sql.Tx, id, now int64) (int, error) {
-	res, err := tx.Exec(`UPDATE recipients SET state = 'skipped', next_attempt = 0, updated_at = ?,
+	res, err := tx.Exec(`UPDATE recipients INDEXED BY recipients_norm SET state = 'skipped', next_attempt = 0, updated_at = ?,
 		text = 'suppressed: ' || (SELECT s.reason FROM suppressions AS s WHERE s.address = recipients.norm)
-		WHERE campaign_id = ? AND `+waitingRows+` AND state IN ('pending', 'deferred') AND norm <> ''
-			AND norm IN (SELECT address FROM suppressions)`, now, id)
+		WHERE campaign_id = ? AND norm <> '' AND norm IN (SELECT address FROM suppressions)
+			AND state IN ('new', 'pending', 'deferred')`, now, id)
 	if err != nil {
 		return 0, err
 	}
@@ -107,22 +109,75 @@ func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.T
 	if err := applyOutcomes(tx, campaignID, b.Outcomes, now); err != nil {
 		return err
 	}
+	if b.Settled {
+		if err := settleClaims(tx, campaignID); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ledger: commit: %w", err)
 	}
 	return nil
 }
 
+// fresh is the stored state of a row no run has claimed yet; it reads as
+// Pending. Fresh rows stay out of the index of waiting rows (an index
+// entry would cost an insert at import and a delete at the outcome, for
+// every row) and are found in row order above the campaign's frontier.
+const fresh = "new"
+
+// inClaim is true of a row of a claim made at dueAt that is still in
+// flight: waiting as it was when claimed. A row with an outcome is final,
+// or deferred until after dueAt.
+func inClaim(r, dueAt string) string {
+	return "(" + r + ".state = 'new' OR (" + r + ".state IN ('pending', 'deferred') AND " + r + ".next_attempt <= " + dueAt + "))"
+}
+
+// applyClaims records each claim as its range and moves the frontier past
+// it: every fresh row up to Last is in this claim or an earlier one.
 func applyClaims(tx *sql.Tx, id int64, claims []Claim, now int64) error {
 	for _, c := range claims {
-		// The same rows Due gave for this range: waiting, and due then.
-		if _, err := tx.Exec(`UPDATE recipients INDEXED BY recipients_waiting SET state = 'inflight', updated_at = ?
-			WHERE campaign_id = ? AND row BETWEEN ? AND ? AND `+waitingRows+` AND state IN ('pending', 'deferred') AND next_attempt <= ?`,
-			now, id, c.First, c.Last, unix(c.DueAt)); err != nil {
+		if _, err := tx.Exec(`INSERT INTO claims (campaign_id, first, last, due_at) VALUES (?, ?, ?, ?)`,
+			id, c.First, c.Last, unix(c.DueAt)); err != nil {
+			return fmt.Errorf("ledger: claim rows %d-%d: %w", c.First, c.Last, err)
+		}
+		if _, err := tx.Exec(`UPDATE campaigns SET frontier = MAX(frontier, ?) WHERE id = ?`, c.Last, id); err != nil {
 			return fmt.Errorf("ledger: claim rows %d-%d: %w", c.First, c.Last, err)
 		}
 	}
 	return nil
+}
+
+// settleClaims forgets the claims of a finished pass. A claim with a
+// fresh row left has a message that got no outcome (the run was abandoned
+// mid-transaction): it stays, so the next run's RecoverInFlight treats
+// that row as the crash it was.
+func settleClaims(tx *sql.Tx, id int64) error {
+	_, err := tx.Exec(`DELETE FROM claims WHERE campaign_id = ? AND NOT EXISTS (SELECT 1 FROM recipients AS r
+		WHERE r.campaign_id = claims.campaign_id AND r.row BETWEEN claims.first AND claims.last AND r.state = 'new')`, id)
+	if err != nil {
+		return fmt.Errorf("ledger: settle claims: %w", err)
+	}
+	return nil
+}
+
+type claimRow struct{ first, last, dueAt int64 }
+
+func readClaims(tx *sql.Tx, id int64) ([]claimRow, error) {
+	rows, err := tx.Query(`SELECT first, last, due_at FROM claims WHERE campaign_id = ? ORDER BY first`, id)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: claims: %w", err)
+	}
+	defer rows.Close()
+	var out []claimRow
+	for rows.Next() {
+		var c claimRow
+		if err := rows.Scan(&c.first, &c.last, &c.dueAt); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 func applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) error {
@@ -162,6 +217,11 @@ func applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) error {
 		if !o.Attempted {
 			continue
 		}
+		if o.Attempt == 1 && o.State == Sent {
+			// The recipients row holds this attempt, the only one, and
+			// Attempts reads it from there: most messages need no log row.
+			continue
+		}
 		if _, err := ins.Exec(id, o.Row, o.Attempt, now, string(o.State), o.Code, o.Enhanced, o.Text); err != nil {
 			return fmt.Errorf("ledger: attempt row %d: %w", o.Row, err)
 		}
@@ -192,22 +252,49 @@ func BadMailbox(enhanced string) bool {
 	return ok && rest != "" && rest != "7" && rest != "8"
 }
 
-// RecoverInFlight settles rows that a crash left in flight. Their message
-// may or may not have reached the relay; the policy picks which risk to take.
+// RecoverInFlight settles rows that a crash left in flight: the waiting
+// rows of the claims still standing. Their message may or may not have
+// reached the relay; the policy picks which risk to take.
 func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time) (int, error) {
 	state, text := Pending, "in flight at an interrupted run; sent again (a duplicate is possible)"
 	if p == Skip {
 		state, text = Skipped, "in flight at an interrupted run; not sent again (--in-flight=skip)"
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_waiting SET state = ?, text = ?, next_attempt = 0,
-		recovered = recovered + 1, updated_at = ?
-		WHERE campaign_id = ? AND `+waitingRows+` AND state = 'inflight'`,
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
+	}
+	defer tx.Rollback()
+	claims, err := readClaims(tx, campaignID)
+	if err != nil {
+		return 0, err
+	}
+	set := `UPDATE recipients AS r SET state = ?, text = ?, next_attempt = 0, recovered = recovered + 1, updated_at = ?`
+	n := 0
+	for _, c := range claims {
+		res, err := tx.Exec(set+` WHERE r.campaign_id = ? AND r.row BETWEEN ? AND ? AND `+inClaim("r", "?"),
+			string(state), text, unix(at), campaignID, c.first, c.last, c.dueAt)
+		if err != nil {
+			return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
+		}
+		n += affected(res)
+	}
+	// Ledgers written before claims were ranges mark the rows themselves.
+	res, err := tx.Exec(set+` WHERE r.campaign_id = ? AND r.state IN ('pending', 'deferred', 'inflight') AND r.state = 'inflight'`,
 		string(state), text, unix(at), campaignID)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return int(n), err
+	n += affected(res)
+	if _, err := tx.Exec(`DELETE FROM claims WHERE campaign_id = ?`, campaignID); err != nil {
+		return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
+	}
+	return n, tx.Commit()
+}
+
+func affected(res sql.Result) int {
+	n, _ := res.RowsAffected()
+	return int(n)
 }
 
 // Expire fails deferred rows whose first attempt is older than before.
