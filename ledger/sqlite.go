@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -91,9 +92,38 @@ CREATE INDEX IF NOT EXISTS recipients_norm ON recipients (campaign_id, norm, row
 type SQLite struct {
 	db     *sql.DB
 	remove string // a scratch ledger's file, deleted by Close
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // the hot path's statements, prepared once
 }
 
-var _ Store = (*SQLite)(nil)
+// prepare prepares the hot path's statements once, on the store: with
+// one connection that must happen outside any transaction.
+func (s *SQLite) prepare(qs ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range qs {
+		if _, ok := s.stmts[q]; ok {
+			continue
+		}
+		st, err := s.db.Prepare(q)
+		if err != nil {
+			return fmt.Errorf("ledger: %w", err)
+		}
+		if s.stmts == nil {
+			s.stmts = map[string]*sql.Stmt{}
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt is q, which prepare has prepared, bound to tx.
+func (s *SQLite) stmt(tx *sql.Tx, q string) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return tx.Stmt(s.stmts[q])
+}
 
 // Open opens (creating if needed) the ledger file at path.
 //
@@ -244,6 +274,12 @@ func columns(q interface {
 
 // Close closes the database file (and deletes a scratch ledger's).
 func (s *SQLite) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.mu.Unlock()
 	err := s.db.Close()
 	if s.remove != "" {
 		os.Remove(s.remove)

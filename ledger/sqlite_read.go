@@ -59,9 +59,8 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 			return nil, err
 		}
 	}
-	if err := s.query(ctx, collect, `SELECT `+recipientCols+` FROM recipients
-		WHERE campaign_id = ? AND row > MAX(?, `+frontier+`) AND state = 'new' ORDER BY row LIMIT ?`,
-		campaignID, afterRow, campaignID, limit); err != nil {
+	out, err := s.dueFresh(ctx, out, campaignID, afterRow, limit)
+	if err != nil {
 		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Row < out[j].Row })
@@ -69,6 +68,28 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// dueFresh appends fresh rows after afterRow. A fresh row has only what
+// the import wrote, so only that is read: most of Due's rows come from here.
+func (s *SQLite) dueFresh(ctx context.Context, out []Recipient, campaignID int64, afterRow, limit int) ([]Recipient, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT row, email, byte_offset, norm, utf8, text, updated_at FROM recipients
+		WHERE campaign_id = ? AND row > MAX(?, `+frontier+`) AND state = 'new' ORDER BY row LIMIT ?`,
+		campaignID, afterRow, campaignID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r := Recipient{State: Pending}
+		var updated int64
+		if err := rows.Scan(&r.Row, &r.Email, &r.Offset, &r.Key, &r.UTF8, &r.Text, &updated); err != nil {
+			return nil, err
+		}
+		r.UpdatedAt = fromUnix(updated)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // frontier is the last row a claim covered: every fresh row above it is
