@@ -36,7 +36,7 @@ func (r *run) pass(ctx, hard context.Context) error {
 	for _, rs := range r.opts.Settings.Relays {
 		conns += rs.Connections
 	}
-	jobs := make(chan *job, 2*conns)
+	jobs := make(chan *job, max(256, 4*conns)) // a chunk: the next one's Due and claim wait behind it
 	envs := make(chan *sender.Envelope, 2*conns)
 	var wg sync.WaitGroup
 	var prodErr error
@@ -107,8 +107,16 @@ func (r *run) produce(ctx context.Context, com *committer, jobs chan<- *job, chu
 	now := r.opts.now()
 	cursor := 0
 	var prev *claimed
+	wait := 0 // the row to wait for when nothing imported so far was due
 	for {
-		due, err := r.store.Due(ctx, r.c.ID, now, cursor, chunk)
+		want := cursor + chunk
+		if wait > 0 {
+			want = wait
+		}
+		due, more, err := r.due(ctx, now, cursor, chunk, want)
+		if wait = more; err == nil && more > 0 {
+			continue
+		}
 		if err == nil && len(due) > 0 {
 			var next *claimed
 			if next, err = r.claimChunk(com, due, now); err == nil {
@@ -126,6 +134,19 @@ func (r *run) produce(ctx context.Context, com *committer, jobs chan<- *job, chu
 		r.releaseAll(com, prev)
 		return err
 	}
+}
+
+// due is Due once the import has committed the rows up to want. With
+// nothing due while the import goes on, more is the row to wait for next.
+func (r *run) due(ctx context.Context, now time.Time, cursor, chunk, want int) (due []ledger.Recipient, more int, err error) {
+	upTo, done, err := r.imp.wait(ctx, want)
+	if err != nil {
+		return nil, 0, err
+	}
+	if due, err = r.store.Due(ctx, r.c.ID, now, cursor, chunk); err != nil || len(due) > 0 || done {
+		return due, 0, err
+	}
+	return nil, upTo + 1, nil
 }
 
 // claimed is a chunk whose claim is committing.

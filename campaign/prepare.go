@@ -70,10 +70,14 @@ func (r *run) load(ctx context.Context) error {
 		return err
 	}
 	r.c = c
-	if !c.Imported {
-		return r.importList(ctx)
+	if err := r.verify(); err != nil || c.Imported {
+		return err
 	}
-	return r.verify()
+	// An import that an interrupt or a crash stopped half-way.
+	if r.listRows, err = r.prescan(ctx); err != nil {
+		return err
+	}
+	return r.startImport(ctx)
 }
 
 func (r *run) verify() error {
@@ -122,12 +126,15 @@ func (r *run) create(ctx context.Context) error {
 			return fmt.Errorf("message file: %w", err)
 		}
 	}
+	if r.listRows, err = r.prescan(ctx); err != nil {
+		return err
+	}
 	r.c = ledger.Campaign{Name: r.opts.Name, ListPath: s.List, ListDigest: ld,
 		TemplatePath: s.Template, TemplateDigest: td, Settings: s.encode()}
 	if err := r.store.CreateCampaign(ctx, &r.c); err != nil {
 		return err
 	}
-	return r.importList(ctx)
+	return r.startImport(ctx)
 }
 
 // messageFiles are the files the message is built from besides the
@@ -144,29 +151,6 @@ func messageFiles(s Settings) []string {
 	}
 	sort.Strings(files)
 	return slices.Compact(files)
-}
-
-// importList streams the list into the ledger in one transaction: a bad
-// row anywhere aborts it, leaving no half-imported campaign.
-func (r *run) importList(ctx context.Context) error {
-	list, err := recipients.Open(r.opts.Settings.List, recipients.Options{EmailColumn: r.opts.Settings.EmailColumn})
-	if err != nil {
-		return err
-	}
-	defer list.Close()
-	im, err := r.store.Import(ctx, r.c.ID)
-	if err != nil {
-		return err
-	}
-	if err := importRows(ctx, list, im); err != nil {
-		im.Rollback()
-		return err
-	}
-	if err := im.Commit(); err != nil {
-		return err
-	}
-	r.c.Imported = true
-	return nil
 }
 
 func importRows(ctx context.Context, list *recipients.Reader, im ledger.Importer) error {

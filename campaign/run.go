@@ -23,6 +23,9 @@ type run struct {
 	pool   *sender.Group
 	domain string // Message-ID domain, the From address's
 	sum    Summary
+
+	imp      *importing // the list's import, while this run does it
+	listRows int        // the list's rows, when this run imports it
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -38,6 +41,9 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 	}
 	defer unlock()
 	err = r.run(ctx, hard)
+	if r.imp != nil {
+		r.imp.stop()
+	}
 	if r.list != nil {
 		r.list.Close()
 	}
@@ -70,6 +76,9 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.list, err = recipients.Open(r.opts.Settings.List, recipients.Options{EmailColumn: r.opts.Settings.EmailColumn}); err != nil {
 		return err
 	}
+	if _, _, err := r.imp.wait(ctx, 2+10); err != nil {
+		return err
+	}
 	due, err := r.store.Due(ctx, r.c.ID, r.opts.now(), 0, 10)
 	if err != nil {
 		return err
@@ -91,7 +100,11 @@ func (r *run) start(ctx context.Context) error {
 	if err != nil || r.opts.Reporter == nil {
 		return err
 	}
-	r.opts.Reporter.Start(r.c.Name, total, total-waiting)
+	done := total - waiting
+	if r.imp != nil { // the ledger has only the rows imported so far
+		total = r.listRows
+	}
+	r.opts.Reporter.Start(r.c.Name, total, done)
 	return nil
 }
 

@@ -234,3 +234,31 @@ func TestSinkInterruptAndKill(t *testing.T) {
 	w.mustRun(0, "resume")
 	checkSink(t, w, s, rows, true)
 }
+
+// TestSinkStopsDuringImport: sending starts while the list is still being
+// imported. An interrupt, then a kill -9, each land before the import ends
+// (the sink has its first messages long before 60,000 rows are in); each
+// next run takes the import up where it stopped, and everyone gets the
+// message once, apart from rows reported in flight at the kill.
+func TestSinkStopsDuringImport(t *testing.T) {
+	const rows = 60000
+	s := startSink(t)
+	w := newWorkspace(t, "127.0.0.1", s.port, rows)
+	if code := w.signalWhen(syscall.SIGINT, func() bool { return s.Count() >= 1 }, "send", "list.csv", "--connections", "4"); code != 130 {
+		t.Fatalf("SIGINT: exit %d, want 130", code)
+	}
+	st := w.status()
+	if st.Total >= rows {
+		t.Fatalf("the import finished before the interrupt (%d rows): this test needs a longer list", st.Total)
+	}
+	if st.Inflight != 0 || st.Sent != s.Count() {
+		t.Fatalf("after SIGINT: %+v, sink has %d", st, s.Count())
+	}
+	before := s.Count()
+	if code := w.signalWhen(syscall.SIGKILL, func() bool { return s.Count() > before }, "resume"); code != -int(syscall.SIGKILL) {
+		t.Fatalf("the resumed run ended (exit %d) before the kill", code)
+	}
+	t.Logf("interrupted with %d of %d rows imported; killed with %d messages at the sink", st.Total, rows, s.Count())
+	w.mustRun(0, "resume")
+	checkSink(t, w, s, rows, true)
+}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -160,5 +161,53 @@ func TestLegacyInFlightRows(t *testing.T) {
 	}
 	if got := dueRows(t, s, c.ID, time.Now()); len(got) != 2 {
 		t.Fatalf("due %v, want 2 3", got)
+	}
+}
+
+// TestImportInChunks: rows committed by Flush are there for Due before the
+// import ends; a new Importer takes an interrupted import up after
+// LastRow; a duplicate of a row in an earlier chunk is still found.
+func TestImportInChunks(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "l.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	c := Campaign{Name: "x", Settings: []byte("{}")}
+	s.CreateCampaign(ctx, &c)
+	add := func(im Importer, row int, key string) {
+		if err := im.Add(Recipient{Row: row, Email: key, Key: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	im, _ := s.Import(ctx, c.ID)
+	add(im, 2, "a@x")
+	add(im, 3, "b@x")
+	if err := im.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	add(im, 4, "c@x") // never flushed: the run stopped
+	im.Rollback()
+	if got := dueRows(t, s, c.ID, time.Now()); len(got) != 2 {
+		t.Fatalf("due after the first chunk: %v, want 2 3", got)
+	}
+	s.Apply(ctx, c.ID, Batch{Outcomes: []Outcome{{Row: 2, State: Sent, Attempted: true, Attempt: 1}}}, time.Now())
+	last, err := s.LastRow(ctx, c.ID)
+	if err != nil || last != 3 {
+		t.Fatalf("last row %d %v, want 3", last, err)
+	}
+	im, _ = s.Import(ctx, c.ID)
+	add(im, 4, "c@x")
+	add(im, 5, "a@x") // a duplicate of row 2, in an earlier chunk and sent
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	rs := rowStates(t, s, c.ID)
+	if rs[2].State != Sent || rs[5].State != Skipped || rs[5].Text != "duplicate of row 2" || rs[4].State != Pending {
+		t.Fatalf("rows after the second import: %+v", rs)
+	}
+	if got, _ := s.Campaign(ctx, "x"); !got.Imported {
+		t.Fatal("campaign not marked imported")
 	}
 }

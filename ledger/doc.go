@@ -5,22 +5,31 @@
 // The flow of a campaign through the ledger:
 //
 //  1. CreateCampaign records the list, the template and the settings.
-//  2. Import streams every list row in, as pending (or skipped with a reason),
-//     in one transaction. Its Commit then settles the rows set-based, with
-//     an index instead of a map of every address: a row whose Key an earlier
-//     row has is skipped as "duplicate of row N", a row whose Key is on the
-//     suppression list as "suppressed: REASON". Only then is the campaign
-//     marked imported, so a failed import leaves nothing half-written.
-//  3. Due hands out pending rows and deferred rows whose next attempt has come,
-//     in row order.
-//  4. Apply commits a batch of claims (the row is in flight: its message may
-//     be on the wire) and outcomes in one transaction: the group commit. A
+//  2. Import takes the list's rows in order, committing them a few thousand
+//     at a time, so a run can send the first rows while the rest come in.
+//     Each commit settles its rows set-based, with an index instead of a map
+//     of every address: a row whose Key an earlier row has is skipped as
+//     "duplicate of row N", a row whose Key is on the suppression list as
+//     "suppressed: REASON". Commit marks the campaign imported. An import
+//     that stopped half-way goes on after LastRow; no imported row is
+//     touched again. (campaign reads the whole list once before the first
+//     row is written, so a bad row stops a run before anything happens.)
+//  3. Due hands out waiting rows in row order: fresh rows (never claimed,
+//     stored as "new" and read as pending) in row order above the campaign's
+//     frontier, and pending and deferred rows whose next attempt has come
+//     through a partial index of rows that came back. Fresh rows stay out of
+//     that index, so the common path of a row touches no index.
+//  4. Apply commits a batch of claims and outcomes in one transaction: the
+//     group commit. A claim is a range of rows in the claims table plus the
+//     frontier; the rows are not written. Until the pass settles its claims
+//     (Batch.Settled), a claimed row without an outcome is in flight. A
 //     permanent failure whose enhanced code says the mailbox does not exist
 //     (BadMailbox) puts the row's Key on the suppression list in the same
 //     transaction.
-//  5. RecoverInFlight, at the start of a run, turns rows a crash left in flight
-//     back into pending (resend) or into skipped, and counts them.
-//     ApplySuppressions skips waiting rows whose address was suppressed since.
+//  5. RecoverInFlight, at the start of a run, turns the in-flight rows of the
+//     claims a crash left back into pending (resend) or into skipped, counts
+//     them and forgets the claims. ApplySuppressions skips waiting rows whose
+//     address was suppressed since.
 //
 // The ledger does not normalise addresses: callers give each row its Key
 // (campaign.ParseAddress) and look suppressions up by the same key.

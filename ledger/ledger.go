@@ -134,13 +134,17 @@ const (
 	Skip   InFlightPolicy = "skip"
 )
 
-// Importer takes list rows inside the import transaction.
+// Importer takes list rows, in row order, after the campaign's LastRow.
+// Every few thousand rows (and at Flush) they are committed, settled
+// set-based: a row whose Key an earlier row has is skipped as "duplicate
+// of row N", then a row whose Key is on the suppression list as
+// "suppressed: REASON". Committed rows can be sent while the import goes
+// on. Commit marks the campaign imported; Rollback drops what was added
+// since the last commit. An import that stopped half-way is taken up from
+// LastRow + 1 by a new Importer.
 type Importer interface {
 	Add(r Recipient) error
-	// Commit settles the rows, set-based, before it marks the campaign
-	// imported: a row whose Key an earlier row has is skipped as "duplicate
-	// of row N", then a row whose Key is suppressed is skipped as
-	// "suppressed: REASON". Rollback discards every row.
+	Flush() error
 	Commit() error
 	Rollback() error
 }
@@ -167,6 +171,8 @@ type Store interface {
 	Campaign(ctx context.Context, name string) (Campaign, error)
 	Campaigns(ctx context.Context) ([]Campaign, error)
 	Import(ctx context.Context, campaignID int64) (Importer, error)
+	// LastRow is the highest row imported so far, 0 if none.
+	LastRow(ctx context.Context, campaignID int64) (int, error)
 	Due(ctx context.Context, campaignID int64, now time.Time, afterRow, limit int) ([]Recipient, error)
 	NextDue(ctx context.Context, campaignID int64) (time.Time, bool, error)
 	Apply(ctx context.Context, campaignID int64, b Batch, at time.Time) error

@@ -91,29 +91,38 @@ CREATE INDEX IF NOT EXISTS recipients_norm ON recipients (campaign_id, norm, row
 // SQLite is the Store kept in one database file.
 type SQLite struct {
 	db     *sql.DB
-	remove string // a scratch ledger's file, deleted by Close
+	rdb    *sql.DB // Due's own connection, so it never waits behind a write
+	remove string  // a scratch ledger's file, deleted by Close
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt // the hot path's statements, prepared once
 }
 
 // prepare prepares the hot path's statements once, on the store: with
-// one connection that must happen outside any transaction.
+// one connection that must happen outside any transaction, and without
+// holding mu, which a transaction holding the connection may be waiting for.
 func (s *SQLite) prepare(qs ...string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, q := range qs {
-		if _, ok := s.stmts[q]; ok {
+		s.mu.Lock()
+		_, ok := s.stmts[q]
+		s.mu.Unlock()
+		if ok {
 			continue
 		}
 		st, err := s.db.Prepare(q)
 		if err != nil {
 			return fmt.Errorf("ledger: %w", err)
 		}
-		if s.stmts == nil {
-			s.stmts = map[string]*sql.Stmt{}
+		s.mu.Lock()
+		if _, ok := s.stmts[q]; ok {
+			st.Close()
+		} else {
+			if s.stmts == nil {
+				s.stmts = map[string]*sql.Stmt{}
+			}
+			s.stmts[q] = st
 		}
-		s.stmts[q] = st
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -142,7 +151,13 @@ func Open(path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("ledger: %s: %w", path, err)
 	}
-	return &SQLite{db: db}, nil
+	// A reader in WAL mode sees the last commit and never blocks the writer.
+	rdb, err := open(path, "busy_timeout(10000)", "query_only(1)")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &SQLite{db: db, rdb: rdb}, nil
 }
 
 // OpenReadOnly opens an existing ledger for commands that must not change
@@ -162,7 +177,7 @@ func OpenReadOnly(path string) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SQLite{db: db}, nil
+	return &SQLite{db: db, rdb: db}, nil
 }
 
 // OpenScratch creates a throwaway ledger in a temporary file under dir (""
@@ -187,7 +202,7 @@ func OpenScratch(dir string) (*SQLite, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("ledger: scratch: %w", err)
 	}
-	return &SQLite{db: db, remove: path}, nil
+	return &SQLite{db: db, rdb: db, remove: path}, nil
 }
 
 func open(path string, pragmas ...string) (*sql.DB, error) {
@@ -280,6 +295,9 @@ func (s *SQLite) Close() error {
 	}
 	s.stmts = nil
 	s.mu.Unlock()
+	if s.rdb != s.db {
+		s.rdb.Close()
+	}
 	err := s.db.Close()
 	if s.remove != "" {
 		os.Remove(s.remove)

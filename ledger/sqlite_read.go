@@ -26,7 +26,11 @@ func scanRecipient(sc interface{ Scan(...any) error }) (Recipient, error) {
 }
 
 func (s *SQLite) query(ctx context.Context, fn func(Recipient) error, q string, args ...any) error {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	return queryOn(ctx, s.db, fn, q, args...)
+}
+
+func queryOn(ctx context.Context, db *sql.DB, fn func(Recipient) error, q string, args ...any) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
@@ -55,7 +59,7 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 		WHERE campaign_id = ? AND ` + waitingRows + ` AND state = ?
 		AND row > ? AND next_attempt <= ? ORDER BY row LIMIT ?`
 	for _, st := range []State{Pending, Deferred} {
-		if err := s.query(ctx, collect, q, campaignID, string(st), afterRow, unix(now), limit); err != nil {
+		if err := queryOn(ctx, s.rdb, collect, q, campaignID, string(st), afterRow, unix(now), limit); err != nil {
 			return nil, err
 		}
 	}
@@ -73,7 +77,7 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 // dueFresh appends fresh rows after afterRow. A fresh row has only what
 // the import wrote, so only that is read: most of Due's rows come from here.
 func (s *SQLite) dueFresh(ctx context.Context, out []Recipient, campaignID int64, afterRow, limit int) ([]Recipient, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT row, email, byte_offset, norm, utf8, text, updated_at FROM recipients
+	rows, err := s.rdb.QueryContext(ctx, `SELECT row, email, byte_offset, norm, utf8, text, updated_at FROM recipients
 		WHERE campaign_id = ? AND row > MAX(?, `+frontier+`) AND state = 'new' ORDER BY row LIMIT ?`,
 		campaignID, afterRow, campaignID, limit)
 	if err != nil {

@@ -9,72 +9,123 @@ import (
 )
 
 type importer struct {
-	tx   *sql.Tx
-	stmt *sql.Stmt
+	s    *SQLite
+	ctx  context.Context
 	id   int64
 	now  int64
+	rows []Recipient // added since the last Flush
 }
 
-// Import starts the one transaction that brings a list into the ledger.
+// importChunk is how many rows one import transaction takes. The
+// connection is held only while a chunk is written, a few milliseconds,
+// so a run sending beside the import is barely delayed.
+const importChunk = 2048
+
+// Import starts bringing a list into the ledger after the rows it already
+// has (LastRow): an interrupted import goes on where it stopped, and never
+// touches a row already imported, which may have been sent.
 func (s *SQLite) Import(ctx context.Context, campaignID int64) (Importer, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: import: %w", err)
-	}
-	// Rows of an earlier import that never committed cannot exist (it was
-	// rolled back), but a campaign re-imported by hand might have some.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM recipients WHERE campaign_id = ?`, campaignID); err != nil {
-		tx.Rollback()
-		return nil, err
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO recipients
-		(campaign_id, row, email, byte_offset, state, text, updated_at, norm, utf8) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		tx.Rollback()
-		return nil, err
-	}
-	return &importer{tx: tx, stmt: stmt, id: campaignID, now: unix(time.Now())}, nil
+	return &importer{s: s, ctx: ctx, id: campaignID, now: unix(time.Now())}, nil
 }
 
 func (im *importer) Add(r Recipient) error {
-	state := string(r.State)
-	if r.State == "" || r.State == Pending {
-		state = fresh
-	}
-	_, err := im.stmt.Exec(im.id, r.Row, r.Email, r.Offset, state, r.Text, im.now, r.Key, r.UTF8)
-	if err != nil {
-		return fmt.Errorf("ledger: import row %d: %w", r.Row, err)
+	im.rows = append(im.rows, r)
+	if len(im.rows) >= importChunk {
+		return im.Flush()
 	}
 	return nil
 }
 
-func (im *importer) Commit() error {
-	err := markDuplicates(im.tx, im.id, im.now)
-	if err == nil {
-		_, err = applySuppressions(im.tx, im.id, im.now)
+// Flush commits the rows added since the last Flush in one transaction,
+// settled: duplicates of earlier rows and suppressed addresses skipped.
+func (im *importer) Flush() error {
+	if len(im.rows) == 0 {
+		return nil
 	}
-	if err == nil {
-		_, err = im.tx.Exec(`UPDATE campaigns SET imported = 1 WHERE id = ?`, im.id)
+	first, last := im.rows[0].Row, im.rows[len(im.rows)-1].Row
+	if err := im.s.prepare(insertRow); err != nil {
+		return err
 	}
+	tx, err := im.s.db.BeginTx(im.ctx, nil)
 	if err != nil {
-		im.tx.Rollback()
 		return fmt.Errorf("ledger: import: %w", err)
 	}
-	return im.tx.Commit()
+	defer tx.Rollback()
+	stmt := im.s.stmt(tx, insertRow)
+	for _, r := range im.rows {
+		state := string(r.State)
+		if r.State == "" || r.State == Pending {
+			state = fresh
+		}
+		if _, err := stmt.Exec(im.id, r.Row, r.Email, r.Offset, state, r.Text, im.now, r.Key, r.UTF8); err != nil {
+			return fmt.Errorf("ledger: import row %d: %w", r.Row, err)
+		}
+	}
+	err = markDuplicates(tx, im.id, im.now, first, last)
+	if err == nil {
+		err = suppressRows(tx, im.id, im.now, first, last)
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: import rows %d-%d: %w", first, last, err)
+	}
+	im.rows = im.rows[:0]
+	return nil
 }
 
-// markDuplicates skips every row whose Key an earlier row of the campaign
-// has, naming the first. One statement over the (campaign_id, norm, row)
-// index: memory stays flat however long the list. The first row of a key
-// is never changed, so the statement does not depend on its own order.
-func markDuplicates(tx *sql.Tx, id, now int64) error {
+const insertRow = `INSERT INTO recipients
+	(campaign_id, row, email, byte_offset, state, text, updated_at, norm, utf8) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// Commit flushes the last rows and marks the campaign imported.
+func (im *importer) Commit() error {
+	if err := im.Flush(); err != nil {
+		return err
+	}
+	if _, err := im.s.db.ExecContext(im.ctx, `UPDATE campaigns SET imported = 1 WHERE id = ?`, im.id); err != nil {
+		return fmt.Errorf("ledger: import: %w", err)
+	}
+	return nil
+}
+
+// Rollback drops the rows added since the last Flush.
+func (im *importer) Rollback() error {
+	im.rows = nil
+	return nil
+}
+
+// LastRow is the highest row the campaign has, 0 if none.
+func (s *SQLite) LastRow(ctx context.Context, campaignID int64) (int, error) {
+	var last sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(row) FROM recipients WHERE campaign_id = ?`, campaignID).Scan(&last); err != nil {
+		return 0, fmt.Errorf("ledger: %w", err)
+	}
+	return int(last.Int64), nil
+}
+
+// markDuplicates skips every row from first to last whose Key an earlier
+// row of the campaign has, naming the first. One statement over the
+// (campaign_id, norm, row) index: memory stays flat however long the list.
+// The first row of a key is never changed, so the statement does not
+// depend on its own order.
+func markDuplicates(tx *sql.Tx, id, now int64, first, last int) error {
 	_, err := tx.Exec(`UPDATE recipients AS r SET state = 'skipped', updated_at = ?,
 		text = 'duplicate of row ' || (SELECT MIN(d.row) FROM recipients AS d
 			WHERE d.campaign_id = r.campaign_id AND d.norm = r.norm AND d.norm <> '')
-		WHERE r.campaign_id = ? AND r.norm <> '' AND r.state = 'new' AND EXISTS (
+		WHERE r.campaign_id = ? AND r.row BETWEEN ? AND ? AND r.norm <> '' AND r.state = 'new' AND EXISTS (
 			SELECT 1 FROM recipients AS d
 			WHERE d.campaign_id = r.campaign_id AND d.norm = r.norm AND d.norm <> '' AND d.row < r.row)`,
-		now, id)
+		now, id, first, last)
+	return err
+}
+
+// suppressRows skips the rows from first to last whose Key is suppressed.
+func suppressRows(tx *sql.Tx, id, now int64, first, last int) error {
+	_, err := tx.Exec(`UPDATE recipients SET state = 'skipped', next_attempt = 0, updated_at = ?,
+		text = 'suppressed: ' || (SELECT s.reason FROM suppressions AS s WHERE s.address = recipients.norm)
+		WHERE campaign_id = ? AND row BETWEEN ? AND ? AND state = 'new' AND norm <> ''
+			AND norm IN (SELECT address FROM suppressions)`, now, id, first, last)
 	return err
 }
 
@@ -92,8 +143,6 @@ func applySuppressions(tx *sql.Tx, id, now int64) (int, error) {
 	n, err := res.RowsAffected()
 	return int(n), err
 }
-
-func (im *importer) Rollback() error { return im.tx.Rollback() }
 
 // Apply commits claims and outcomes together: the group commit.
 func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.Time) error {
