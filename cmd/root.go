@@ -99,6 +99,7 @@ func exitCode(err error) int {
 
 // Main runs the command line and returns the exit code.
 func Main() int {
+	tuneGC()
 	soft, hard, stop := signalContexts()
 	defer stop()
 	defer startProfile()()
