@@ -95,34 +95,16 @@ type SQLite struct {
 	remove string  // a scratch ledger's file, deleted by Close
 
 	mu    sync.Mutex
-	stmts map[string]*sql.Stmt // the hot path's statements, prepared once
+	stmts map[stmtKey]*sql.Stmt // the hot path's statements, prepared once
 }
 
 // prepare prepares the hot path's statements once, on the store: with
-// one connection that must happen outside any transaction, and without
-// holding mu, which a transaction holding the connection may be waiting for.
+// one connection that must happen outside any transaction.
 func (s *SQLite) prepare(qs ...string) error {
 	for _, q := range qs {
-		s.mu.Lock()
-		_, ok := s.stmts[q]
-		s.mu.Unlock()
-		if ok {
-			continue
+		if _, err := s.cached(s.db, q); err != nil {
+			return err
 		}
-		st, err := s.db.Prepare(q)
-		if err != nil {
-			return fmt.Errorf("ledger: %w", err)
-		}
-		s.mu.Lock()
-		if _, ok := s.stmts[q]; ok {
-			st.Close()
-		} else {
-			if s.stmts == nil {
-				s.stmts = map[string]*sql.Stmt{}
-			}
-			s.stmts[q] = st
-		}
-		s.mu.Unlock()
 	}
 	return nil
 }
@@ -131,7 +113,39 @@ func (s *SQLite) prepare(qs ...string) error {
 func (s *SQLite) stmt(tx *sql.Tx, q string) *sql.Stmt {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return tx.Stmt(s.stmts[q])
+	return tx.Stmt(s.stmts[stmtKey{s.db, q}])
+}
+
+type stmtKey struct {
+	db *sql.DB
+	q  string
+}
+
+// cached is q prepared on db, once. mu is not held while preparing: a
+// transaction holding the connection may be waiting for it.
+func (s *SQLite) cached(db *sql.DB, q string) (*sql.Stmt, error) {
+	k := stmtKey{db, q}
+	s.mu.Lock()
+	st, ok := s.stmts[k]
+	s.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := db.Prepare(q)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if had, ok := s.stmts[k]; ok {
+		st.Close()
+		return had, nil
+	}
+	if s.stmts == nil {
+		s.stmts = map[stmtKey]*sql.Stmt{}
+	}
+	s.stmts[k] = st
+	return st, nil
 }
 
 // Open opens (creating if needed) the ledger file at path.

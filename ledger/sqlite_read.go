@@ -26,11 +26,11 @@ func scanRecipient(sc interface{ Scan(...any) error }) (Recipient, error) {
 }
 
 func (s *SQLite) query(ctx context.Context, fn func(Recipient) error, q string, args ...any) error {
-	return queryOn(ctx, s.db, fn, q, args...)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	return scanAll(rows, err, fn)
 }
 
-func queryOn(ctx context.Context, db *sql.DB, fn func(Recipient) error, q string, args ...any) error {
-	rows, err := db.QueryContext(ctx, q, args...)
+func scanAll(rows *sql.Rows, err error, fn func(Recipient) error) error {
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
@@ -58,12 +58,17 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 	q := `SELECT ` + recipientCols + ` FROM recipients INDEXED BY recipients_waiting
 		WHERE campaign_id = ? AND ` + waitingRows + ` AND state = ?
 		AND row > ? AND next_attempt <= ? ORDER BY row LIMIT ?`
-	for _, st := range []State{Pending, Deferred} {
-		if err := queryOn(ctx, s.rdb, collect, q, campaignID, string(st), afterRow, unix(now), limit); err != nil {
+	st, err := s.cached(s.rdb, q)
+	if err != nil {
+		return nil, err
+	}
+	for _, state := range []State{Pending, Deferred} {
+		rows, err := st.QueryContext(ctx, campaignID, string(state), afterRow, unix(now), limit)
+		if err := scanAll(rows, err, collect); err != nil {
 			return nil, err
 		}
 	}
-	out, err := s.dueFresh(ctx, out, campaignID, afterRow, limit)
+	out, err = s.dueFresh(ctx, out, campaignID, afterRow, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +82,12 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 // dueFresh appends fresh rows after afterRow. A fresh row has only what
 // the import wrote, so only that is read: most of Due's rows come from here.
 func (s *SQLite) dueFresh(ctx context.Context, out []Recipient, campaignID int64, afterRow, limit int) ([]Recipient, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT row, email, byte_offset, norm, utf8, text, updated_at FROM recipients
-		WHERE campaign_id = ? AND row > MAX(?, `+frontier+`) AND state = 'new' ORDER BY row LIMIT ?`,
-		campaignID, afterRow, campaignID, limit)
+	st, err := s.cached(s.rdb, `SELECT row, email, byte_offset, norm, utf8, text, updated_at FROM recipients
+		WHERE campaign_id = ? AND row > MAX(?, `+frontier+`) AND state = 'new' ORDER BY row LIMIT ?`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, campaignID, afterRow, campaignID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}

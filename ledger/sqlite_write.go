@@ -146,6 +146,11 @@ func applySuppressions(tx *sql.Tx, id, now int64) (int, error) {
 
 // Apply commits claims and outcomes together: the group commit.
 func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.Time) error {
+	if len(b.Claims) > 0 {
+		if err := s.prepare(insertClaim, moveFrontier); err != nil {
+			return err
+		}
+	}
 	if len(b.Outcomes) > 0 {
 		for _, q := range sentStatements {
 			if err := s.prepare(q); err != nil {
@@ -159,7 +164,7 @@ func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.T
 	}
 	defer tx.Rollback()
 	now := unix(at)
-	if err := applyClaims(tx, campaignID, b.Claims, now); err != nil {
+	if err := s.applyClaims(tx, campaignID, b.Claims, now); err != nil {
 		return err
 	}
 	if err := s.applyOutcomes(tx, campaignID, b.Outcomes, now); err != nil {
@@ -191,18 +196,22 @@ func inClaim(r, dueAt string) string {
 
 // applyClaims records each claim as its range and moves the frontier past
 // it: every fresh row up to Last is in this claim or an earlier one.
-func applyClaims(tx *sql.Tx, id int64, claims []Claim, now int64) error {
+func (s *SQLite) applyClaims(tx *sql.Tx, id int64, claims []Claim, now int64) error {
 	for _, c := range claims {
-		if _, err := tx.Exec(`INSERT INTO claims (campaign_id, first, last, due_at) VALUES (?, ?, ?, ?)`,
-			id, c.First, c.Last, unix(c.DueAt)); err != nil {
+		if _, err := s.stmt(tx, insertClaim).Exec(id, c.First, c.Last, unix(c.DueAt)); err != nil {
 			return fmt.Errorf("ledger: claim rows %d-%d: %w", c.First, c.Last, err)
 		}
-		if _, err := tx.Exec(`UPDATE campaigns SET frontier = MAX(frontier, ?) WHERE id = ?`, c.Last, id); err != nil {
+		if _, err := s.stmt(tx, moveFrontier).Exec(c.Last, id); err != nil {
 			return fmt.Errorf("ledger: claim rows %d-%d: %w", c.First, c.Last, err)
 		}
 	}
 	return nil
 }
+
+const (
+	insertClaim  = `INSERT INTO claims (campaign_id, first, last, due_at) VALUES (?, ?, ?, ?)`
+	moveFrontier = `UPDATE campaigns SET frontier = MAX(frontier, ?) WHERE id = ?`
+)
 
 // settleClaims forgets the claims of a finished pass. A claim with a
 // fresh row left has a message that got no outcome (the run was abandoned
