@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/mailblast/mailblast/ledger"
@@ -24,7 +25,21 @@ type importing struct {
 	err     error
 	changed chan struct{} // closed and replaced at every change
 
+	// from is the last row the ledger had when the import started: the
+	// first pass reads rows up to it from the ledger (Due), and the rows
+	// after it from fresh, as the import commits them, with the fields it
+	// parsed: nothing is read twice. fresh is closed when the import ends.
+	from     int
+	fresh    chan []freshRow
+	streamed bool // the first pass has had every row of fresh
+
 	stop func()
+}
+
+// freshRow is a row the import committed as waiting.
+type freshRow struct {
+	rec    ledger.Recipient
+	fields map[string]string
 }
 
 // importFlush is how many rows the import commits at a time.
@@ -68,49 +83,80 @@ func (r *run) startImport(ctx context.Context) error {
 		list.Close()
 		return err
 	}
-	m := &importing{upTo: from, changed: make(chan struct{})}
+	m := &importing{upTo: from, changed: make(chan struct{}), from: from, fresh: make(chan []freshRow, 4)}
 	exited := make(chan struct{})
 	m.stop = func() { cancel(); <-exited }
 	go func() {
 		defer close(exited)
 		defer list.Close()
-		err := importFrom(ictx, list, im, from, m.advance)
+		err := m.run(ictx, list, im)
 		if err == nil {
 			err = im.Commit()
 		}
 		m.finish(err)
+		close(m.fresh)
 	}()
 	r.imp = m
 	return nil
 }
 
-// importFrom adds the list's rows after row from, committing every
-// importFlush rows and telling advance the last row committed.
-func importFrom(ctx context.Context, list *recipients.Reader, im ledger.Importer, from int, advance func(int)) error {
-	for n := 1; ; n++ {
+// run adds the list's rows after row from, committing every importFlush
+// rows and passing on the rows committed as waiting.
+func (m *importing) run(ctx context.Context, list *recipients.Reader, im ledger.Importer) error {
+	var batch []freshRow
+	last := m.from
+	for {
 		row, err := list.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
+		eof := err == io.EOF
+		if err != nil && !eof {
 			return fmt.Errorf("%w: %w", ErrListChanged, err)
 		}
-		if row.Num <= from {
-			continue
-		}
-		if err := im.Add(recipientFor(row)); err != nil {
-			return err
-		}
-		if n%importFlush == 0 {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		if !eof {
+			if row.Num <= m.from {
+				continue
 			}
-			if err := im.Flush(); err != nil {
+			rec := recipientFor(row)
+			if err := im.Add(rec); err != nil {
 				return err
 			}
-			advance(row.Num)
+			if rec.State != ledger.Skipped {
+				batch = append(batch, freshRow{rec: rec, fields: row.Fields})
+			}
+			if last = row.Num; last%importFlush != 0 {
+				continue
+			}
+		}
+		if batch, err = m.commit(ctx, im, batch, last); err != nil || eof {
+			return err
 		}
 	}
+}
+
+// commit commits the rows added so far and hands on those still waiting.
+func (m *importing) commit(ctx context.Context, im ledger.Importer, batch []freshRow, last int) ([]freshRow, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	skipped, err := im.Flush()
+	if err != nil {
+		return nil, err
+	}
+	if len(skipped) > 0 {
+		gone := map[int]bool{}
+		for _, r := range skipped {
+			gone[r] = true
+		}
+		batch = slices.DeleteFunc(batch, func(f freshRow) bool { return gone[f.rec.Row] })
+	}
+	m.advance(last)
+	if len(batch) > 0 {
+		select {
+		case m.fresh <- batch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, nil
 }
 
 func (m *importing) advance(row int) {

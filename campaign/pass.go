@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -104,28 +106,17 @@ func (r *run) grace(ctx, hard context.Context) (context.Context, func()) {
 // The claim of the next chunk commits while this one is handed on, so the
 // fsync is never on the critical path.
 func (r *run) produce(ctx context.Context, com *committer, jobs chan<- *job, chunk int) error {
-	now := r.opts.now()
-	cursor := 0
+	src := &chunks{r: r, now: r.opts.now(), size: chunk, ledger: true}
 	var prev *claimed
-	wait := 0 // the row to wait for when nothing imported so far was due
 	for {
-		want := cursor + chunk
-		if wait > 0 {
-			want = wait
-		}
-		due, more, err := r.due(ctx, now, cursor, chunk, want)
-		if wait = more; err == nil && more > 0 {
-			continue
-		}
-		if err == nil && len(due) > 0 {
-			var next *claimed
-			if next, err = r.claimChunk(com, due, now); err == nil {
-				cursor = due[len(due)-1].Row
-				err = r.hand(ctx, com, jobs, prev)
-				prev = next
-				if err == nil {
-					continue
-				}
+		js, err := src.next(ctx)
+		if err == nil && len(js) > 0 {
+			claim := ledger.Claim{First: js[0].rec.Row, Last: js[len(js)-1].rec.Row, DueAt: src.now}
+			next := &claimed{js: js, done: com.claimAsync([]ledger.Claim{claim})}
+			err = r.hand(ctx, com, jobs, prev)
+			prev = next
+			if err == nil {
+				continue
 			}
 		}
 		if err == nil {
@@ -136,26 +127,67 @@ func (r *run) produce(ctx context.Context, com *committer, jobs chan<- *job, chu
 	}
 }
 
-// due is Due once the import has committed the rows up to want. With
-// nothing due while the import goes on, more is the row to wait for next.
-func (r *run) due(ctx context.Context, now time.Time, cursor, chunk, want int) (due []ledger.Recipient, more int, err error) {
-	upTo, done, err := r.imp.wait(ctx, want)
-	if err != nil {
-		return nil, 0, err
-	}
-	if due, err = r.store.Due(ctx, r.c.ID, now, cursor, chunk); err != nil || len(due) > 0 || done {
-		return due, 0, err
-	}
-	return nil, upTo + 1, nil
-}
-
 // claimed is a chunk whose claim is committing.
 type claimed struct {
 	js   []*job
 	done chan error
 }
 
-func (r *run) claimChunk(com *committer, due []ledger.Recipient, dueAt time.Time) (*claimed, error) {
+// chunks gives a pass its rows a chunk at a time, in row order: the rows
+// due in the ledger, then, while this run imports the list, the rows the
+// import commits, as it parsed them.
+type chunks struct {
+	r      *run
+	now    time.Time
+	size   int
+	cursor int
+	ledger bool       // still reading the ledger
+	fresh  []freshRow // from the import, not handed out yet
+}
+
+func (c *chunks) next(ctx context.Context) ([]*job, error) {
+	imp := c.r.imp
+	streaming := imp != nil && !imp.streamed
+	if c.ledger {
+		due, err := c.r.store.Due(ctx, c.r.c.ID, c.now, c.cursor, c.size)
+		if err != nil {
+			return nil, err
+		}
+		if streaming { // the rows after imp.from come from the import
+			due = due[:sort.Search(len(due), func(i int) bool { return due[i].Row > imp.from })]
+		}
+		if len(due) > 0 {
+			c.cursor = due[len(due)-1].Row
+			return c.r.jobsFor(due)
+		}
+		c.ledger = false
+	}
+	if !streaming {
+		return nil, nil
+	}
+	if len(c.fresh) == 0 {
+		select {
+		case b, ok := <-imp.fresh:
+			if !ok {
+				imp.streamed = true
+				_, _, err := imp.wait(ctx, math.MaxInt) // the import's own error, if any
+				return nil, err
+			}
+			c.fresh = b
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	js := make([]*job, min(c.size, len(c.fresh)))
+	for i, f := range c.fresh[:len(js)] {
+		js[i] = &job{rec: f.rec, fields: f.fields, mid: MessageID(c.r.c, f.rec, c.r.domain)}
+	}
+	c.fresh = c.fresh[len(js):]
+	return js, nil
+}
+
+// jobsFor reads the rows Due gave back from the list.
+func (r *run) jobsFor(due []ledger.Recipient) ([]*job, error) {
 	js := make([]*job, 0, len(due))
 	for _, rec := range due {
 		row, err := r.list.ReadAt(rec.Offset, rec.Row)
@@ -165,11 +197,9 @@ func (r *run) claimChunk(com *committer, due []ledger.Recipient, dueAt time.Time
 		if LedgerAddress(row.Email) != rec.Email {
 			return nil, fmt.Errorf("%w: row %d holds %q, the ledger has %q", ErrListChanged, rec.Row, row.Email, rec.Email)
 		}
-		j := &job{rec: rec, fields: row.Fields, mid: MessageID(r.c, rec, r.domain)}
-		js = append(js, j)
+		js = append(js, &job{rec: rec, fields: row.Fields, mid: MessageID(r.c, rec, r.domain)})
 	}
-	claim := ledger.Claim{First: due[0].Row, Last: due[len(due)-1].Row, DueAt: dueAt}
-	return &claimed{js: js, done: com.claimAsync([]ledger.Claim{claim})}, nil
+	return js, nil
 }
 
 // hand waits for a chunk's claim to commit and passes its jobs on. If the

@@ -262,3 +262,41 @@ func TestSinkStopsDuringImport(t *testing.T) {
 	w.mustRun(0, "resume")
 	checkSink(t, w, s, rows, true)
 }
+
+// TestSinkSkipsAcrossImportChunks: on a list long enough to be imported in
+// several commits while it is sent, a duplicate of a row in an earlier
+// commit and an address suppressed beforehand are never sent.
+func TestSinkSkipsAcrossImportChunks(t *testing.T) {
+	const rows = 5000
+	s := startSink(t)
+	w := newWorkspace(t, "127.0.0.1", s.port, 0)
+	var b strings.Builder
+	b.WriteString("email,first_name,n\n")
+	for i := 1; i <= rows; i++ {
+		addr := fmt.Sprintf("user%d@example.com", i)
+		if i == 4000 {
+			addr = "USER7@example.com" // row 4001 duplicates row 8
+		}
+		fmt.Fprintf(&b, "%s,Name%d,%d\n", addr, i, i)
+	}
+	w.write("list.csv", b.String())
+	w.mustRun(0, "suppress", "add", "user3000@example.com", "--reason", "asked")
+	w.mustRun(0, "send", "list.csv", "--connections", "4")
+	got := s.byRecipient(t)
+	if n := len(got["user7@example.com"]); n != 1 {
+		t.Errorf("user7 got %d messages, want 1", n)
+	}
+	if n := len(got["user3000@example.com"]); n != 0 {
+		t.Errorf("the suppressed address got %d messages", n)
+	}
+	if len(got) != rows-2 {
+		t.Errorf("%d recipients got mail, want %d", len(got), rows-2)
+	}
+	rep := w.report()
+	if r := rep["user3000@example.com"]; r.State != "skipped" {
+		t.Errorf("suppressed row: %+v", r)
+	}
+	if st := w.status(); st.Sent != rows-2 || st.Skipped != 2 || !st.Finished {
+		t.Errorf("status %+v", st)
+	}
+}

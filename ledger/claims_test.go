@@ -184,8 +184,8 @@ func TestImportInChunks(t *testing.T) {
 	im, _ := s.Import(ctx, c.ID)
 	add(im, 2, "a@x")
 	add(im, 3, "b@x")
-	if err := im.Flush(); err != nil {
-		t.Fatal(err)
+	if skipped, err := im.Flush(); err != nil || len(skipped) != 0 {
+		t.Fatal(skipped, err)
 	}
 	add(im, 4, "c@x") // never flushed: the run stopped
 	im.Rollback()
@@ -200,6 +200,10 @@ func TestImportInChunks(t *testing.T) {
 	im, _ = s.Import(ctx, c.ID)
 	add(im, 4, "c@x")
 	add(im, 5, "a@x") // a duplicate of row 2, in an earlier chunk and sent
+	add(im, 6, "d@x")
+	if skipped, err := im.Flush(); err != nil || len(skipped) != 1 || skipped[0] != 5 {
+		t.Fatalf("skipped %v %v, want row 5", skipped, err)
+	}
 	if err := im.Commit(); err != nil {
 		t.Fatal(err)
 	}

@@ -139,12 +139,14 @@ const (
 // set-based: a row whose Key an earlier row has is skipped as "duplicate
 // of row N", then a row whose Key is on the suppression list as
 // "suppressed: REASON". Committed rows can be sent while the import goes
-// on. Commit marks the campaign imported; Rollback drops what was added
-// since the last commit. An import that stopped half-way is taken up from
-// LastRow + 1 by a new Importer.
+// on; Flush names the rows committed skipped since the last Flush, so a
+// caller holding the rows knows which not to send. Commit marks the
+// campaign imported; Rollback drops what was added since the last commit.
+// An import that stopped half-way is taken up from LastRow + 1 by a new
+// Importer.
 type Importer interface {
 	Add(r Recipient) error
-	Flush() error
+	Flush() (skipped []int, err error)
 	Commit() error
 	Rollback() error
 }

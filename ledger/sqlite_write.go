@@ -9,11 +9,12 @@ import (
 )
 
 type importer struct {
-	s    *SQLite
-	ctx  context.Context
-	id   int64
-	now  int64
-	rows []Recipient // added since the last Flush
+	s       *SQLite
+	ctx     context.Context
+	id      int64
+	now     int64
+	rows    []Recipient // added since the last commit
+	skipped []int       // rows committed skipped since the last Flush
 }
 
 // importChunk is how many rows one import transaction takes. The
@@ -31,14 +32,23 @@ func (s *SQLite) Import(ctx context.Context, campaignID int64) (Importer, error)
 func (im *importer) Add(r Recipient) error {
 	im.rows = append(im.rows, r)
 	if len(im.rows) >= importChunk {
-		return im.Flush()
+		return im.commit()
 	}
 	return nil
 }
 
-// Flush commits the rows added since the last Flush in one transaction,
+// Flush commits the rows added since the last commit and returns every row
+// committed skipped since the last Flush.
+func (im *importer) Flush() ([]int, error) {
+	err := im.commit()
+	skipped := im.skipped
+	im.skipped = nil
+	return skipped, err
+}
+
+// commit writes the rows added since the last commit in one transaction,
 // settled: duplicates of earlier rows and suppressed addresses skipped.
-func (im *importer) Flush() error {
+func (im *importer) commit() error {
 	if len(im.rows) == 0 {
 		return nil
 	}
@@ -65,14 +75,37 @@ func (im *importer) Flush() error {
 	if err == nil {
 		err = suppressRows(tx, im.id, im.now, first, last)
 	}
+	var skipped []int
+	if err == nil {
+		skipped, err = skippedRows(tx, im.id, first, last)
+	}
 	if err == nil {
 		err = tx.Commit()
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: import rows %d-%d: %w", first, last, err)
 	}
+	im.skipped = append(im.skipped, skipped...)
 	im.rows = im.rows[:0]
 	return nil
+}
+
+func skippedRows(tx *sql.Tx, id int64, first, last int) ([]int, error) {
+	rows, err := tx.Query(`SELECT row FROM recipients WHERE campaign_id = ? AND row BETWEEN ? AND ? AND state = 'skipped'`,
+		id, first, last)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var r int
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 const insertRow = `INSERT INTO recipients
@@ -80,7 +113,7 @@ const insertRow = `INSERT INTO recipients
 
 // Commit flushes the last rows and marks the campaign imported.
 func (im *importer) Commit() error {
-	if err := im.Flush(); err != nil {
+	if err := im.commit(); err != nil {
 		return err
 	}
 	if _, err := im.s.db.ExecContext(im.ctx, `UPDATE campaigns SET imported = 1 WHERE id = ?`, im.id); err != nil {
