@@ -9,13 +9,14 @@ import (
 // tuneGC collects garbage less often than Go's default. A send keeps
 // little memory live (a chunk of rows, the messages in flight) but
 // allocates for every message, and on a small machine every collection
-// takes a core from the connections. At five times the live heap instead
-// of two, about 40 MiB, the collector runs well under half as often; the
-// soft limit keeps a large attachment from multiplying the footprint.
-// GOGC and GOMEMLIMIT in the environment still decide.
+// takes a core from the connections. At three times the live heap instead
+// of two, the collector runs half as often; peak RSS for a million-row
+// send stays near 50 MiB (BENCHMARKS.md, case 3). The soft limit keeps a
+// large attachment from multiplying the footprint. GOGC and GOMEMLIMIT in
+// the environment still decide.
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(200)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(256 << 20)

@@ -61,13 +61,15 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		if err != nil {
 			return err
 		}
-		printStatus(c.Name, n, opts.json)
+		printStatus(c.Name, n, c.Imported, opts.json)
 	}
 	return nil
 }
 
-func printStatus(name string, n ledger.Counts, asJSON bool) {
-	finished := n.Pending+n.Deferred+n.InFlight == 0
+// printStatus: a campaign whose import an interrupt or a crash cut short
+// is unfinished even when every row imported so far is done.
+func printStatus(name string, n ledger.Counts, imported, asJSON bool) {
+	finished := imported && n.Pending+n.Deferred+n.InFlight == 0
 	if asJSON {
 		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished})
 		fmt.Println(string(b))
@@ -81,6 +83,9 @@ func printStatus(name string, n ledger.Counts, asJSON bool) {
 		name, state, n.Total, n.Pending, n.InFlight, n.Sent, n.Deferred, n.Failed, n.Skipped)
 	if n.Recovered > 0 {
 		fmt.Printf("; %d were in flight at a crash (possible duplicates)", n.Recovered)
+	}
+	if !imported {
+		fmt.Print("; the list is not all imported yet (resume goes on)")
 	}
 	fmt.Println()
 }

@@ -251,8 +251,8 @@ func TestSinkStopsDuringImport(t *testing.T) {
 	if st.Total >= rows {
 		t.Fatalf("the import finished before the interrupt (%d rows): this test needs a longer list", st.Total)
 	}
-	if st.Inflight != 0 || st.Sent != s.Count() {
-		t.Fatalf("after SIGINT: %+v, sink has %d", st, s.Count())
+	if st.Inflight != 0 || st.Sent != s.Count() || st.Finished {
+		t.Fatalf("after SIGINT: %+v, sink has %d; want unfinished", st, s.Count())
 	}
 	before := s.Count()
 	if code := w.signalWhen(syscall.SIGKILL, func() bool { return s.Count() > before }, "resume"); code != -int(syscall.SIGKILL) {
