@@ -16,7 +16,7 @@ ROWS=${ROWS:-100000}
 SINK=$(command -v smtp-sink) || { echo "profile: smtp-sink not found (bash bench/install.sh)" >&2; exit 1; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mailblast-profile.XXXXXX")
 chmod 755 "$TMP"
-trap 'kill "${SINK_PID:-0}" 2>/dev/null || true; rm -rf "$TMP"' EXIT
+trap 'kill "${SINK_PID:-0}" 2>/dev/null || true; [[ -n ${KEEP:-} ]] || rm -rf "$TMP"' EXIT
 
 (cd "$ROOT" && go build -o "$TMP/mailblast" .)
 awk -v rows="$ROWS" 'BEGIN { print "email,first_name,n,city"

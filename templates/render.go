@@ -2,6 +2,7 @@ package templates
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
@@ -350,14 +351,13 @@ func (h *headerTemplate) address(v string) (string, error) {
 // whether the body needs quoted-printable: a byte outside ASCII, a NUL, or a
 // line over 76 characters.
 func normalizeBody(dst, src []byte) ([]byte, bool) {
-	qp := false
+	// CR and LF are 7-bit and not NUL, so the whole body answers for
+	// every line.
+	qp := !sevenBit(src)
 	for len(src) > 0 {
-		end := bytes.IndexAny(src, "\r\n")
-		if end < 0 {
-			end = len(src)
-		}
+		end := lineEnd(src)
 		line := src[:end]
-		qp = qp || len(line) > 76 || !sevenBit(line)
+		qp = qp || len(line) > 76
 		dst = append(dst, line...)
 		dst = append(dst, '\r', '\n')
 		src = src[end:]
@@ -370,9 +370,32 @@ func normalizeBody(dst, src []byte) ([]byte, bool) {
 	return dst, qp
 }
 
-// sevenBit reports whether line is ASCII without NUL.
-func sevenBit(line []byte) bool {
-	for _, c := range line {
+// lineEnd is the index of the first CR or LF in b, or len(b). Two
+// IndexByte scans (vectorised) beat one IndexAny.
+func lineEnd(b []byte) int {
+	n := bytes.IndexByte(b, '\n')
+	if n < 0 {
+		n = len(b)
+	}
+	if r := bytes.IndexByte(b[:n], '\r'); r >= 0 {
+		return r
+	}
+	return n
+}
+
+// sevenBit reports whether b is ASCII without NUL, eight bytes at a time:
+// a high bit set, or a zero byte (the classic has-zero-byte test, exact
+// once no high bit is set).
+func sevenBit(b []byte) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		if x&hi != 0 || (x-lo)&^x&hi != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
 		if c == 0 || c >= 0x80 {
 			return false
 		}
