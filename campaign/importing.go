@@ -104,7 +104,7 @@ func (r *run) startImport(ctx context.Context) error {
 // rows and passing on the rows committed as waiting.
 func (m *importing) run(ctx context.Context, list *recipients.Reader, im ledger.Importer) error {
 	var batch []freshRow
-	last := m.from
+	last, added := m.from, 0
 	for {
 		row, err := list.Next()
 		eof := err == io.EOF
@@ -122,7 +122,7 @@ func (m *importing) run(ctx context.Context, list *recipients.Reader, im ledger.
 			if rec.State != ledger.Skipped {
 				batch = append(batch, freshRow{rec: rec, fields: row.Fields})
 			}
-			if last = row.Num; last%importFlush != 0 {
+			if last, added = row.Num, added+1; added%importFlush != 0 {
 				continue
 			}
 		}

@@ -8,19 +8,25 @@ import (
 	"time"
 )
 
+// emptyCampaign is a new ledger with one campaign "nov" and no rows.
+func emptyCampaign(tb testing.TB) (*SQLite, Campaign) {
+	tb.Helper()
+	s, err := Open(filepath.Join(tb.TempDir(), "ledger.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	c := Campaign{Name: "nov", ListPath: "l.csv", Settings: []byte(`{"a":1}`)}
+	if err := s.CreateCampaign(context.Background(), &c); err != nil {
+		tb.Fatal(err)
+	}
+	return s, c
+}
+
 func newCampaign(t *testing.T, rows int) (*SQLite, Campaign) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, c := emptyCampaign(t)
 	ctx := context.Background()
-	c := Campaign{Name: "nov", ListPath: "l.csv", Settings: []byte(`{"a":1}`)}
-	if err := s.CreateCampaign(ctx, &c); err != nil {
-		t.Fatal(err)
-	}
 	im, err := s.Import(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -213,14 +219,8 @@ func TestDurableAcrossReopen(t *testing.T) {
 }
 
 func BenchmarkApplyBatch(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "l.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s, c := emptyCampaign(b)
 	ctx := context.Background()
-	c := Campaign{Name: "x", Settings: []byte("{}")}
-	s.CreateCampaign(ctx, &c)
 	im, _ := s.Import(ctx, c.ID)
 	for i := 0; i < 256; i++ {
 		im.Add(Recipient{Row: i + 2, Email: "a@b.c"})
