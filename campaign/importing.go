@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync"
 
@@ -33,7 +34,8 @@ type importing struct {
 	fresh    chan []freshRow
 	streamed bool // the first pass has had every row of fresh
 
-	stop func()
+	unchanged func() error // checked at every commit
+	stop      func()
 }
 
 // freshRow is a row the import committed as waiting.
@@ -47,23 +49,40 @@ const importFlush = 1024
 
 // prescan reads the whole list before anything is written or sent: a bad
 // row anywhere stops the run with its row and column, and no campaign is
-// left half-imported. It returns the number of rows.
-func (r *run) prescan(ctx context.Context) (int, error) {
+// left half-imported. It returns the number of rows and the file as read.
+func (r *run) prescan(ctx context.Context) (int, os.FileInfo, error) {
+	fi, err := os.Stat(r.opts.Settings.List)
+	if err != nil {
+		return 0, nil, err
+	}
 	list, err := recipients.Open(r.opts.Settings.List, recipients.Options{EmailColumn: r.opts.Settings.EmailColumn})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer list.Close()
 	for n := 0; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, nil, ctx.Err()
 		}
 		if _, err := list.Next(); err == io.EOF {
-			return n, nil
+			return n, fi, nil
 		} else if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
+}
+
+// unchanged fails if the list is no longer the file prescan read: the
+// import reads it as fast as the first pass sends, which may take hours.
+func (r *run) unchanged() error {
+	fi, err := os.Stat(r.opts.Settings.List)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrListChanged, err)
+	}
+	if fi.Size() != r.listStat.Size() || !fi.ModTime().Equal(r.listStat.ModTime()) {
+		return fmt.Errorf("%w: %s was modified while its rows were being imported", ErrListChanged, r.opts.Settings.List)
+	}
+	return nil
 }
 
 // startImport starts importing the rows the ledger does not have yet.
@@ -83,7 +102,7 @@ func (r *run) startImport(ctx context.Context) error {
 		list.Close()
 		return err
 	}
-	m := &importing{upTo: from, changed: make(chan struct{}), from: from, fresh: make(chan []freshRow, 4)}
+	m := &importing{upTo: from, changed: make(chan struct{}), from: from, fresh: make(chan []freshRow, 4), unchanged: r.unchanged}
 	exited := make(chan struct{})
 	m.stop = func() { cancel(); <-exited }
 	go func() {
@@ -136,6 +155,9 @@ func (m *importing) run(ctx context.Context, list *recipients.Reader, im ledger.
 func (m *importing) commit(ctx context.Context, im ledger.Importer, batch []freshRow, last int) ([]freshRow, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if err := m.unchanged(); err != nil {
+		return nil, err
 	}
 	skipped, err := im.Flush()
 	if err != nil {

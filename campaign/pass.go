@@ -16,10 +16,11 @@ import (
 
 // job is one recipient on its way through a pass.
 type job struct {
-	rec    ledger.Recipient
-	fields map[string]string
-	mid    string
-	env    sender.Envelope
+	rec     ledger.Recipient
+	fields  map[string]string
+	mid     string
+	env     sender.Envelope
+	claimAt time.Time // its claim's DueAt: what it is written back relative to
 }
 
 // pass sends every row due now. It owns the producer, the renderers and
@@ -158,7 +159,7 @@ func (c *chunks) next(ctx context.Context) ([]*job, error) {
 		}
 		if len(due) > 0 {
 			c.cursor = due[len(due)-1].Row
-			return c.r.jobsFor(due)
+			return c.r.jobsFor(due, c.now)
 		}
 		c.ledger = false
 	}
@@ -180,14 +181,14 @@ func (c *chunks) next(ctx context.Context) ([]*job, error) {
 	}
 	js := make([]*job, min(c.size, len(c.fresh)))
 	for i, f := range c.fresh[:len(js)] {
-		js[i] = &job{rec: f.rec, fields: f.fields, mid: MessageID(c.r.c, f.rec, c.r.domain)}
+		js[i] = &job{rec: f.rec, fields: f.fields, mid: MessageID(c.r.c, f.rec, c.r.domain), claimAt: c.now}
 	}
 	c.fresh = c.fresh[len(js):]
 	return js, nil
 }
 
-// jobsFor reads the rows Due gave back from the list.
-func (r *run) jobsFor(due []ledger.Recipient) ([]*job, error) {
+// jobsFor reads the rows Due gave back at claimAt from the list.
+func (r *run) jobsFor(due []ledger.Recipient, claimAt time.Time) ([]*job, error) {
 	js := make([]*job, 0, len(due))
 	for _, rec := range due {
 		row, err := r.list.ReadAt(rec.Offset, rec.Row)
@@ -197,7 +198,7 @@ func (r *run) jobsFor(due []ledger.Recipient) ([]*job, error) {
 		if LedgerAddress(row.Email) != rec.Email {
 			return nil, fmt.Errorf("%w: row %d holds %q, the ledger has %q", ErrListChanged, rec.Row, row.Email, rec.Email)
 		}
-		js = append(js, &job{rec: rec, fields: row.Fields, mid: MessageID(r.c, rec, r.domain)})
+		js = append(js, &job{rec: rec, fields: row.Fields, mid: MessageID(r.c, rec, r.domain), claimAt: claimAt})
 	}
 	return js, nil
 }

@@ -74,10 +74,8 @@ func (r *run) load(ctx context.Context) error {
 		return err
 	}
 	// An import that an interrupt or a crash stopped half-way.
-	if r.listRows, err = r.prescan(ctx); err != nil {
-		return err
-	}
-	return r.startImport(ctx)
+	r.listRows, r.listStat, err = r.prescan(ctx)
+	return err
 }
 
 func (r *run) verify() error {
@@ -126,15 +124,12 @@ func (r *run) create(ctx context.Context) error {
 			return fmt.Errorf("message file: %w", err)
 		}
 	}
-	if r.listRows, err = r.prescan(ctx); err != nil {
+	if r.listRows, r.listStat, err = r.prescan(ctx); err != nil {
 		return err
 	}
 	r.c = ledger.Campaign{Name: r.opts.Name, ListPath: s.List, ListDigest: ld,
 		TemplatePath: s.Template, TemplateDigest: td, Settings: s.encode()}
-	if err := r.store.CreateCampaign(ctx, &r.c); err != nil {
-		return err
-	}
-	return r.startImport(ctx)
+	return r.store.CreateCampaign(ctx, &r.c)
 }
 
 // messageFiles are the files the message is built from besides the

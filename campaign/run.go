@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
@@ -24,8 +25,9 @@ type run struct {
 	domain string // Message-ID domain, the From address's
 	sum    Summary
 
-	imp      *importing // the list's import, while this run does it
-	listRows int        // the list's rows, when this run imports it
+	imp      *importing  // the list's import, while this run does it
+	listRows int         // the list's rows, when this run imports it
+	listStat os.FileInfo // the list as prescan read it, when this run imports it
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -69,6 +71,12 @@ func (r *run) run(ctx, hard context.Context) error {
 	}
 	if err := r.settle(ctx); err != nil {
 		return err
+	}
+	// After settle: the suppressions it applies are there for the import.
+	if r.listStat != nil {
+		if err := r.startImport(ctx); err != nil {
+			return err
+		}
 	}
 	if err := r.start(ctx); err != nil {
 		return err

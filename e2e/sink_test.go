@@ -300,3 +300,37 @@ func TestSinkSkipsAcrossImportChunks(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// TestSinkListChangedDuringImport: the import reads the list as fast as the
+// first pass sends. A list appended to once sending has begun stops the run
+// (exit 65, naming the file) instead of sending rows nobody checked; what
+// was sent is in the ledger.
+func TestSinkListChangedDuringImport(t *testing.T) {
+	const rows = 60000
+	s := startSink(t)
+	w := newWorkspace(t, "127.0.0.1", s.port, rows)
+	c, _, errb := w.command("send", "list.csv", "--connections", "2")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); s.Count() < 1 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
+	f, err := os.OpenFile(filepath.Join(w.dir, "list.csv"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "late@example.com,Late,%d\n", rows+1)
+	f.Close()
+	c.Wait()
+	if code := c.ProcessState.ExitCode(); code != 65 || !strings.Contains(errb.String(), "modified while its rows were being imported") {
+		t.Fatalf("exit %d, want 65 naming the change:\n%s", code, errb.String())
+	}
+	st := w.status()
+	if st.Sent != s.Count() || st.Total >= rows || st.Finished {
+		t.Fatalf("status %+v with %d at the sink: want every message recorded, the import unfinished", st, s.Count())
+	}
+	if len(s.byRecipient(t)["late@example.com"]) != 0 {
+		t.Fatal("the appended row was sent")
+	}
+}

@@ -40,8 +40,8 @@ func TestCrashInsideClaims(t *testing.T) {
 	// until tomorrow, row 5 sent.
 	s.Apply(ctx, c.ID, Batch{Claims: []Claim{{First: 2, Last: 5, DueAt: t0}}}, t0)
 	s.Apply(ctx, c.ID, Batch{Outcomes: []Outcome{
-		{Row: 2, State: Pending}, // released: never attempted
-		{Row: 3, State: Deferred, Attempted: true, Attempt: 1, NextAttempt: t0},
+		{Row: 2, State: Pending, NextAttempt: t0.Add(time.Millisecond)}, // released: never attempted
+		{Row: 3, State: Deferred, Attempted: true, Attempt: 1, NextAttempt: t0.Add(time.Minute)},
 		{Row: 4, State: Deferred, Attempted: true, Attempt: 1, NextAttempt: t0.Add(24 * time.Hour)},
 		{Row: 5, State: Sent, Attempted: true, Attempt: 1},
 	}, Settled: true}, t0)
@@ -101,7 +101,7 @@ func TestSettledKeepsUnfinishedClaim(t *testing.T) {
 	s.Apply(ctx, c.ID, Batch{Claims: []Claim{{First: 2, Last: 3, DueAt: now}, {First: 4, Last: 5, DueAt: now}}}, now)
 	s.Apply(ctx, c.ID, Batch{Outcomes: []Outcome{
 		{Row: 2, State: Sent, Attempted: true, Attempt: 1},
-		{Row: 3, State: Pending}, // released
+		{Row: 3, State: Pending, NextAttempt: now.Add(time.Millisecond)}, // released
 		{Row: 4, State: Sent, Attempted: true, Attempt: 1},
 	}, Settled: true}, now)
 	var claims int
@@ -109,7 +109,7 @@ func TestSettledKeepsUnfinishedClaim(t *testing.T) {
 	if claims != 1 {
 		t.Fatalf("%d claims left, want 1 (rows 4-5)", claims)
 	}
-	if got := dueRows(t, s, c.ID, now); len(got) != 1 || got[0] != 3 {
+	if got := dueRows(t, s, c.ID, now.Add(time.Second)); len(got) != 1 || got[0] != 3 {
 		t.Fatalf("due %v, want only the released row 3 (row 5 waits for recovery)", got)
 	}
 	if n, _ := s.RecoverInFlight(ctx, c.ID, Skip, now); n != 1 {
@@ -117,6 +117,58 @@ func TestSettledKeepsUnfinishedClaim(t *testing.T) {
 	}
 	if rs := rowStates(t, s, c.ID); rs[5].State != Skipped || rs[3].State != Pending || rs[3].Recovered != 0 {
 		t.Fatalf("rows 3 and 5 after recovery: %+v %+v", rs[3], rs[5])
+	}
+}
+
+// TestAbandonedRetryStaysInFlight: a retry pass claims a deferred row that
+// is due; its message is abandoned on the wire (a second interrupt: no
+// outcome). Settling the pass keeps that claim, and the next run recovers
+// the row under the policy.
+func TestAbandonedRetryStaysInFlight(t *testing.T) {
+	s, c := newCampaign(t, 2) // rows 2, 3
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour)
+	s.Apply(ctx, c.ID, Batch{Claims: []Claim{{First: 2, Last: 3, DueAt: t0}}}, t0)
+	s.Apply(ctx, c.ID, Batch{Outcomes: []Outcome{
+		{Row: 2, State: Deferred, Attempted: true, Attempt: 1, NextAttempt: t0.Add(time.Minute)},
+		{Row: 3, State: Sent, Attempted: true, Attempt: 1},
+	}, Settled: true}, t0)
+	now := time.Now()
+	s.Apply(ctx, c.ID, Batch{Claims: []Claim{{First: 2, Last: 2, DueAt: now}}}, now)
+	if err := s.Apply(ctx, c.ID, Batch{Settled: true}, now); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Counts(ctx, c.ID); n.InFlight != 1 {
+		t.Fatalf("counts after the pass %+v, want row 2 in flight", n)
+	}
+	if n, _ := s.RecoverInFlight(ctx, c.ID, Skip, now); n != 1 {
+		t.Fatalf("recovered %d, want 1", n)
+	}
+	if r, _ := s.Recipient(ctx, c.ID, 2); r.State != Skipped || r.Recovered != 1 {
+		t.Fatalf("row 2 after recovery: %+v", r)
+	}
+}
+
+// TestReleasedRowsNotInFlight: an interrupt releases the queued rows of a
+// chunk (written back due just after the claim) while one message is still
+// on the wire; then a kill. Only that message's row is recovered: the
+// released rows were never tried, and --in-flight skip leaves them alone.
+func TestReleasedRowsNotInFlight(t *testing.T) {
+	s, c := newCampaign(t, 4) // rows 2..5
+	ctx := context.Background()
+	now := time.Now()
+	s.Apply(ctx, c.ID, Batch{Claims: []Claim{{First: 2, Last: 5, DueAt: now}}}, now)
+	s.Apply(ctx, c.ID, Batch{Outcomes: []Outcome{
+		{Row: 2, State: Sent, Attempted: true, Attempt: 1},
+		{Row: 3, State: Pending, NextAttempt: now.Add(time.Millisecond)},
+		{Row: 5, State: Pending, NextAttempt: now.Add(time.Millisecond)},
+	}}, now)
+	if n, _ := s.RecoverInFlight(ctx, c.ID, Skip, now.Add(time.Minute)); n != 1 {
+		t.Fatalf("recovered %d, want 1 (row 4)", n)
+	}
+	rs := rowStates(t, s, c.ID)
+	if rs[4].State != Skipped || rs[3].State != Pending || rs[5].State != Pending || rs[3].Recovered+rs[5].Recovered != 0 {
+		t.Fatalf("rows after recovery: 3 %+v, 4 %+v, 5 %+v", rs[3], rs[4], rs[5])
 	}
 }
 

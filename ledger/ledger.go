@@ -73,8 +73,10 @@ type Recipient struct {
 // First to Last that Due returned when asked at DueAt. It is recorded as
 // the range alone, one small row for a whole chunk, and the rows are not
 // touched: claiming costs the send path almost nothing. While the claim
-// stands, its rows still waiting (pending, or deferred and due at DueAt)
-// are the ones in flight.
+// stands, its rows still waiting as they were (fresh, or pending or
+// deferred and due at DueAt) are the ones in flight. So every outcome of a
+// claimed row, a release included, must be final or have its NextAttempt
+// after DueAt.
 type Claim struct {
 	First, Last int
 	DueAt       time.Time
@@ -98,8 +100,9 @@ type Outcome struct {
 type Batch struct {
 	Claims   []Claim
 	Outcomes []Outcome
-	// Settled ends a pass: its claims are forgotten, except one whose row
-	// never got an outcome, which RecoverInFlight settles at the next run.
+	// Settled ends a pass: its claims are forgotten, except one with a row
+	// that never got an outcome, which RecoverInFlight settles at the next
+	// run.
 	Settled bool
 }
 

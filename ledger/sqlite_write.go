@@ -246,13 +246,15 @@ const (
 	moveFrontier = `UPDATE campaigns SET frontier = MAX(frontier, ?) WHERE id = ?`
 )
 
-// settleClaims forgets the claims of a finished pass. A claim with a
-// fresh row left has a message that got no outcome (the run was abandoned
-// mid-transaction): it stays, so the next run's RecoverInFlight treats
-// that row as the crash it was.
+// settleClaims forgets the claims of a finished pass. A claim with a row
+// still in flight (a message abandoned on the wire by a second interrupt,
+// so it got no outcome) stays, so the next run's RecoverInFlight treats
+// that row as the crash it was. Every row that did get an outcome is out
+// of its claim: final, or written back due after the claim's time.
 func settleClaims(tx *sql.Tx, id int64) error {
 	_, err := tx.Exec(`DELETE FROM claims WHERE campaign_id = ? AND NOT EXISTS (SELECT 1 FROM recipients AS r
-		WHERE r.campaign_id = claims.campaign_id AND r.row BETWEEN claims.first AND claims.last AND r.state = 'new')`, id)
+		WHERE r.campaign_id = claims.campaign_id AND r.row BETWEEN claims.first AND claims.last
+			AND `+inClaim("r", "claims.due_at")+`)`, id)
 	if err != nil {
 		return fmt.Errorf("ledger: settle claims: %w", err)
 	}
