@@ -153,12 +153,18 @@ func markDuplicates(tx *sql.Tx, id, now int64, first, last int) error {
 	return err
 }
 
-// suppressRows skips the rows from first to last whose Key is suppressed.
+// suppressed skips a row whose Key is on the suppression list, naming the
+// reason; updated_at is its one argument. The two statements that use it
+// differ in the rows they look at, and so in the plan they need.
+const suppressed = `SET state = 'skipped', next_attempt = 0, updated_at = ?,
+	text = 'suppressed: ' || (SELECT s.reason FROM suppressions AS s WHERE s.address = recipients.norm)
+	WHERE norm <> '' AND norm IN (SELECT address FROM suppressions)`
+
+// suppressRows skips the rows from first to last whose Key is suppressed,
+// reading them by row: a commit of the import.
 func suppressRows(tx *sql.Tx, id, now int64, first, last int) error {
-	_, err := tx.Exec(`UPDATE recipients SET state = 'skipped', next_attempt = 0, updated_at = ?,
-		text = 'suppressed: ' || (SELECT s.reason FROM suppressions AS s WHERE s.address = recipients.norm)
-		WHERE campaign_id = ? AND row BETWEEN ? AND ? AND state = 'new' AND norm <> ''
-			AND norm IN (SELECT address FROM suppressions)`, now, id, first, last)
+	_, err := tx.Exec(`UPDATE recipients `+suppressed+` AND campaign_id = ? AND row BETWEEN ? AND ? AND state = 'new'`,
+		now, id, first, last)
 	return err
 }
 
@@ -166,10 +172,8 @@ func suppressRows(tx *sql.Tx, id, now int64, first, last int) error {
 // suppression list, looking each suppressed address up in the index of
 // keys: the cost follows the suppression list, not the campaign.
 func applySuppressions(tx *sql.Tx, id, now int64) (int, error) {
-	res, err := tx.Exec(`UPDATE recipients INDEXED BY recipients_norm SET state = 'skipped', next_attempt = 0, updated_at = ?,
-		text = 'suppressed: ' || (SELECT s.reason FROM suppressions AS s WHERE s.address = recipients.norm)
-		WHERE campaign_id = ? AND norm <> '' AND norm IN (SELECT address FROM suppressions)
-			AND state IN ('new', 'pending', 'deferred')`, now, id)
+	res, err := tx.Exec(`UPDATE recipients INDEXED BY recipients_norm `+suppressed+`
+		AND campaign_id = ? AND state IN ('new', 'pending', 'deferred')`, now, id)
 	if err != nil {
 		return 0, err
 	}
@@ -197,7 +201,7 @@ func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.T
 	}
 	defer tx.Rollback()
 	now := unix(at)
-	if err := s.applyClaims(tx, campaignID, b.Claims, now); err != nil {
+	if err := s.applyClaims(tx, campaignID, b.Claims); err != nil {
 		return err
 	}
 	if err := s.applyOutcomes(tx, campaignID, b.Outcomes, now); err != nil {
@@ -229,7 +233,7 @@ func inClaim(r, dueAt string) string {
 
 // applyClaims records each claim as its range and moves the frontier past
 // it: every fresh row up to Last is in this claim or an earlier one.
-func (s *SQLite) applyClaims(tx *sql.Tx, id int64, claims []Claim, now int64) error {
+func (s *SQLite) applyClaims(tx *sql.Tx, id int64, claims []Claim) error {
 	for _, c := range claims {
 		if _, err := s.stmt(tx, insertClaim).Exec(id, c.First, c.Last, unix(c.DueAt)); err != nil {
 			return fmt.Errorf("ledger: claim rows %d-%d: %w", c.First, c.Last, err)
@@ -430,10 +434,10 @@ func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlig
 	if err != nil {
 		return 0, err
 	}
-	set := `UPDATE recipients AS r SET state = ?, text = ?, next_attempt = 0, recovered = recovered + 1, updated_at = ?`
+	set := `SET state = ?, text = ?, next_attempt = 0, recovered = recovered + 1, updated_at = ?`
 	n := 0
 	for _, c := range claims {
-		res, err := tx.Exec(set+` WHERE r.campaign_id = ? AND r.row BETWEEN ? AND ? AND `+inClaim("r", "?"),
+		res, err := tx.Exec(`UPDATE recipients AS r `+set+` WHERE r.campaign_id = ? AND r.row BETWEEN ? AND ? AND `+inClaim("r", "?"),
 			string(state), text, unix(at), campaignID, c.first, c.last, c.dueAt)
 		if err != nil {
 			return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
@@ -441,7 +445,8 @@ func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlig
 		n += affected(res)
 	}
 	// Ledgers written before claims were ranges mark the rows themselves.
-	res, err := tx.Exec(set+` WHERE r.campaign_id = ? AND r.state IN ('pending', 'deferred', 'inflight') AND r.state = 'inflight'`,
+	res, err := tx.Exec(`UPDATE recipients AS r INDEXED BY recipients_waiting `+set+`
+		WHERE r.campaign_id = ? AND `+waitingRows+` AND r.state = 'inflight'`,
 		string(state), text, unix(at), campaignID)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
