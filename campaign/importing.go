@@ -204,24 +204,24 @@ func (m *importing) finish(err error) {
 	m.changed = make(chan struct{})
 }
 
-// wait blocks until the rows up to row are committed or the import is
-// done, and returns the last row committed and whether it is done. With
-// no import running it returns at once, done.
-func (m *importing) wait(ctx context.Context, row int) (int, bool, error) {
+// wait blocks until the rows up to row are committed or the import has
+// ended, and returns the import's error, if any. With no import running
+// it returns at once.
+func (m *importing) wait(ctx context.Context, row int) error {
 	if m == nil {
-		return 0, true, nil
+		return nil
 	}
 	for {
 		m.mu.Lock()
-		upTo, done, err, ch := m.upTo, m.done, m.err, m.changed
+		ended, err, ch := m.done || m.upTo >= row, m.err, m.changed
 		m.mu.Unlock()
-		if err != nil || done || upTo >= row {
-			return upTo, done, err
+		if err != nil || ended {
+			return err
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return upTo, false, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

@@ -171,8 +171,7 @@ func (c *chunks) next(ctx context.Context) ([]*job, error) {
 		case b, ok := <-imp.fresh:
 			if !ok {
 				imp.streamed = true
-				_, _, err := imp.wait(ctx, math.MaxInt) // the import's own error, if any
-				return nil, err
+				return nil, imp.wait(ctx, math.MaxInt) // the import's own error, if any
 			}
 			c.fresh = b
 		case <-ctx.Done():

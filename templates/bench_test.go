@@ -46,18 +46,7 @@ func BenchmarkRender(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			data := benchData(1)
-			msg, err := tmpl.Render(data, testEnv)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(msg)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := tmpl.Render(data, testEnv); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchRender(b, tmpl)
 		})
 	}
 }
