@@ -16,8 +16,9 @@ import (
 // importing is the list's import into the ledger, running beside the first
 // pass so that sending starts after the first few thousand rows instead of
 // after the last. The whole list has been read once before (prescan), so
-// only the disk or an interrupt can stop the import half-way, and the next
-// run takes it up where it stopped. The run owns its goroutine: stop ends
+// only the disk, an interrupt or the list changing under it (unchanged)
+// can stop the import half-way, and the next run takes it up where it
+// stopped. The run owns its goroutine: stop ends
 // it and waits.
 type importing struct {
 	mu      sync.Mutex
