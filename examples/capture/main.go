@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/emersion/go-smtp"
@@ -51,14 +53,27 @@ func (s *session) Data(r io.Reader) error {
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:1025", "loopback address to listen on")
+	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on (port 0: a free one)")
 	dir := flag.String("dir", "captured", "directory for the .eml files")
+	portFile := flag.String("port-file", "", "write the port actually listened on to this file")
 	flag.Parse()
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		log.Fatal(err)
+	}
+	// Listen first, then say where: a caller that reads the port file knows
+	// it talks to this relay and not to whatever else held a fixed port.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
 		log.Fatal(err)
 	}
 	s := smtp.NewServer(&backend{dir: *dir})
-	s.Addr, s.Domain = *addr, "capture.localhost"
-	fmt.Printf("capture: listening on %s, writing to %s\n", *addr, *dir)
-	log.Fatal(s.ListenAndServe())
+	s.Domain = "capture.localhost"
+	port := ln.Addr().(*net.TCPAddr).Port
+	if *portFile != "" {
+		if err := os.WriteFile(*portFile, []byte(strconv.Itoa(port)), 0o600); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Printf("capture: listening on %s, writing to %s\n", ln.Addr(), *dir)
+	log.Fatal(s.Serve(ln))
 }
