@@ -181,6 +181,23 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitStatusHelp + "\n")
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
 	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand())
+	root.AddCommand(newInitCommand(), newDocsCommand())
+	root.Version = version
+	root.SuggestionsMinimumDistance = 2
+	root.SetVersionTemplate(versionLine() + "\n")
+	// A root that runs makes cobra hand it unknown words instead of failing
+	// with an untyped error: an unknown command is a usage error (64).
+	root.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			hint := "see mailblast --help"
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = "did you mean " + s[0] + "?"
+			}
+			return &usageError{fmt.Errorf("unknown command %q; %s", args[0], hint)}
+		}
+		return nil
+	}
+	root.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
 	return root
 }
 
