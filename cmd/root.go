@@ -181,7 +181,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitStatusHelp + "\n")
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
 	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand())
-	root.AddCommand(newInitCommand(), newDocsCommand())
+	root.AddCommand(newInitCommand(), newDocsCommand(), newCampaignsCommand(), newCampaignCommand())
 	root.Version = version
 	root.SuggestionsMinimumDistance = 2
 	root.SetVersionTemplate(versionLine() + "\n")

@@ -41,6 +41,8 @@ type Campaign struct {
 	Settings       []byte
 	Imported       bool
 	CreatedAt      time.Time
+	// Abandoned: `campaign abandon` ended it; resume passes it by.
+	Abandoned bool
 }
 
 // Recipient is one row of the list as the ledger sees it.
@@ -202,5 +204,13 @@ type Store interface {
 	// ApplySuppressions skips the campaign's waiting rows (pending or
 	// deferred) whose address is suppressed, and returns how many.
 	ApplySuppressions(ctx context.Context, campaignID int64, at time.Time) (int, error)
+
+	// RecordRun and LastRun keep how each send or resume ended.
+	RecordRun(ctx context.Context, campaignID int64, r Run) error
+	LastRun(ctx context.Context, campaignID int64) (Run, bool, error)
+	// Abandon skips every waiting row with reason and ends the campaign,
+	// keeping its records; RemoveCampaign deletes them.
+	Abandon(ctx context.Context, campaignID int64, reason string, at time.Time) (int, error)
+	RemoveCampaign(ctx context.Context, campaignID int64) error
 	Close() error
 }

@@ -81,10 +81,11 @@ var addedColumns = []struct{ table, name, def string }{
 	{"recipients", "norm", "TEXT NOT NULL DEFAULT ''"},
 	{"recipients", "utf8", "INTEGER NOT NULL DEFAULT 0"},
 	{"campaigns", "frontier", "INTEGER NOT NULL DEFAULT 0"},
+	{"campaigns", "abandoned", "INTEGER NOT NULL DEFAULT 0"},
 }
 
 // indexes need the added columns, so they come after migrate.
-const indexes = `
+const indexes = runsSchema + `
 CREATE INDEX IF NOT EXISTS recipients_norm ON recipients (campaign_id, norm, row) WHERE norm <> '';
 `
 
@@ -349,13 +350,13 @@ func (s *SQLite) CreateCampaign(ctx context.Context, c *Campaign) error {
 	return err
 }
 
-const campaignCols = `id, name, list_path, list_digest, template_path, template_digest, settings, imported, created_at`
+const campaignCols = `id, name, list_path, list_digest, template_path, template_digest, settings, imported, created_at, abandoned`
 
 func scanCampaign(sc interface{ Scan(...any) error }) (Campaign, error) {
 	var c Campaign
 	var settings string
 	var created int64
-	err := sc.Scan(&c.ID, &c.Name, &c.ListPath, &c.ListDigest, &c.TemplatePath, &c.TemplateDigest, &settings, &c.Imported, &created)
+	err := sc.Scan(&c.ID, &c.Name, &c.ListPath, &c.ListDigest, &c.TemplatePath, &c.TemplateDigest, &settings, &c.Imported, &created, &c.Abandoned)
 	c.Settings = []byte(settings)
 	c.CreatedAt = fromUnix(created)
 	return c, err
