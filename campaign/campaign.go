@@ -14,7 +14,8 @@ import (
 )
 
 // Settings is what a campaign remembers so that resume needs no
-// arguments. It is stored in the ledger and must never hold a secret.
+// arguments. It is stored in the ledger and must never hold a secret: the
+// one field that does, each relay's Password, is never encoded.
 type Settings struct {
 	List        string        `json:"list"`
 	Template    string        `json:"template"`
