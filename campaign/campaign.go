@@ -14,7 +14,8 @@ import (
 )
 
 // Settings is what a campaign remembers so that resume needs no
-// arguments. It is stored in the ledger and must never hold a secret.
+// arguments. It is stored in the ledger and must never hold a secret: the
+// one field that does, each relay's Password, is never encoded.
 type Settings struct {
 	List        string        `json:"list"`
 	Template    string        `json:"template"`
@@ -31,13 +32,17 @@ type Settings struct {
 }
 
 // RelaySettings is one relay of several. Its password comes from a file
-// or an environment variable, named here, read at run time.
+// or an environment variable, named here, read at run time into Password.
 type RelaySettings struct {
 	SMTPSettings
 	Name         string  `json:"name"`
 	Weight       float64 `json:"weight"`
 	PasswordFile string  `json:"password_file,omitempty"`
 	PasswordEnv  string  `json:"password_env,omitempty"`
+	// Password is this relay's own, read for the run and never stored: it
+	// lives in the entry it belongs to, so it cannot reach another relay
+	// (keyed by name, two relays called alike once shared one).
+	Password string `json:"-"`
 }
 
 // SMTPSettings is the relay without its password.
@@ -72,17 +77,16 @@ type Options struct {
 	Name     string
 	StateDir string
 	Settings Settings
-	Password string // from config or a password file, never stored
-	// RelayPasswords holds each relay's password by relay name.
-	RelayPasswords map[string]string
-	Retry          Retry
-	InFlight       ledger.InFlightPolicy
+	Password string // smtp's, from config or a password file, never stored
+	Retry    Retry
+	InFlight ledger.InFlightPolicy
 	// Grace is how long in-flight messages may take to finish after the
 	// first interrupt before they are abandoned.
 	Grace    time.Duration
 	Reporter Reporter
 	Store    ledger.Store
-	// TLSConfig overrides certificate checks (tests trust their own CA).
+	// TLSConfig, when set, is how every relay's certificate is checked:
+	// smtp.ca_file's roots, or a test's own CA.
 	TLSConfig *tls.Config
 	Now       func() time.Time
 }

@@ -220,9 +220,11 @@ func (r *run) relays() (*sender.Group, error) {
 
 func (r *run) poolConfig(rs RelaySettings) sender.Config {
 	s := rs.SMTPSettings
-	password := r.opts.Password
-	if len(r.opts.Settings.Relays) > 0 {
-		password = r.opts.RelayPasswords[rs.Name]
+	// Each relay of Settings.Relays carries its own password; only the
+	// one relay of Settings.SMTP takes Options.Password.
+	password := rs.Password
+	if len(r.opts.Settings.Relays) == 0 {
+		password = r.opts.Password
 	}
 	return sender.Config{
 		Host: s.Host, Port: s.Port, TLS: s.TLS, TLSConfig: r.opts.TLSConfig, Helo: s.Helo,

@@ -1,9 +1,13 @@
 package cmd
 
 import (
+	"cmp"
+	"crypto/tls"
 	"fmt"
+	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +36,8 @@ type Config struct {
 	LogEvery    time.Duration `mapstructure:"log_every"`
 
 	rate          float64                  // smtp.rate, parsed
+	tlsMode       sender.TLSMode           // smtp.tls, parsed
+	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
 	relaySettings []campaign.RelaySettings // smtp.relays, completed
 }
 
@@ -43,6 +49,7 @@ type SMTPConfig struct {
 	Password                 string        `mapstructure:"password"`
 	PasswordFile             string        `mapstructure:"password_file"`
 	TLS                      string        `mapstructure:"tls"`
+	CAFile                   string        `mapstructure:"ca_file"`
 	Helo                     string        `mapstructure:"helo"`
 	Connections              int           `mapstructure:"connections"`
 	MaxMessagesPerConnection int           `mapstructure:"max_messages_per_connection"`
@@ -60,6 +67,8 @@ type SMTPConfig struct {
 }
 
 // RelayConfig is one entry of smtp.relays; unset fields take smtp.*'s.
+// Connections is a pointer so that an explicit 0 is refused, not taken
+// for "unset".
 type RelayConfig struct {
 	Name         string  `mapstructure:"name"`
 	Host         string  `mapstructure:"host"`
@@ -68,7 +77,7 @@ type RelayConfig struct {
 	Username     string  `mapstructure:"username"`
 	PasswordFile string  `mapstructure:"password_file"`
 	PasswordEnv  string  `mapstructure:"password_env"`
-	Connections  int     `mapstructure:"connections"`
+	Connections  *int    `mapstructure:"connections"`
 	Rate         string  `mapstructure:"rate"`
 	Weight       float64 `mapstructure:"weight"`
 }
@@ -114,7 +123,7 @@ func setDefaults(v *viper.Viper) {
 	d := campaign.DefaultRetry()
 	for key, val := range map[string]any{
 		"smtp.host": "", "smtp.port": 0, "smtp.username": "", "smtp.password": "", "smtp.password_file": "",
-		"smtp.tls": "starttls", "smtp.helo": "", "smtp.connections": 4, "smtp.max_messages_per_connection": 1000,
+		"smtp.tls": "starttls", "smtp.ca_file": "", "smtp.helo": "", "smtp.connections": 4, "smtp.max_messages_per_connection": 1000,
 		"smtp.timeout": time.Minute, "smtp.allow_insecure_auth": false,
 		"smtp.connect_attempts": 8, "smtp.backoff": time.Second, "smtp.pipelining": true, "smtp.chunking": true,
 		"smtp.rate": "", "smtp.burst": 1, "smtp.ramp": time.Duration(0), "smtp.throttle_recover": 30 * time.Second,
@@ -162,6 +171,9 @@ func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
 	if err := readConfigFile(v, configFile); err != nil {
 		return nil, err
 	}
+	if err := unknownKeys(v.AllSettings()); err != nil {
+		return nil, err
+	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
 		return nil, configErrorf("%w", err)
@@ -203,35 +215,6 @@ func findConfigFile() string {
 	return ""
 }
 
-func (c *Config) check() error {
-	switch sender.TLSMode(c.SMTP.TLS) {
-	case sender.StartTLS, sender.Implicit, sender.NoTLS:
-	default:
-		return configErrorf("smtp.tls is %q; use starttls, tls or none", c.SMTP.TLS)
-	}
-	if c.SMTP.Port == 0 {
-		c.SMTP.Port = map[string]int{"starttls": 587, "tls": 465, "none": 25}[c.SMTP.TLS]
-	}
-	if c.SMTP.Connections < 1 || c.SMTP.Connections > 1000 {
-		return configErrorf("smtp.connections is %d; use 1 to 1000", c.SMTP.Connections)
-	}
-	if p := ledger.InFlightPolicy(c.InFlight); p != ledger.Resend && p != ledger.Skip {
-		return configErrorf("in_flight is %q; use resend or skip", c.InFlight)
-	}
-	if len(c.Retry.Schedule) == 0 {
-		return configErrorf("retry.schedule is empty")
-	}
-	r, err := sender.ParseRate(c.SMTP.Rate)
-	if err != nil {
-		return configErrorf("smtp.rate: %w", err)
-	}
-	c.rate = r
-	if c.relaySettings, err = c.relays(); err != nil {
-		return err
-	}
-	return nil
-}
-
 // password reads smtp.password or smtp.password_file. It is never logged,
 // stored in the ledger, or put in an error message.
 func (c *Config) password() (string, error) {
@@ -245,9 +228,54 @@ func (c *Config) password() (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
+// passwords reads the secrets a run of s needs, before anything connects:
+// smtp's, returned, or each relay's, put into that relay's own entry (of a
+// copy of s.Relays) so that a secret can only go to the relay it was
+// configured for, whatever the relays are called. A username without a
+// password is a configuration error.
+func (c *Config) passwords(s *campaign.Settings) (string, error) {
+	if len(s.Relays) == 0 {
+		pw, err := c.password()
+		if err == nil && pw == "" && s.SMTP.Username != "" {
+			err = configErrorf("smtp.username is set but there is no password: set MAILBLAST_SMTP_PASSWORD, or smtp.password_file (MAILBLAST_SMTP_PASSWORD_FILE)")
+		}
+		return pw, err
+	}
+	s.Relays = slices.Clone(s.Relays)
+	for i := range s.Relays {
+		pw, err := relayPassword(i, s.Relays[i])
+		if err != nil {
+			return "", err
+		}
+		s.Relays[i].Password = pw
+	}
+	return "", nil
+}
+
+// relayPassword reads relay i's password from its file or variable.
+func relayPassword(i int, r campaign.RelaySettings) (string, error) {
+	key := fmt.Sprintf("smtp.relays[%d] (%s)", i, r.Name)
+	var pw string
+	switch {
+	case r.PasswordFile != "":
+		b, err := os.ReadFile(r.PasswordFile)
+		if err != nil {
+			return "", configErrorf("%s.password_file: %w", key, err)
+		}
+		pw = strings.TrimRight(string(b), "\r\n")
+	case r.PasswordEnv != "":
+		pw = os.Getenv(r.PasswordEnv)
+	}
+	if pw == "" && r.Username != "" {
+		return "", configErrorf("%s has a username but no password: set the variable its password_env names (%s) or its password_file",
+			key, cmp.Or(r.PasswordEnv, "none given"))
+	}
+	return pw, nil
+}
+
 func (c *Config) smtpSettings() campaign.SMTPSettings {
 	return campaign.SMTPSettings{
-		Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: sender.TLSMode(c.SMTP.TLS), Helo: c.SMTP.Helo,
+		Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.tlsMode, Helo: c.SMTP.Helo,
 		Username: c.SMTP.Username, AllowInsecureAuth: c.SMTP.AllowInsecureAuth,
 		Connections: c.SMTP.Connections, MaxMessagesPerConn: c.SMTP.MaxMessagesPerConnection, Timeout: c.SMTP.Timeout,
 		ConnectAttempts: c.SMTP.ConnectAttempts, Backoff: c.SMTP.Backoff,
@@ -256,65 +284,16 @@ func (c *Config) smtpSettings() campaign.SMTPSettings {
 	}
 }
 
-// relays is smtp.relays with smtp.*'s values filled in.
-func (c *Config) relays() ([]campaign.RelaySettings, error) {
-	var out []campaign.RelaySettings
-	for i, rc := range c.SMTP.Relays {
-		rs := campaign.RelaySettings{SMTPSettings: c.smtpSettings(), Name: rc.Name, Weight: rc.Weight,
-			PasswordFile: absIf(rc.PasswordFile), PasswordEnv: rc.PasswordEnv}
-		if rs.Name == "" {
-			rs.Name = fmt.Sprintf("relay%d", i+1)
-		}
-		if rc.Host == "" {
-			return nil, configErrorf("smtp.relays[%d]: host is not set", i)
-		}
-		rs.Host, rs.Username = rc.Host, rc.Username
-		if rc.TLS != "" {
-			rs.TLS = sender.TLSMode(rc.TLS)
-		}
-		rs.Port = rc.Port
-		if rs.Port == 0 {
-			rs.Port = map[sender.TLSMode]int{sender.StartTLS: 587, sender.Implicit: 465, sender.NoTLS: 25}[rs.TLS]
-		}
-		if rc.Connections > 0 {
-			rs.Connections = rc.Connections
-		}
-		if rc.Rate != "" {
-			r, err := sender.ParseRate(rc.Rate)
-			if err != nil {
-				return nil, configErrorf("smtp.relays[%d]: %w", i, err)
-			}
-			rs.Rate = r
-		}
-		out = append(out, rs)
-	}
-	return out, nil
-}
-
-// relayPasswords reads each relay's password from its file or variable.
-func relayPasswords(relays []campaign.RelaySettings) (map[string]string, error) {
-	out := map[string]string{}
-	for _, r := range relays {
-		switch {
-		case r.PasswordFile != "":
-			b, err := os.ReadFile(r.PasswordFile)
-			if err != nil {
-				return nil, configErrorf("relay %s: password_file: %w", r.Name, err)
-			}
-			out[r.Name] = strings.TrimRight(string(b), "\r\n")
-		case r.PasswordEnv != "":
-			out[r.Name] = os.Getenv(r.PasswordEnv)
-		}
-	}
-	return out, nil
-}
+// tlsConfig is the TLS configuration every relay is checked with: nil for
+// the system roots, or those plus smtp.ca_file.
+func (c *Config) tlsConfig() *tls.Config { return c.tls }
 
 // message is the message-building settings, paths made absolute so that
 // resume works from any directory.
 func (c *Config) message() templates.Options {
 	m := c.Message
 	o := templates.Options{HTMLPath: absIf(m.HTMLTemplate), AttachmentColumn: m.AttachmentColumn,
-		AttachmentDir: absIf(m.AttachmentDir), FeedbackID: m.FeedbackID, Headers: m.Headers}
+		AttachmentDir: absIf(m.AttachmentDir), FeedbackID: m.FeedbackID, Headers: canonicalHeaders(m.Headers)}
 	for _, a := range m.Attachments {
 		o.Attachments = append(o.Attachments, absIf(a))
 	}
@@ -329,6 +308,20 @@ func (c *Config) message() templates.Options {
 		o.DKIM = &templates.DKIMOptions{Domain: m.DKIM.Domain, Selector: m.DKIM.Selector, KeyFile: absIf(m.DKIM.KeyFile)}
 	}
 	return o
+}
+
+// canonicalHeaders undoes viper's lower-casing of map keys: x-campaign
+// becomes X-Campaign. Field names are case-insensitive (RFC 5322), so the
+// canonical form is as good as what was written, and reads as expected.
+func canonicalHeaders(h map[string]string) map[string]string {
+	if len(h) == 0 {
+		return h
+	}
+	out := make(map[string]string, len(h))
+	for name, v := range h {
+		out[textproto.CanonicalMIMEHeaderKey(name)] = v
+	}
+	return out
 }
 
 func absIf(p string) string {

@@ -1,13 +1,19 @@
 package cmd
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/sender"
 )
 
 func flagSet(args ...string) *pflag.FlagSet {
@@ -128,4 +134,175 @@ func TestBinaryNamedLikeConfigIgnored(t *testing.T) {
 	if _, err := loadConfig(flagSet(), ""); err != nil {
 		t.Fatalf("the binary was read as config: %v", err)
 	}
+}
+
+// loadErr loads body as mailblast.yaml and wants a configuration error
+// (exit 78) whose message names every one of keys.
+func loadErr(t *testing.T, body string, keys ...string) {
+	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	_, err := loadConfig(flagSet(), writeConfig(t, body))
+	if exitCode(err) != exitConfig {
+		t.Fatalf("err %v (exit %d), want exit 78", err, exitCode(err))
+	}
+	for _, k := range keys {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("error %q does not name %q", err, k)
+		}
+	}
+}
+
+// TestRelayTLSValidated (issue 15 item 1): a relay's tls goes through the
+// same check as smtp.tls; STARTTLS, yes, true and ssl are not "no TLS".
+func TestRelayTLSValidated(t *testing.T) {
+	for _, v := range []string{"STARTTLS", "yes", "true", "ssl", "off"} {
+		t.Run(v, func(t *testing.T) {
+			loadErr(t, "smtp:\n  relays:\n    - {name: office, host: h, tls: "+v+", username: bob, password_env: RELAY_PW}\n",
+				"smtp.relays[0].tls", "starttls, tls or none")
+		})
+	}
+}
+
+// TestTLSModeText: campaigns in existing ledgers store the mode's name.
+func TestTLSModeText(t *testing.T) {
+	for _, m := range []sender.TLSMode{sender.StartTLS, sender.Implicit, sender.NoTLS} {
+		b, err := json.Marshal(campaign.SMTPSettings{TLS: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back campaign.SMTPSettings
+		if err := json.Unmarshal(b, &back); err != nil || back.TLS != m {
+			t.Errorf("%v: %s read back as %v, %v", m, b, back.TLS, err)
+		}
+	}
+	var s campaign.SMTPSettings
+	if err := json.Unmarshal([]byte(`{"tls":"none"}`), &s); err != nil || s.TLS != sender.NoTLS {
+		t.Errorf("stored \"none\": %v %v", s.TLS, err)
+	}
+	if err := json.Unmarshal([]byte(`{"tls":"STARTTLS"}`), &s); err == nil {
+		t.Error("stored \"STARTTLS\" was accepted")
+	}
+}
+
+// TestRelayNamesCollide (issue 15 item 2): an explicit name equal to
+// another relay's automatic one, or two equal names, are refused.
+func TestRelayNamesCollide(t *testing.T) {
+	loadErr(t, "smtp:\n  relays:\n    - {name: relay2, host: a, username: alice, password_env: PW_A}\n    - {host: b, username: bob, password_env: PW_B}\n",
+		"smtp.relays[1].name", "relay2")
+	loadErr(t, "smtp:\n  relays:\n    - {name: x, host: a}\n    - {name: x, host: b}\n", "smtp.relays[1].name")
+}
+
+// TestRelayPasswordsBoundToEntries: each relay gets the secret its own
+// entry names, whatever the relays are called.
+func TestRelayPasswordsBoundToEntries(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("PW_A", "alpha")
+	t.Setenv("PW_B", "bravo")
+	cfg, err := loadConfig(flagSet(), writeConfig(t,
+		"smtp:\n  relays:\n    - {name: a, host: a, username: alice, password_env: PW_A}\n    - {host: b, username: bob, password_env: PW_B}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := campaignSettings(cfg, "list.csv")
+	if _, err := cfg.passwords(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Relays[0].Password != "alpha" || s.Relays[1].Password != "bravo" {
+		t.Errorf("relay passwords not bound to their entries")
+	}
+	if cfg.relaySettings[0].Password != "" {
+		t.Errorf("the configuration's own relay list was given a password")
+	}
+	if b, _ := json.Marshal(s); strings.Contains(string(b), "alpha") {
+		t.Errorf("a relay password would be stored: %s", b)
+	}
+}
+
+// TestUsernameWithoutPassword: caught before anything connects, naming
+// where the password should come from.
+func TestUsernameWithoutPassword(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("MAILBLAST_SMTP_PASSWORD", "")
+	cfg, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\n  username: bob\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := campaignSettings(cfg, "list.csv")
+	_, err = cfg.passwords(&s)
+	if exitCode(err) != exitConfig || !strings.Contains(fmt.Sprint(err), "MAILBLAST_SMTP_PASSWORD") || !strings.Contains(fmt.Sprint(err), "smtp.password_file") {
+		t.Errorf("username without password: %v (exit %d), want exit 78 naming MAILBLAST_SMTP_PASSWORD and smtp.password_file", err, exitCode(err))
+	}
+	loadErr(t, "smtp:\n  relays:\n    - {name: a, host: a, username: alice}\n", "smtp.relays[0]", "password_env", "password_file")
+	cfg, err = loadConfig(flagSet(), writeConfig(t, "smtp:\n  relays:\n    - {name: a, host: a, username: alice, password_env: PW_UNSET_HERE}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = campaignSettings(cfg, "list.csv")
+	if _, err = cfg.passwords(&s); exitCode(err) != exitConfig || !strings.Contains(err.Error(), "PW_UNSET_HERE") {
+		t.Errorf("relay password variable unset: %v, want exit 78 naming PW_UNSET_HERE", err)
+	}
+}
+
+// TestBadValuesNamed (issue 15 item 9): out-of-range values are refused
+// naming the key, at the top level and in a relay entry alike.
+func TestBadValuesNamed(t *testing.T) {
+	for body, key := range map[string]string{
+		"retry:\n  schedule: [-1s]\n":                          "retry.schedule[0]",
+		"retry:\n  schedule: [0s]\n":                           "retry.schedule[0]",
+		"retry:\n  max_age: -1h\n":                             "retry.max_age",
+		"retry:\n  wait: -5m\n":                                "retry.wait",
+		"grace: -1s\n":                                         "grace",
+		"progress: loud\n":                                     "progress",
+		"smtp:\n  port: 99999\n":                               "smtp.port",
+		"smtp:\n  port: -5\n":                                  "smtp.port",
+		"smtp:\n  timeout: -5s\n":                              "smtp.timeout",
+		"smtp:\n  connections: -2\n":                           "smtp.connections",
+		"smtp:\n  backoff: -1s\n":                              "smtp.backoff",
+		"smtp:\n  relays:\n    - {host: a, weight: -1}\n":      "smtp.relays[0].weight",
+		"smtp:\n  relays:\n    - {host: a, connections: -3}\n": "smtp.relays[0].connections",
+		"smtp:\n  relays:\n    - {host: a, connections: 0}\n":  "smtp.relays[0].connections",
+		"smtp:\n  relays:\n    - {host: a, port: 99999}\n":     "smtp.relays[0].port",
+		"smtp:\n  relays:\n    - {host: a, rate: fast}\n":      "smtp.relays[0].rate",
+	} {
+		t.Run(key, func(t *testing.T) { loadErr(t, body, key) })
+	}
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	_, err := loadConfig(flagSet("--retry-wait", "-5m"), writeConfig(t, ""))
+	if exitCode(err) != exitConfig || !strings.Contains(err.Error(), "--retry-wait") {
+		t.Errorf("--retry-wait -5m: %v, want exit 78 naming the flag", err)
+	}
+}
+
+// TestUnknownKeys: typos are refused with the closest known key.
+func TestUnknownKeys(t *testing.T) {
+	loadErr(t, "smtp:\n  conections: 3\n", "smtp.conections", "smtp.connections")
+	loadErr(t, "smtp:\n  hots: relay.example\n", "smtp.hots", "smtp.host")
+	loadErr(t, "retyr:\n  wait: 1m\n", "retyr", "retry")
+	loadErr(t, "smtp:\n  relays:\n    - {host: a, pasword_env: X}\n", "smtp.relays[0].pasword_env", "password_env")
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	if _, err := loadConfig(flagSet(), writeConfig(t, "headers:\n  X-Anything-At-All: v\ninline:\n  logo: l.png\nunsubscribe:\n  url: https://x\n")); err != nil {
+		t.Errorf("free-form maps and nested sections refused: %v", err)
+	}
+}
+
+// TestHeaderCase: header names under headers: are not lower-cased.
+func TestHeaderCase(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	cfg, err := loadConfig(flagSet(), writeConfig(t, "headers:\n  X-Campaign: november\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.message().Headers; h["X-Campaign"] != "november" {
+		t.Errorf("headers %v, want X-Campaign", h)
+	}
+}
+
+// TestCAFile: a file with no certificate is refused; a good one adds to
+// the roots.
+func TestCAFile(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	bad := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(bad, []byte("not a certificate\n"), 0o600)
+	loadErr(t, "smtp:\n  ca_file: "+bad+"\n", "smtp.ca_file")
+	loadErr(t, "smtp:\n  ca_file: /nonexistent/ca.pem\n", "smtp.ca_file")
 }

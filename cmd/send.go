@@ -78,11 +78,7 @@ func campaignSettings(cfg *Config, list string) campaign.Settings {
 // runCampaign is shared by send and resume: the run itself lives in the
 // campaign package.
 func runCampaign(ctx context.Context, cfg *Config, name string, settings campaign.Settings) error {
-	password, err := cfg.password()
-	if err != nil {
-		return err
-	}
-	relayPW, err := relayPasswords(settings.Relays)
+	password, err := cfg.passwords(&settings)
 	if err != nil {
 		return err
 	}
@@ -96,7 +92,7 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 		retry.Schedule = settings.Retry.Schedule
 	}
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
-		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, RelayPasswords: relayPW, Retry: retry,
+		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry, TLSConfig: cfg.tlsConfig(),
 		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: newReporter(cfg), Store: store,
 	})
 	return finish(sum, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/textproto"
@@ -15,16 +16,71 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// TLSMode is how the connection to the relay is protected.
-type TLSMode string
+// TLSMode is how the connection to the relay is protected. It has exactly
+// three values: an unknown string cannot be parsed into one, so a typo in a
+// setting is refused instead of meaning "no TLS".
+type TLSMode int
 
 // The TLS modes: STARTTLS on a plain port (587), TLS from the first byte
-// (465), or none, which must be asked for.
+// (465), or none, which must be asked for. The zero value is StartTLS, the
+// safe default.
 const (
-	StartTLS TLSMode = "starttls"
-	Implicit TLSMode = "tls"
-	NoTLS    TLSMode = "none"
+	StartTLS TLSMode = iota
+	Implicit
+	NoTLS
 )
+
+var tlsModeNames = [...]string{StartTLS: "starttls", Implicit: "tls", NoTLS: "none"}
+
+// ErrTLSMode is a TLS mode other than starttls, tls or none.
+var ErrTLSMode = errors.New("use starttls, tls or none")
+
+// ParseTLSMode reads "starttls", "tls" or "none", exactly: STARTTLS, yes,
+// true and ssl are refused, never taken for one of them.
+func ParseTLSMode(s string) (TLSMode, error) {
+	for m, name := range tlsModeNames {
+		if s == name {
+			return TLSMode(m), nil
+		}
+	}
+	return StartTLS, fmt.Errorf("%q: %w", s, ErrTLSMode)
+}
+
+func (m TLSMode) String() string {
+	if m < 0 || int(m) >= len(tlsModeNames) {
+		return "TLSMode(" + strconv.Itoa(int(m)) + ")"
+	}
+	return tlsModeNames[m]
+}
+
+// DefaultPort is the port the mode is usually served on.
+func (m TLSMode) DefaultPort() int {
+	switch m {
+	case Implicit:
+		return 465
+	case NoTLS:
+		return 25
+	}
+	return 587
+}
+
+// MarshalText writes the mode's name; campaigns store it in the ledger.
+func (m TLSMode) MarshalText() ([]byte, error) {
+	if m < 0 || int(m) >= len(tlsModeNames) {
+		return nil, fmt.Errorf("TLS mode %d: %w", int(m), ErrTLSMode)
+	}
+	return []byte(tlsModeNames[m]), nil
+}
+
+// UnmarshalText reads a name ParseTLSMode accepts, as older ledgers stored.
+func (m *TLSMode) UnmarshalText(b []byte) error {
+	v, err := ParseTLSMode(string(b))
+	if err != nil {
+		return fmt.Errorf("TLS mode %w", err)
+	}
+	*m = v
+	return nil
+}
 
 // Config is the relay and how to use it.
 type Config struct {
@@ -138,7 +194,7 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 	defer stop()
 	c, nc, err := open(nc, cfg)
 	if err == nil {
-		err = auth(c, cfg, cfg.TLS != NoTLS)
+		err = auth(c, cfg, nc)
 	}
 	if err != nil {
 		raw.Close()
@@ -232,11 +288,15 @@ func startTLSError(err error) *Error {
 	return e
 }
 
-func auth(c *smtp.Client, cfg *Config, secure bool) error {
+// auth logs in over stream, the connection the SMTP session runs on. Whether
+// it is private is decided from the stream itself (a completed TLS
+// handshake), never from a setting, so no mode or typo can send the
+// password in clear; AllowInsecureAuth is the only way to.
+func auth(c *smtp.Client, cfg *Config, stream net.Conn) error {
 	if cfg.Username == "" {
 		return nil
 	}
-	if !secure && !cfg.AllowInsecureAuth {
+	if !tlsDone(stream) && !cfg.AllowInsecureAuth {
 		return &Error{Command: "AUTH", Message: ErrInsecureAuth.Error(), Relay: true, Permanent: true, Err: ErrInsecureAuth}
 	}
 	var mech sasl.Client
@@ -256,6 +316,13 @@ func auth(c *smtp.Client, cfg *Config, secure bool) error {
 		return e
 	}
 	return nil
+}
+
+// tlsDone reports whether stream is a TLS connection whose handshake
+// completed.
+func tlsDone(stream net.Conn) bool {
+	tc, ok := stream.(*tls.Conn)
+	return ok && tc.ConnectionState().HandshakeComplete
 }
 
 // refuses says why this connection cannot carry m at all: the address
