@@ -59,10 +59,7 @@ func Preview(ctx context.Context, opts PreviewOptions) (PreviewResult, error) {
 		return res, err
 	}
 	res.Notes = notes
-	from, err := t.FromAddress(row.Fields)
-	if err == nil {
-		res.Message, err = MessageFor(t, rec, row.Fields, MessageID(c, rec, domainOf(from)), now())
-	}
+	res.Message, err = MessageFor(t, c, rec, row.Fields, now())
 	var fe *templates.FieldError
 	switch {
 	case errors.As(err, &fe):
@@ -180,13 +177,4 @@ func firstRowWith(s Settings, key string, row int) (int, error) {
 			return r.Num, nil
 		}
 	}
-}
-
-func domainOf(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == '@' {
-			return addr[i+1:]
-		}
-	}
-	return addr
 }

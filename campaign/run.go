@@ -16,14 +16,13 @@ import (
 
 // run is the state of one Run call.
 type run struct {
-	opts   *Options
-	store  ledger.Store
-	c      ledger.Campaign
-	tmpl   *templates.Template
-	list   *recipients.Reader
-	pool   *sender.Group
-	domain string // Message-ID domain, the From address's
-	sum    Summary
+	opts  *Options
+	store ledger.Store
+	c     ledger.Campaign
+	tmpl  *templates.Template
+	list  *recipients.Reader
+	pool  *sender.Group
+	sum   Summary
 
 	imp      *importing  // the list's import, while this run does it
 	listRows int         // the list's rows, when this run imports it
@@ -92,9 +91,6 @@ func (r *run) run(ctx, hard context.Context) error {
 		return err
 	}
 	if err := r.preflight(r.tmpl, r.list, due); err != nil {
-		return err
-	}
-	if r.domain, err = r.senderDomain(due); err != nil {
 		return err
 	}
 	if r.pool, err = r.relays(); err != nil {
@@ -233,21 +229,4 @@ func (r *run) poolConfig(rs RelaySettings) sender.Config {
 		Rate: s.Rate, Burst: s.Burst, Ramp: s.Ramp, ThrottleRecover: s.ThrottleRecover,
 		Name: rs.Name, Weight: rs.Weight, Logf: r.logf,
 	}
-}
-
-// senderDomain is the From address's domain, for Message-IDs.
-func (r *run) senderDomain(due []ledger.Recipient) (string, error) {
-	fields := map[string]string{}
-	if len(due) > 0 {
-		row, err := r.list.ReadAt(due[0].Offset, due[0].Row)
-		if err != nil {
-			return "", err
-		}
-		fields = row.Fields
-	}
-	domain, err := SenderDomain(r.tmpl, fields)
-	if err != nil && len(due) == 0 {
-		return "localhost", nil
-	}
-	return domain, err
 }

@@ -307,12 +307,7 @@ func (c *checker) advance(num int) (recipients.Row, error) {
 }
 
 func (c *checker) build(rec ledger.Recipient, fields map[string]string) (Message, error) {
-	from, err := c.tmpl.FromAddress(fields)
-	if err != nil {
-		return Message{}, err
-	}
-	_, domain, _ := strings.Cut(from, "@")
-	return MessageFor(c.tmpl, rec, fields, MessageID(c.camp, rec, domain), c.now())
+	return MessageFor(c.tmpl, c.camp, rec, fields, c.now())
 }
 
 func (c *checker) fine(rec ledger.Recipient) {
