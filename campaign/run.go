@@ -27,6 +27,7 @@ type run struct {
 	imp      *importing  // the list's import, while this run does it
 	listRows int         // the list's rows, when this run imports it
 	listStat os.FileInfo // the list as prescan read it, when this run imports it
+	started  bool        // the reporter has been started
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -54,7 +55,9 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 		r.sum.Counts, _ = r.store.Counts(bg, r.c.ID)
 		r.sum.NextDue, _, _ = r.store.NextDue(bg, r.c.ID)
 	}
-	if opts.Reporter != nil {
+	// A run that stopped before it started (a missing template, a changed
+	// list) has nothing to sum up: its error says it all.
+	if opts.Reporter != nil && r.started {
 		opts.Reporter.Finish(r.sum)
 	}
 	return r.sum, err
@@ -109,6 +112,7 @@ func (r *run) start(ctx context.Context) error {
 		total = r.listRows
 	}
 	r.opts.Reporter.Start(r.c.Name, total, done)
+	r.started = true
 	return nil
 }
 
@@ -159,6 +163,7 @@ func inFlightMeaning(p ledger.InFlightPolicy) string {
 
 // passes sends what is due, then waits for deferred rows that fall due
 // within the retry wait and sends those, until nothing more is due soon.
+// An interrupt during a wait is an interrupt like any other.
 func (r *run) passes(ctx, hard context.Context) error {
 	deadline := r.opts.now().Add(r.opts.Retry.Wait)
 	for {
@@ -169,13 +174,29 @@ func (r *run) passes(ctx, hard context.Context) error {
 		if err != nil || !ok || next.After(deadline) {
 			return err
 		}
-		if d := next.Sub(r.opts.now()); d > 0 {
-			r.logf("waiting %s for deferred recipients to fall due", d.Round(time.Second))
-			if err := sleep(ctx, d); err != nil {
-				return nil
-			}
+		if err := r.waitFor(ctx, next); err != nil {
+			return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 		}
 	}
+}
+
+// retryBatch: a wait for deferred rows goes on this long past the first of
+// them, so that rows deferred moments apart are retried in one pass instead
+// of one pass (and one "waiting" line) each.
+const retryBatch = time.Second
+
+// waitFor sleeps until next (and retryBatch more), saying so when the wait
+// is long enough to notice.
+func (r *run) waitFor(ctx context.Context, next time.Time) error {
+	d := next.Sub(r.opts.now())
+	if d <= 0 {
+		return ctx.Err()
+	}
+	d += retryBatch
+	if d >= 2*retryBatch {
+		r.logf("waiting %s for deferred recipients to fall due", d.Round(time.Second))
+	}
+	return sleep(ctx, d)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
