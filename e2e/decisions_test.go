@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -221,8 +222,9 @@ func TestListEditedKeepingSizeAndTime(t *testing.T) {
 // TestSummaryAgreesWithStatus: after a double Ctrl-C leaves rows in
 // flight, the run's summary line gives the same counts status does.
 func TestSummaryAgreesWithStatus(t *testing.T) {
+	var stuck atomic.Int32
 	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
-		Data: func([]string, []byte) *smtp.SMTPError { time.Sleep(3 * time.Second); return nil },
+		Data: func([]string, []byte) *smtp.SMTPError { stuck.Add(1); time.Sleep(3 * time.Second); return nil },
 	}})
 	w := forServer(t, srv, 40)
 	w.env = append(w.env, "MAILBLAST_GRACE=100ms")
@@ -230,7 +232,9 @@ func TestSummaryAgreesWithStatus(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // messages are now stuck in DATA
+	for deadline := time.Now().Add(20 * time.Second); stuck.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // until a message is stuck after its final dot
+	}
 	c.Process.Signal(syscall.SIGINT)
 	time.Sleep(100 * time.Millisecond)
 	c.Process.Signal(syscall.SIGINT)
