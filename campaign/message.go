@@ -57,6 +57,9 @@ func MessageID(c ledger.Campaign, rec ledger.Recipient, domain string) string {
 // ASCII only, and an IDN From domain is not the row's fault.
 func messageIDDomain(from string) string {
 	domain := from[strings.LastIndexByte(from, '@')+1:]
+	if isASCII(domain) { // the usual case, without idna's work per message
+		return domain
+	}
 	if a, err := idna.Lookup.ToASCII(domain); err == nil {
 		return a
 	}
