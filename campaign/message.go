@@ -8,13 +8,16 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/idna"
+
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/templates"
 )
 
 // Message is one recipient's message as send hands it to the relay.
 // Send, preview and dry runs all build it with MessageFor, so the bytes a
-// preview shows are the bytes the relay gets (but for the Date header).
+// preview shows are the bytes the relay gets (but for the Date header),
+// and every one of them takes its Message-ID from its own row.
 type Message struct {
 	From string // MAIL FROM: the From header's address
 	To   string // RCPT TO: the ledger's address (an IDN domain in punycode)
@@ -22,15 +25,16 @@ type Message struct {
 	Data []byte // the message, CRLF line ends
 }
 
-// MessageFor renders rec's message from its list row's fields. id is
-// MessageID's; date the Date header's (the zero time means now).
+// MessageFor renders rec's message from its list row's fields for
+// campaign c; date is the Date header's (the zero time means now).
 // A *templates.FieldError is the row's own problem (send skips the row);
 // any other error is the template's.
-func MessageFor(t *templates.Template, rec ledger.Recipient, fields map[string]string, id string, date time.Time) (Message, error) {
+func MessageFor(t *templates.Template, c ledger.Campaign, rec ledger.Recipient, fields map[string]string, date time.Time) (Message, error) {
 	from, err := t.FromAddress(fields)
 	if err != nil {
 		return Message{}, err
 	}
+	id := MessageID(c, rec, messageIDDomain(from))
 	data, err := t.Render(fields, templates.Envelope{To: rec.Email, MessageID: id, Date: date})
 	if err != nil {
 		return Message{}, err
@@ -41,22 +45,25 @@ func MessageFor(t *templates.Template, rec ledger.Recipient, fields map[string]s
 // MessageID is fixed per campaign and recipient (its creation time, its
 // name, the row and the ledger's address), so every attempt and any resend
 // after a crash carry the same one and can be recognised. domain is the
-// right-hand side, the From address's domain (SenderDomain).
+// right-hand side: the row's own From domain (messageIDDomain), so it is
+// the same whatever row comes first in a pass.
 func MessageID(c ledger.Campaign, rec ledger.Recipient, domain string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d\x00%s\x00%d\x00%s", c.CreatedAt.UnixMilli(), c.Name, rec.Row, rec.Email)
 	return hex.EncodeToString(h.Sum(nil)[:12]) + "." + strconv.Itoa(rec.Row) + "@" + domain
 }
 
-// SenderDomain is the domain of the From address the template gives for
-// fields, for Message-IDs.
-func SenderDomain(t *templates.Template, fields map[string]string) (string, error) {
-	from, err := t.FromAddress(fields)
-	if err != nil {
-		return "", fmt.Errorf("%w: From: %w", ErrTemplate, err)
+// messageIDDomain is the From address's domain in ASCII: a Message-ID is
+// ASCII only, and an IDN From domain is not the row's fault.
+func messageIDDomain(from string) string {
+	domain := from[strings.LastIndexByte(from, '@')+1:]
+	if isASCII(domain) { // the usual case, without idna's work per message
+		return domain
 	}
-	_, domain, _ := strings.Cut(from, "@")
-	return domain, nil
+	if a, err := idna.Lookup.ToASCII(domain); err == nil {
+		return a
+	}
+	return domain
 }
 
 // LedgerAddress is the form of a list address the ledger stores (see

@@ -1,6 +1,8 @@
 package campaign
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
@@ -49,8 +51,9 @@ func (r *run) outcome(res sender.Result) pending {
 	}
 	e := res.Err
 	if e == nil {
+		enh, text := splitEnhanced(res.Env.Reply)
 		return outcomeFor(j, ledger.Outcome{Row: j.rec.Row, State: ledger.Sent, Attempted: true, Code: 250,
-			Attempt: j.rec.Attempts + 1, MessageID: j.mid}, nil)
+			Enhanced: enh, Text: text, Attempt: j.rec.Attempts + 1, MessageID: j.mid}, nil)
 	}
 	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Failed, Attempted: true, Code: e.Code, Enhanced: e.Enhanced,
 		Text: e.Error(), Attempt: j.rec.Attempts + 1, MessageID: j.mid}
@@ -62,4 +65,29 @@ func (r *run) outcome(res sender.Result) pending {
 		o.NextAttempt = afterClaim(j, r.opts.Retry.next(r.opts.now(), j.rec.Attempts+1))
 	}
 	return outcomeFor(j, o, e)
+}
+
+// maxSentReply bounds the reply kept for a sent row: its queue ID is near
+// the start, and a relay's chatter must not grow the ledger.
+const maxSentReply = 200
+
+// splitEnhanced splits the relay's reply to an accepted message into its
+// RFC 3463 enhanced code, if it starts with one, and the text (which
+// usually carries the relay's queue ID: "Ok: queued as 4jfJ...").
+func splitEnhanced(reply string) (string, string) {
+	reply = strings.TrimSpace(reply)
+	if len(reply) > maxSentReply {
+		reply = strings.ToValidUTF8(reply[:maxSentReply], "")
+	}
+	head, rest, _ := strings.Cut(reply, " ")
+	parts := strings.Split(head, ".")
+	if len(parts) != 3 {
+		return "", reply
+	}
+	for _, p := range parts {
+		if _, err := strconv.Atoi(p); err != nil {
+			return "", reply
+		}
+	}
+	return head, rest
 }

@@ -18,7 +18,7 @@ import (
 type job struct {
 	rec     ledger.Recipient
 	fields  map[string]string
-	mid     string
+	mid     string // Message-ID, set by build
 	env     sender.Envelope
 	claimAt time.Time // its claim's DueAt: what it is written back relative to
 }
@@ -180,7 +180,7 @@ func (c *chunks) next(ctx context.Context) ([]*job, error) {
 	}
 	js := make([]*job, min(c.size, len(c.fresh)))
 	for i, f := range c.fresh[:len(js)] {
-		js[i] = &job{rec: f.rec, fields: f.fields, mid: MessageID(c.r.c, f.rec, c.r.domain), claimAt: c.now}
+		js[i] = &job{rec: f.rec, fields: f.fields, claimAt: c.now}
 	}
 	c.fresh = c.fresh[len(js):]
 	return js, nil
@@ -197,7 +197,7 @@ func (r *run) jobsFor(due []ledger.Recipient, claimAt time.Time) ([]*job, error)
 		if LedgerAddress(row.Email) != rec.Email {
 			return nil, fmt.Errorf("%w: row %d holds %q, the ledger has %q", ErrListChanged, rec.Row, row.Email, rec.Email)
 		}
-		js = append(js, &job{rec: rec, fields: row.Fields, mid: MessageID(r.c, rec, r.domain), claimAt: claimAt})
+		js = append(js, &job{rec: rec, fields: row.Fields, claimAt: claimAt})
 	}
 	return js, nil
 }
@@ -253,10 +253,11 @@ func (r *run) render(ctx context.Context, com *committer, jobs <-chan *job, envs
 }
 
 func (r *run) build(j *job) error {
-	m, err := MessageFor(r.tmpl, j.rec, j.fields, j.mid, r.opts.now())
+	m, err := MessageFor(r.tmpl, r.c, j.rec, j.fields, r.opts.now())
 	if err != nil {
 		return err
 	}
+	j.mid = m.ID
 	j.env = sender.Envelope{ID: j.rec.Row, Tag: j, From: m.From, To: m.To, Data: m.Data, UTF8: j.rec.UTF8}
 	return nil
 }

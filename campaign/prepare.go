@@ -41,13 +41,14 @@ func digest(path string, hash bool) (string, error) {
 	return head + ":" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// sameFile compares a stored digest with the file as it is now.
-func sameFile(path, stored string) (bool, error) {
+// sameFile compares a stored digest with the file as it is now. Unless
+// strict, an unchanged size and mtime are taken for unchanged content.
+func sameFile(path, stored string, strict bool) (bool, error) {
 	quick, err := digest(path, false)
 	if err != nil {
 		return false, err
 	}
-	if strings.HasPrefix(stored, quick+":") {
+	if !strict && strings.HasPrefix(stored, quick+":") {
 		return true, nil
 	}
 	full, err := digest(path, true)
@@ -70,7 +71,11 @@ func (r *run) load(ctx context.Context) error {
 		return err
 	}
 	r.c = c
-	if err := r.verify(); err != nil || c.Imported {
+	// A list edited with its size and mtime put back (touch -r) passes
+	// the quick check. Once imported, the ledger holds each row's address
+	// and every read of a row checks it; until then the rows still to be
+	// imported are checked by nothing else: hash the list.
+	if err := r.verify(!c.Imported); err != nil || c.Imported {
 		return err
 	}
 	// An import that an interrupt or a crash stopped half-way.
@@ -78,10 +83,18 @@ func (r *run) load(ctx context.Context) error {
 	return err
 }
 
-func (r *run) verify() error {
-	files := []struct{ kind, path, stored string }{
-		{"list", r.opts.Settings.List, r.c.ListDigest},
-		{"template", r.opts.Settings.Template, r.c.TemplateDigest},
+// checkedFile is one of a campaign's files and the digest it started with.
+type checkedFile struct {
+	kind, path, stored string
+	strict             bool
+}
+
+// verify checks the campaign's files against the digests it was started
+// with; strictList hashes the list even when its size and mtime agree.
+func (r *run) verify(strictList bool) error {
+	files := []checkedFile{
+		{"list", r.opts.Settings.List, r.c.ListDigest, strictList},
+		{"template", r.opts.Settings.Template, r.c.TemplateDigest, false},
 	}
 	stored, err := DecodeSettings(r.c)
 	if err != nil {
@@ -93,10 +106,10 @@ func (r *run) verify() error {
 			ErrListChanged, r.c.Name)
 	}
 	for _, path := range now {
-		files = append(files, struct{ kind, path, stored string }{"message file", path, stored.Files[path]})
+		files = append(files, checkedFile{"message file", path, stored.Files[path], false})
 	}
 	for _, f := range files {
-		same, err := sameFile(f.path, f.stored)
+		same, err := sameFile(f.path, f.stored, f.strict)
 		if err != nil {
 			return fmt.Errorf("campaign %q: %s: %w", r.c.Name, f.kind, err)
 		}

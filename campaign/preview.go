@@ -15,6 +15,23 @@ import (
 // ErrNoSuchRow: the list has no data row of the number asked for.
 var ErrNoSuchRow = errors.New("no such row")
 
+// RowSkippedError: the row asked for is one send skips, and why. It is
+// bad data (errors.Is ErrNotSendable), but only this row's: other rows
+// may well be sent.
+type RowSkippedError struct {
+	Row int
+	Err error
+}
+
+func (e *RowSkippedError) Error() string {
+	return fmt.Sprintf("row %d is skipped by send: %v", e.Row, e.Err)
+}
+
+func (e *RowSkippedError) Unwrap() error { return e.Err }
+
+// Is makes the error count as ErrNotSendable for the exit code.
+func (e *RowSkippedError) Is(target error) bool { return target == ErrNotSendable }
+
 // PreviewOptions picks the one row Preview builds.
 type PreviewOptions struct {
 	Settings Settings // the list, the address column, the template
@@ -51,7 +68,7 @@ func Preview(ctx context.Context, opts PreviewOptions) (PreviewResult, error) {
 	}
 	addr, err := ParseAddress(row.Email)
 	if err != nil {
-		return res, fmt.Errorf("%w: row %d: %w", ErrNotSendable, row.Num, err)
+		return res, &RowSkippedError{Row: row.Num, Err: err}
 	}
 	rec := ledger.Recipient{Row: row.Num, Email: addr.ASCII, Key: addr.Key, UTF8: addr.UTF8, State: ledger.Pending}
 	c, notes, err := previewState(ctx, opts, &rec, now())
@@ -59,14 +76,11 @@ func Preview(ctx context.Context, opts PreviewOptions) (PreviewResult, error) {
 		return res, err
 	}
 	res.Notes = notes
-	from, err := t.FromAddress(row.Fields)
-	if err == nil {
-		res.Message, err = MessageFor(t, rec, row.Fields, MessageID(c, rec, domainOf(from)), now())
-	}
+	res.Message, err = MessageFor(t, c, rec, row.Fields, now())
 	var fe *templates.FieldError
 	switch {
 	case errors.As(err, &fe):
-		return res, fmt.Errorf("%w: row %d would be skipped: not sent: %w", ErrNotSendable, row.Num, err)
+		return res, &RowSkippedError{Row: row.Num, Err: fmt.Errorf("not sent: %w", err)}
 	case err != nil:
 		return res, fmt.Errorf("%w: row %d: %w", ErrTemplate, row.Num, err)
 	}
@@ -129,11 +143,8 @@ func ledgerNotes(ctx context.Context, store ledger.Store, c ledger.Campaign, rec
 	return c, []string{fmt.Sprintf("campaign %q already has this row %s", c.Name, got.State)}, nil
 }
 
-// readRow reads the list up to data row num (0 means the first, row 2).
+// readRow reads the list up to data row num.
 func readRow(s Settings, num int) (recipients.Row, error) {
-	if num == 0 {
-		num = 2
-	}
 	if num < 2 {
 		return recipients.Row{}, fmt.Errorf("%w: row %d: row 1 is the header; data rows start at 2", ErrNoSuchRow, num)
 	}
@@ -180,13 +191,4 @@ func firstRowWith(s Settings, key string, row int) (int, error) {
 			return r.Num, nil
 		}
 	}
-}
-
-func domainOf(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == '@' {
-			return addr[i+1:]
-		}
-	}
-	return addr
 }

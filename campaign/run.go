@@ -16,18 +16,18 @@ import (
 
 // run is the state of one Run call.
 type run struct {
-	opts   *Options
-	store  ledger.Store
-	c      ledger.Campaign
-	tmpl   *templates.Template
-	list   *recipients.Reader
-	pool   *sender.Group
-	domain string // Message-ID domain, the From address's
-	sum    Summary
+	opts  *Options
+	store ledger.Store
+	c     ledger.Campaign
+	tmpl  *templates.Template
+	list  *recipients.Reader
+	pool  *sender.Group
+	sum   Summary
 
 	imp      *importing  // the list's import, while this run does it
 	listRows int         // the list's rows, when this run imports it
 	listStat os.FileInfo // the list as prescan read it, when this run imports it
+	started  bool        // the reporter has been started
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -55,7 +55,9 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 		r.sum.Counts, _ = r.store.Counts(bg, r.c.ID)
 		r.sum.NextDue, _, _ = r.store.NextDue(bg, r.c.ID)
 	}
-	if opts.Reporter != nil {
+	// A run that stopped before it started (a missing template, a changed
+	// list) has nothing to sum up: its error says it all.
+	if opts.Reporter != nil && r.started {
 		opts.Reporter.Finish(r.sum)
 	}
 	return r.sum, err
@@ -94,9 +96,6 @@ func (r *run) run(ctx, hard context.Context) error {
 	if err := r.preflight(r.tmpl, r.list, due); err != nil {
 		return err
 	}
-	if r.domain, err = r.senderDomain(due); err != nil {
-		return err
-	}
 	if r.pool, err = r.relays(); err != nil {
 		return err
 	}
@@ -113,6 +112,7 @@ func (r *run) start(ctx context.Context) error {
 		total = r.listRows
 	}
 	r.opts.Reporter.Start(r.c.Name, total, done)
+	r.started = true
 	return nil
 }
 
@@ -163,6 +163,7 @@ func inFlightMeaning(p ledger.InFlightPolicy) string {
 
 // passes sends what is due, then waits for deferred rows that fall due
 // within the retry wait and sends those, until nothing more is due soon.
+// An interrupt during a wait is an interrupt like any other.
 func (r *run) passes(ctx, hard context.Context) error {
 	deadline := r.opts.now().Add(r.opts.Retry.Wait)
 	for {
@@ -173,13 +174,29 @@ func (r *run) passes(ctx, hard context.Context) error {
 		if err != nil || !ok || next.After(deadline) {
 			return err
 		}
-		if d := next.Sub(r.opts.now()); d > 0 {
-			r.logf("waiting %s for deferred recipients to fall due", d.Round(time.Second))
-			if err := sleep(ctx, d); err != nil {
-				return nil
-			}
+		if err := r.waitFor(ctx, next); err != nil {
+			return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 		}
 	}
+}
+
+// retryBatch: a wait for deferred rows goes on this long past the first of
+// them, so that rows deferred moments apart are retried in one pass instead
+// of one pass (and one "waiting" line) each.
+const retryBatch = time.Second
+
+// waitFor sleeps until next (and retryBatch more), saying so when the wait
+// is long enough to notice.
+func (r *run) waitFor(ctx context.Context, next time.Time) error {
+	d := next.Sub(r.opts.now())
+	if d <= 0 {
+		return ctx.Err()
+	}
+	d += retryBatch
+	if d >= 2*retryBatch {
+		r.logf("waiting %s for deferred recipients to fall due", d.Round(time.Second))
+	}
+	return sleep(ctx, d)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -235,21 +252,4 @@ func (r *run) poolConfig(rs RelaySettings) sender.Config {
 		Rate: s.Rate, Burst: s.Burst, Ramp: s.Ramp, ThrottleRecover: s.ThrottleRecover,
 		Name: rs.Name, Weight: rs.Weight, Logf: r.logf,
 	}
-}
-
-// senderDomain is the From address's domain, for Message-IDs.
-func (r *run) senderDomain(due []ledger.Recipient) (string, error) {
-	fields := map[string]string{}
-	if len(due) > 0 {
-		row, err := r.list.ReadAt(due[0].Offset, due[0].Row)
-		if err != nil {
-			return "", err
-		}
-		fields = row.Fields
-	}
-	domain, err := SenderDomain(r.tmpl, fields)
-	if err != nil && len(due) == 0 {
-		return "localhost", nil
-	}
-	return domain, err
 }

@@ -42,6 +42,9 @@ type Group struct {
 	Reason string `json:"reason"`
 	Count  int    `json:"count"`
 	Rows   []int  `json:"rows"`
+	// Notes, when set, give each of Rows its own reason in the words the
+	// ledger and report use ("duplicate of row 2").
+	Notes []string `json:"notes,omitempty"`
 }
 
 // CheckReport is what Check found.
@@ -271,7 +274,7 @@ func (c *checker) row(rec ledger.Recipient) error {
 		return nil
 	case err != nil:
 		c.rep.TemplateRows++
-		add(c.tmplGroups, strings.TrimPrefix(err.Error(), ErrTemplate.Error()+": "), rec.Row)
+		add(c.tmplGroups, strings.TrimPrefix(err.Error(), ErrTemplate.Error()+": "), rec.Row, "")
 		return nil
 	}
 	c.fine(rec)
@@ -307,12 +310,7 @@ func (c *checker) advance(num int) (recipients.Row, error) {
 }
 
 func (c *checker) build(rec ledger.Recipient, fields map[string]string) (Message, error) {
-	from, err := c.tmpl.FromAddress(fields)
-	if err != nil {
-		return Message{}, err
-	}
-	_, domain, _ := strings.Cut(from, "@")
-	return MessageFor(c.tmpl, rec, fields, MessageID(c.camp, rec, domain), c.now())
+	return MessageFor(c.tmpl, c.camp, rec, fields, c.now())
 }
 
 func (c *checker) fine(rec ledger.Recipient) {
@@ -322,12 +320,17 @@ func (c *checker) fine(rec ledger.Recipient) {
 	}
 }
 
+// duplicates is the one group of duplicates, whatever their first row;
+// each row keeps the ledger's own reason as its note.
+const duplicates = "duplicate of an earlier row (sent once, to the first)"
+
 func (c *checker) skip(row int, reason string) {
 	c.rep.Skipped++
 	if strings.HasPrefix(reason, "duplicate of row ") {
-		reason = "duplicate of an earlier row (sent once, to the first)"
+		add(c.groups, duplicates, row, reason)
+		return
 	}
-	add(c.groups, reason, row)
+	add(c.groups, reason, row, "")
 }
 
 func (c *checker) now() time.Time {
@@ -337,8 +340,9 @@ func (c *checker) now() time.Time {
 	return time.Now()
 }
 
-// add counts row under reason, folding reasons past maxGroups into one.
-func add(groups map[string]*Group, reason string, row int) {
+// add counts row under reason, folding reasons past maxGroups into one;
+// note is the row's own reason, when it says more than the group's.
+func add(groups map[string]*Group, reason string, row int, note string) {
 	g, ok := groups[reason]
 	if !ok && len(groups) >= maxGroups {
 		reason = "other reasons"
@@ -351,6 +355,9 @@ func add(groups map[string]*Group, reason string, row int) {
 	g.Count++
 	if len(g.Rows) < groupRows {
 		g.Rows = append(g.Rows, row)
+		if note != "" {
+			g.Notes = append(g.Notes, note)
+		}
 	}
 }
 

@@ -54,7 +54,8 @@ func TestCheck(t *testing.T) {
 		t.Errorf("report %+v", rep)
 	}
 	got := fmt.Sprint(rep.SkippedBy)
-	for _, want := range []string{"{duplicate of an earlier row (sent once, to the first) 2 [3 8]}", "{suppressed: unsubscribed 1 [4]}", `{not sent: header "Subject": value contains a line break 1 [5]}`} {
+	for _, want := range []string{"{duplicate of an earlier row (sent once, to the first) 2 [3 8] [duplicate of row 2 duplicate of row 2]}",
+		"{suppressed: unsubscribed 1 [4] []}", `{not sent: header "Subject": value contains a line break 1 [5] []}`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("groups %s lack %s", got, want)
 		}

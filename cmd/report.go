@@ -2,11 +2,14 @@ package cmd
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/gocarina/gocsv"
 	"github.com/spf13/cobra"
 
 	"github.com/mailblast/mailblast/ledger"
@@ -40,17 +43,17 @@ func newReportCommand() *cobra.Command {
 
 // reportRow is one recipient's line in the report.
 type reportRow struct {
-	Row         int    `csv:"row" json:"row"`
-	Email       string `csv:"email" json:"email"`
-	State       string `csv:"state" json:"state"`
-	Attempts    int    `csv:"attempts" json:"attempts"`
-	Code        int    `csv:"code" json:"code"`
-	Enhanced    string `csv:"enhanced_code" json:"enhanced_code"`
-	Reply       string `csv:"reply" json:"reply"`
-	MessageID   string `csv:"message_id" json:"message_id"`
-	NextAttempt string `csv:"next_attempt" json:"next_attempt,omitempty"`
-	Recovered   int    `csv:"recovered" json:"recovered"`
-	Updated     string `csv:"updated" json:"updated"`
+	Row         int    `json:"row"`
+	Email       string `json:"email"`
+	State       string `json:"state"`
+	Attempts    int    `json:"attempts"`
+	Code        int    `json:"code"`
+	Enhanced    string `json:"enhanced_code"`
+	Reply       string `json:"reply"`
+	MessageID   string `json:"message_id"`
+	NextAttempt string `json:"next_attempt,omitempty"`
+	Recovered   int    `json:"recovered"`
+	Updated     string `json:"updated"`
 }
 
 func toReportRow(r ledger.Recipient) reportRow {
@@ -65,6 +68,9 @@ func toReportRow(r ledger.Recipient) reportRow {
 func runReport(ctx context.Context, opts *reportOptions) error {
 	if opts.format != "csv" && opts.format != "json" {
 		return &usageError{errorf("--format is %q; use csv or json", opts.format)}
+	}
+	if err := checkState(opts.state); err != nil {
+		return err
 	}
 	cfg, store, err := configAndStore(opts.cmd.Flags(), opts.configFile)
 	if err != nil {
@@ -82,21 +88,41 @@ func runReport(ctx context.Context, opts *reportOptions) error {
 	return writeCSVReport(ctx, store, c.ID, ledger.State(opts.state))
 }
 
-// writeCSVReport streams rows through gocsv without holding them all.
+// reportStates are the states --state takes.
+var reportStates = []ledger.State{ledger.Pending, ledger.InFlight, ledger.Sent, ledger.Deferred, ledger.Failed, ledger.Skipped}
+
+func checkState(state string) error {
+	if state == "" || slices.Contains(reportStates, ledger.State(state)) {
+		return nil
+	}
+	names := make([]string, len(reportStates))
+	for i, s := range reportStates {
+		names[i] = string(s)
+	}
+	return &usageError{errorf("--state is %q; use one of %s", state, strings.Join(names, ", "))}
+}
+
+// csvHeader names reportRow's fields in the order record gives them.
+var csvHeader = []string{"row", "email", "state", "attempts", "code", "enhanced_code", "reply", "message_id", "next_attempt", "recovered", "updated"}
+
+func (r reportRow) record() []string {
+	return []string{strconv.Itoa(r.Row), r.Email, r.State, strconv.Itoa(r.Attempts), strconv.Itoa(r.Code), r.Enhanced,
+		r.Reply, r.MessageID, r.NextAttempt, strconv.Itoa(r.Recovered), r.Updated}
+}
+
+// writeCSVReport streams rows without holding them all. A report of no
+// rows is the header alone: "nothing failed" is the usual answer.
 func writeCSVReport(ctx context.Context, store ledger.Store, id int64, state ledger.State) error {
-	rows := make(chan any, 256)
-	errc := make(chan error, 1)
-	go func() {
-		defer close(rows)
-		errc <- store.Recipients(ctx, id, state, func(r ledger.Recipient) error { rows <- toReportRow(r); return nil })
-	}()
-	err := gocsv.MarshalChan(rows, gocsv.DefaultCSVWriter(os.Stdout))
-	for range rows { // let the reader finish if the writer stopped early
+	w := csv.NewWriter(os.Stdout)
+	if err := w.Write(csvHeader); err != nil {
+		return err
 	}
-	if qerr := <-errc; qerr != nil {
-		return qerr
+	err := store.Recipients(ctx, id, state, func(r ledger.Recipient) error { return w.Write(toReportRow(r).record()) })
+	w.Flush()
+	if err != nil {
+		return err
 	}
-	return err
+	return w.Error()
 }
 
 func pickCampaign(ctx context.Context, store ledger.Store, name string) (ledger.Campaign, error) {

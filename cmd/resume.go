@@ -59,7 +59,7 @@ func runResume(ctx context.Context, opts *resumeOptions) error {
 		return err
 	}
 	if len(todo) == 0 {
-		fmt.Fprintln(os.Stderr, "mailblast: nothing to resume")
+		fmt.Fprintf(os.Stderr, "mailblast: nothing to resume in %s\n", absPath(cfg.StateDir))
 		return nil
 	}
 	var errs []error
@@ -78,19 +78,34 @@ func runResume(ctx context.Context, opts *resumeOptions) error {
 			err = runCampaign(ctx, cfg, c.Name, s)
 		}
 		if err != nil && !errors.Is(err, errUnfinished) {
-			fmt.Fprintf(os.Stderr, "mailblast: campaign %s: %v\n", c.Name, err)
+			err = fmt.Errorf("campaign %s: %w", c.Name, err)
 		}
 		errs = append(errs, err)
 	}
-	return worst(errs)
+	return reportAllButWorst(errs)
+}
+
+// reportAllButWorst prints every campaign's error but the one that decides
+// the exit code, which it returns for Main to print: each error once.
+func reportAllButWorst(errs []error) error {
+	w := worst(errs)
+	for _, err := range errs {
+		if err != nil && err != w && !errors.Is(err, errUnfinished) {
+			fmt.Fprintf(os.Stderr, "mailblast: %v\n", err)
+		}
+	}
+	return w
 }
 
 // unfinished lists the campaigns to continue: the named one, or every one
 // with recipients that are not final.
 func unfinished(ctx context.Context, cfg *Config) ([]ledger.Campaign, error) {
-	store, err := openStore(cfg)
-	if err != nil {
+	store, err := openStoreReadOnly(cfg)
+	if err != nil || (store == nil && cfg.Campaign == "") {
 		return nil, err
+	}
+	if store == nil {
+		return nil, &usageError{fmt.Errorf("campaign %q: %w in %s", cfg.Campaign, ledger.ErrNotFound, absPath(cfg.StateDir))}
 	}
 	defer store.Close()
 	if cfg.Campaign != "" {

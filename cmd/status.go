@@ -41,20 +41,24 @@ type statusJSON struct {
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
-	cfg, store, err := configAndStore(opts.cmd.Flags(), opts.configFile)
+	cfg, err := loadConfig(opts.cmd.Flags(), opts.configFile)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	var list []ledger.Campaign
-	if cfg.Campaign != "" {
-		c, err := store.Campaign(ctx, cfg.Campaign)
-		if err != nil {
-			return &usageError{err}
-		}
-		list = append(list, c)
-	} else if list, err = store.Campaigns(ctx); err != nil {
+	// Only read: looking must not create a state directory.
+	store, err := openStoreReadOnly(cfg)
+	if err != nil {
 		return err
+	}
+	if store != nil {
+		defer store.Close()
+	}
+	list, err := statusCampaigns(ctx, store, cfg.Campaign)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 && !opts.json {
+		fmt.Printf("no campaigns in %s\n", absPath(cfg.StateDir))
 	}
 	for _, c := range list {
 		n, err := store.Counts(ctx, c.ID)
@@ -88,4 +92,22 @@ func printStatus(name string, n ledger.Counts, imported, asJSON bool) {
 		fmt.Print("; the list is not all imported yet (resume goes on)")
 	}
 	fmt.Println()
+}
+
+// statusCampaigns are the named campaign, or all of them; none when the
+// state directory has no ledger yet.
+func statusCampaigns(ctx context.Context, store ledger.Store, name string) ([]ledger.Campaign, error) {
+	switch {
+	case name != "" && store == nil:
+		return nil, &usageError{fmt.Errorf("campaign %q: %w", name, ledger.ErrNotFound)}
+	case name != "":
+		c, err := store.Campaign(ctx, name)
+		if err != nil {
+			return nil, &usageError{err}
+		}
+		return []ledger.Campaign{c}, nil
+	case store == nil:
+		return nil, nil
+	}
+	return store.Campaigns(ctx)
 }

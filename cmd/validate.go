@@ -168,6 +168,9 @@ func rowList(g campaign.Group) string {
 	nums := make([]string, len(g.Rows))
 	for i, r := range g.Rows {
 		nums[i] = strconv.Itoa(r)
+		if len(g.Notes) == len(g.Rows) { // the row's own reason, as report gives it
+			nums[i] += " (" + g.Notes[i] + ")"
+		}
 	}
 	s := "row"
 	if len(g.Rows) > 1 {

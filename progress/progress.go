@@ -122,8 +122,13 @@ func (r *Reporter) Finish(s campaign.Summary) {
 // SummaryLine is the one line a run ends with.
 func SummaryLine(s campaign.Summary) string {
 	c := s.Counts
+	// The ledger's counts, as status gives them: rows an abandoned
+	// message left in flight are not pending.
 	line := fmt.Sprintf("campaign %s: %d recipients: %d sent, %d deferred, %d failed, %d skipped, %d pending",
-		s.Campaign, c.Total, c.Sent, c.Deferred, c.Failed, c.Skipped, c.Pending+c.InFlight)
+		s.Campaign, c.Total, c.Sent, c.Deferred, c.Failed, c.Skipped, c.Pending)
+	if c.InFlight > 0 {
+		line += fmt.Sprintf(", %d in flight", c.InFlight)
+	}
 	if s.Recovered > 0 {
 		line += fmt.Sprintf("; %d were in flight at an earlier interruption", s.Recovered)
 	}

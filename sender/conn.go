@@ -351,9 +351,11 @@ func (cn *conn) sendStepwise(m *Envelope) *Error {
 	if _, err := w.Write(m.Data); err != nil {
 		return Classify("DATA", err)
 	}
-	if err := w.Close(); err != nil {
+	resp, err := w.CloseWithResponse()
+	if err != nil {
 		return Classify("DATA", err)
 	}
+	m.Reply = resp.StatusText
 	cn.sent++
 	return nil
 }

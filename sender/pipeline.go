@@ -42,7 +42,9 @@ func (cn *conn) sendChunked(m *Envelope) *Error {
 	}
 	mail := readReply(p.tr, "MAIL", 250)
 	rcpt := relayOr(mail, readReply(p.tr, "RCPT", 250))
-	bdat := relayOr(rcpt, readReply(p.tr, "DATA", 250))
+	var bdat *Error
+	m.Reply, bdat = readReplyText(p.tr, "DATA", 250)
+	bdat = relayOr(rcpt, bdat)
 	return cn.settle(p, first(mail, rcpt, bdat))
 }
 
@@ -100,14 +102,21 @@ func (p *pipe) quit() {
 
 // readReply reads one reply and classifies it unless it is the expected one.
 func readReply(tr *textproto.Reader, command string, expect int) *Error {
+	_, e := readReplyText(tr, command, expect)
+	return e
+}
+
+// readReplyText is readReply that also gives the text of the expected
+// reply (a queue ID, after the final dot).
+func readReplyText(tr *textproto.Reader, command string, expect int) (string, *Error) {
 	code, msg, err := tr.ReadResponse(expect)
 	if err == nil {
-		return nil
+		return msg, nil
 	}
 	if _, ok := err.(*textproto.Error); !ok {
-		return Classify(command, err)
+		return "", Classify(command, err)
 	}
-	return fromReply(command, replyError(code, msg))
+	return "", fromReply(command, replyError(code, msg))
 }
 
 // replyError splits an RFC 3463 enhanced code off the reply text, as
@@ -227,7 +236,7 @@ func (cn *conn) content(p *pipe, m *Envelope, refused bool, next func() *Envelop
 	if err := p.bw.Flush(); err != nil {
 		return after, Classify("DATA", err)
 	}
-	p.last = readReply(p.tr, "DATA", 250)
+	m.Reply, p.last = readReplyText(p.tr, "DATA", 250)
 	if p.last != nil && p.last.Relay {
 		return after, p.last
 	}

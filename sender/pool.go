@@ -17,6 +17,9 @@ type Envelope struct {
 	To   string
 	Data []byte // the message, CRLF line endings
 	UTF8 bool   // the address needs SMTPUTF8
+	// Reply is set by the pool: the relay's reply to the accepted message,
+	// without its code (it often carries a queue ID).
+	Reply string
 }
 
 // Result is what became of an envelope. Err nil means the relay accepted it.
