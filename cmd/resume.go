@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -80,9 +81,52 @@ func runResume(ctx context.Context, opts *resumeOptions) error {
 		if err != nil && !errors.Is(err, errUnfinished) {
 			err = fmt.Errorf("campaign %s: %w", c.Name, err)
 		}
+		if stuck(err) {
+			err = &stuckError{name: c.Name, err: err}
+		}
 		errs = append(errs, err)
 	}
-	return reportAllButWorst(errs)
+	return reportAllButWorst(liftStuck(errs))
+}
+
+// stuck reports whether a campaign can never continue as it is: its list or
+// template is gone, changed or broken. No retry fixes that; a person must.
+func stuck(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, campaign.ErrListChanged) ||
+		errors.Is(err, campaign.ErrTemplate) || errors.Is(err, campaign.ErrNotSendable)
+}
+
+// stuckError names the command that clears a stuck campaign.
+type stuckError struct {
+	name string
+	err  error
+}
+
+func (e *stuckError) Error() string {
+	return fmt.Sprintf("%v; it cannot continue as it is: restore its files, or clear it with \"mailblast campaign abandon %s\"", e.err, e.name)
+}
+func (e *stuckError) Unwrap() error { return e.err }
+
+// liftStuck keeps a bare resume from cron useful: a stuck campaign is
+// reported, but decides the exit code only when no other campaign ran.
+func liftStuck(errs []error) []error {
+	var se *stuckError
+	ran := false
+	for _, err := range errs {
+		ran = ran || !errors.As(err, &se)
+	}
+	if !ran {
+		return errs
+	}
+	out := make([]error, 0, len(errs))
+	for _, err := range errs {
+		if errors.As(err, &se) {
+			fmt.Fprintf(os.Stderr, "mailblast: %v\n", err)
+			continue
+		}
+		out = append(out, err)
+	}
+	return out
 }
 
 // reportAllButWorst prints every campaign's error but the one that decides

@@ -2,6 +2,9 @@ package cmd
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -76,7 +79,9 @@ func campaignSettings(cfg *Config, list string) campaign.Settings {
 }
 
 // runCampaign is shared by send and resume: the run itself lives in the
-// campaign package.
+// campaign package. Each run's end is recorded for `campaigns`; a campaign
+// this run created and could not send a single message of is removed
+// again, so fixing the template or list needs no clean-up.
 func runCampaign(ctx context.Context, cfg *Config, name string, settings campaign.Settings) error {
 	password, err := cfg.passwords(&settings)
 	if err != nil {
@@ -87,13 +92,52 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 		return err
 	}
 	defer store.Close()
+	bg := context.WithoutCancel(ctx)
+	_, existed := store.Campaign(bg, name)
 	retry := cfg.retry()
 	if len(settings.Retry.Schedule) > 0 {
 		retry.Schedule = settings.Retry.Schedule
 	}
+	started := time.Now()
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry, TLSConfig: cfg.tlsConfig(),
 		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: newReporter(cfg), Store: store,
 	})
-	return finish(sum, err)
+	if existed != nil {
+		if err = forgetUnsent(bg, store, name, sum, err); errors.Is(err, errForgotten) {
+			return err
+		}
+	}
+	err = finish(sum, err)
+	if c, cerr := store.Campaign(bg, name); cerr == nil {
+		store.RecordRun(bg, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
+	}
+	return err
+}
+
+// errForgotten wraps the error of a new campaign that was removed again.
+var errForgotten = errors.New("nothing was sent, so the campaign was not kept; fix it and run send again")
+
+// forgetUnsent removes a campaign created by this run when the run failed
+// on its data before any message went out, or skipped every row (what
+// validate calls "no row of the list can be sent"). Anything attempted
+// keeps the campaign: its records are the truth about who got what.
+func forgetUnsent(ctx context.Context, store ledger.Store, name string, sum campaign.Summary, err error) error {
+	n := sum.Counts
+	if n.Sent+n.Deferred+n.Failed+n.InFlight+n.Recovered > 0 || sum.SentNow > 0 {
+		return err
+	}
+	code := exitCode(err)
+	allSkipped := err == nil && n.Total > 0 && n.Skipped == n.Total
+	if !allSkipped && code != exitDataErr && code != exitNoInput {
+		return err
+	}
+	c, cerr := store.Campaign(ctx, name)
+	if cerr != nil || store.RemoveCampaign(ctx, c.ID) != nil {
+		return err
+	}
+	if allSkipped {
+		err = campaign.ErrNotSendable
+	}
+	return fmt.Errorf("%w (%w)", err, errForgotten)
 }

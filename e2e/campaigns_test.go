@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailblast/mailblast/sender/sendertest"
+)
+
+// TestBrokenTemplateLeavesNoCampaign: a template that fails on the first
+// row sent exits 65 and leaves nothing behind, so the fixed template sends
+// under the same name without any clean-up.
+func TestBrokenTemplateLeavesNoCampaign(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 5)
+	w.write("typo.tmpl", "From: news@example.com\nSubject: Hi {{.frist_name}}\n\nbody\n")
+	w.mustRun(65, "send", "list.csv", "--template", "typo.tmpl")
+	if out := w.mustRun(0, "campaigns", "--json"); strings.TrimSpace(out) != "" {
+		t.Fatalf("a campaign was kept after the template failed:\n%s", out)
+	}
+	w.mustRun(0, "send", "list.csv")
+	if got := len(srv.ByRecipient()); got != 5 {
+		t.Fatalf("relay got %d recipients, want 5", got)
+	}
+}
+
+// TestResumeGoesPastAStuckCampaign: of two deferred campaigns, one's list
+// is then edited. A bare resume reports that one with the command that
+// clears it, finishes the other and exits 0; abandon then clears it, and rm
+// deletes it only with --yes.
+func TestResumeGoesPastAStuckCampaign(t *testing.T) {
+	var deferAll atomic.Bool
+	deferAll.Store(true)
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{Rcpt: func(string, int) *smtp.SMTPError {
+		if deferAll.Load() {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+		}
+		return nil
+	}}})
+	w := forServer(t, srv, 3)
+	w.env = append(w.env, "MAILBLAST_RETRY_SCHEDULE=1s", "MAILBLAST_RETRY_WAIT=0s")
+	list, _ := os.ReadFile(filepath.Join(w.dir, "list.csv"))
+	w.write("other.csv", strings.ReplaceAll(string(list), "@example.com", "@example.org"))
+	w.mustRun(75, "send", "list.csv")
+	w.mustRun(75, "send", "other.csv")
+	w.write("list.csv", string(list)+"late@example.com,Late,4\n")
+	deferAll.Store(false)
+	time.Sleep(1500 * time.Millisecond) // the 1s retry falls due
+
+	_, errs, code := w.run("resume")
+	if code != 0 || !strings.Contains(errs, `mailblast campaign abandon list`) {
+		t.Fatalf("resume: exit %d, want 0 naming the abandon command\n%s", code, errs)
+	}
+	if got := len(srv.ByRecipient()); got != 3 {
+		t.Fatalf("relay got %d recipients, want other.csv's 3", got)
+	}
+	w.mustRun(0, "campaign", "abandon", "list")
+	if _, errs, _ := w.run("resume"); strings.Contains(errs, "campaign list") {
+		t.Fatalf("resume still meets the abandoned campaign:\n%s", errs)
+	}
+	byName := campaignsJSON(t, w)
+	if c := byName["list"]; !c.Abandoned || c.Skipped != 3 || c.Pending+c.Deferred != 0 {
+		t.Fatalf("abandoned campaign: %+v", c)
+	}
+	if c := byName["other"]; !c.Finished || c.Sent != 3 || c.LastExit == nil || *c.LastExit != 0 {
+		t.Fatalf("other campaign: %+v", c)
+	}
+	w.mustRun(64, "campaign", "rm", "list") // no terminal, no --yes
+	w.mustRun(0, "campaign", "rm", "list.csv", "--yes")
+	if _, ok := campaignsJSON(t, w)["list"]; ok {
+		t.Fatal("campaign list still listed after rm")
+	}
+}
+
+type campaignJSON struct {
+	Name      string `json:"campaign"`
+	Finished  bool   `json:"finished"`
+	Abandoned bool   `json:"abandoned"`
+	LastExit  *int   `json:"last_exit"`
+	Sent      int    `json:"sent"`
+	Skipped   int    `json:"skipped"`
+	Pending   int    `json:"pending"`
+	Deferred  int    `json:"deferred"`
+}
+
+func campaignsJSON(t *testing.T, w *workspace) map[string]campaignJSON {
+	t.Helper()
+	out := map[string]campaignJSON{}
+	for _, line := range strings.Split(strings.TrimSpace(w.mustRun(0, "campaigns", "--json")), "\n") {
+		if line == "" {
+			continue
+		}
+		var c campaignJSON
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		out[c.Name] = c
+	}
+	return out
+}
