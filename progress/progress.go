@@ -57,18 +57,28 @@ func (r *Reporter) Start(name string, total, done int) {
 	r.name, r.total, r.done, r.started, r.lastLine = name, total, done, time.Now(), time.Now()
 	clear(r.counts)
 	if r.mode == Bar {
-		r.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(r.w),
-			progressbar.OptionSetDescription(name),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("msg"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		r.bar.Set(done)
+		r.bar = newBar(r.w, name, total, done)
 	}
+}
+
+// newBar counts this run's work only: a bar set to the rows an earlier run
+// finished would show them as done in no time (millions of msg/s) and
+// predict nonsense. The rows done before are named in the description.
+func newBar(w io.Writer, name string, total, done int) *progressbar.ProgressBar {
+	desc := name
+	if done > 0 {
+		desc = fmt.Sprintf("%s (%d of %d done before)", name, done, total)
+	}
+	return progressbar.NewOptions(max(total-done, 0),
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("msg"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
 }
 
 // Outcome counts one committed outcome.
