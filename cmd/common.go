@@ -21,15 +21,17 @@ var errLedger = errors.New("ledger")
 
 // recoverHint says what to do about a damaged ledger. SQLite commits are
 // atomic, so the newest good state may still be whole in the WAL.
-const recoverHint = `mailblast: the ledger is damaged; stop sending from it. To recover:
+const recoverHint = `mailblast: the ledger is damaged; nothing more is sent from it. To recover:
   1. copy the whole state directory first (cp -a), keeping ledger.db-wal and
-     ledger.db-shm beside ledger.db: the WAL holds the latest commits, and
-     deleting it loses them;
-  2. rebuild from the copy: sqlite3 ledger.db ".recover" | sqlite3 new.db,
-     put new.db in place of ledger.db and run "mailblast ledger check";
+     ledger.db-shm beside ledger.db: the WAL holds the latest commits; never
+     delete it;
+  2. the sqlite3 shell may salvage rows from the copy:
+     sqlite3 ledger.db .recover | sqlite3 new.db; put new.db in place of
+     ledger.db and run "mailblast ledger check";
   3. or start over with a fresh --state-dir and "mailblast suppress import"
-     of the suppression list, exported with "mailblast suppress list" from
-     the rebuilt ledger (or a copy you kept); then send the campaign again.`
+     of the suppression list ("mailblast suppress list" on a salvaged ledger,
+     or an export you kept). A fresh state directory does not know who was
+     mailed already.`
 
 // fullHint says what to do when the disk under the ledger filled up.
 const fullHint = `mailblast: the disk holding the ledger is full; the ledger keeps its last

@@ -45,7 +45,7 @@ const exitStatusHelp = `EXIT STATUS
   69  relay unavailable: nobody was marked failed; resume later
   70  internal error
   73  another mailblast is running this campaign
-  74  the ledger could not be read or written
+  74  the ledger is damaged, or could not be read or written (disk full)
   75  recipients deferred for later: run "mailblast resume" (from cron)
   77  the relay rejected the username or password
   78  configuration error

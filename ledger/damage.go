@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"modernc.org/sqlite"
@@ -112,15 +113,29 @@ func checkOwner(db *sql.DB, path string) error {
 	if n != 2 {
 		return damaged(path, errors.New("the file is an SQLite database without mailblast's tables"))
 	}
-	_, err = db.Exec(fmt.Sprintf(`PRAGMA application_id = %d`, applicationID))
-	return err
+	// Best effort: a ledger in a read-only state directory still reads.
+	db.Exec(fmt.Sprintf(`PRAGMA application_id = %d`, applicationID))
+	return nil
 }
+
+// quickChecked holds the paths quickCheck found sound in this process.
+var quickChecked sync.Map
 
 // quickCheck runs SQLite's quick_check: every page's structure, without
 // matching indexes to their tables (integrity_check, in Check, does that).
 // A damaged ledger must stop a run before its wrong answers send anything.
+// It reads the whole file (about 3 s for a million recipients, see
+// BENCHMARKS.md), so it runs once per ledger per process: resume opens
+// the ledger once to list the campaigns, then once per campaign.
 func quickCheck(db *sql.DB, path string) error {
-	return pragmaCheck(db, path, "quick_check")
+	if _, ok := quickChecked.Load(path); ok {
+		return nil
+	}
+	if err := pragmaCheck(db, path, "quick_check"); err != nil {
+		return err
+	}
+	quickChecked.Store(path, true)
+	return nil
 }
 
 // pragmaCheck runs quick_check or integrity_check and turns the problems
@@ -184,7 +199,16 @@ func create(path string) error {
 	if err := initialise(tmp); err != nil {
 		return fmt.Errorf("ledger: creating %s: %w", path, err)
 	}
-	if err := os.Link(tmp, path); err != nil && !errors.Is(err, os.ErrExist) {
+	err = os.Link(tmp, path)
+	if err == nil || errors.Is(err, os.ErrExist) {
+		return nil // ours, or another run's made meanwhile
+	}
+	// A file system without hard links: rename, unless another run has
+	// made the ledger meanwhile.
+	if _, serr := os.Lstat(path); !errors.Is(serr, os.ErrNotExist) {
+		return nil
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil
