@@ -130,6 +130,7 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	var timer *time.Timer // set by the goroutine, read after it ends
 	go func() {
 		defer close(finished)
 		for n := 0; ; n++ {
@@ -143,7 +144,7 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 					cancelSoft(fmt.Errorf("signal %v", sig))
 				case 1:
 					cancelHard()
-					time.AfterFunc(abandonAfter, func() { abandon(fmt.Sprintf("not stopped %s after the second signal", abandonAfter)) })
+					timer = time.AfterFunc(abandonAfter, func() { abandon(fmt.Sprintf("not stopped %s after the second signal", abandonAfter)) })
 				default:
 					abandon("third signal")
 				}
@@ -154,6 +155,9 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 		signal.Stop(ch)
 		close(done)
 		<-finished
+		if timer != nil {
+			timer.Stop() // the run returned: Main decides the exit code
+		}
 		cancelSoft(nil)
 		cancelHard()
 	}
