@@ -12,15 +12,16 @@ import (
 // DryRun is Check writing every sendable message into dir as
 // ROW-ADDRESS.eml (the row zero-padded to six digits, so files sort in list
 // order), the exact bytes send would hand to the relay. It creates dir if
-// needed and returns how many files it wrote. The ledger is not touched.
+// needed (0700) and returns how many files it wrote, each 0600: they hold
+// addresses. The ledger is not touched.
 func DryRun(ctx context.Context, opts CheckOptions, dir string) (*CheckReport, int, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("dry run: %w", err)
 	}
 	written := 0
 	opts.Write = func(row int, m Message) error {
 		path := filepath.Join(dir, DryRunFileName(row, m.To))
-		if err := os.WriteFile(path, m.Data, 0o644); err != nil {
+		if err := os.WriteFile(path, m.Data, 0o600); err != nil {
 			return fmt.Errorf("dry run: %w", err)
 		}
 		written++

@@ -20,7 +20,7 @@ func Lock(stateDir, name string) (unlock func(), err error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	path := filepath.Join(stateDir, "campaign-"+safeName(name)+".lock")
-	fl := flock.New(path)
+	fl := flock.New(path, flock.SetPermissions(0o600)) // the state directory's files are the owner's alone
 	ok, err := fl.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)

@@ -15,15 +15,85 @@ import (
 	"github.com/mailblast/mailblast/progress"
 )
 
-// errLedger marks a ledger that cannot be opened; it exits 74.
+// errLedger marks a ledger that cannot be opened, read or written; it
+// exits 74.
 var errLedger = errors.New("ledger")
 
+// recoverHint says what to do about a damaged ledger. SQLite commits are
+// atomic, so the newest good state may still be whole in the WAL.
+const recoverHint = `mailblast: the ledger is damaged; nothing more is sent from it. To recover:
+  1. copy the whole state directory first (cp -a), keeping ledger.db-wal and
+     ledger.db-shm beside ledger.db: the WAL holds the latest commits; never
+     delete it;
+  2. the sqlite3 shell may salvage rows from the copy:
+     sqlite3 ledger.db .recover | sqlite3 new.db; put new.db in place of
+     ledger.db and run "mailblast ledger check";
+  3. or start over with a fresh --state-dir and "mailblast suppress import"
+     of the suppression list ("mailblast suppress list" on a salvaged ledger,
+     or an export you kept). A fresh state directory does not know who was
+     mailed already.`
+
+// fullHint says what to do when the disk under the ledger filled up.
+const fullHint = `mailblast: the disk holding the ledger is full; the ledger keeps its last
+commit. Free some space, then run "mailblast resume".`
+
+// ledgerFailure is the ledger's storage failing, wherever it surfaced: it
+// exits 74 and its message says how to go on.
+type ledgerFailure struct {
+	err  error
+	hint string
+}
+
+func (e *ledgerFailure) Error() string {
+	if e.hint == "" {
+		return e.err.Error()
+	}
+	return e.err.Error() + "\n" + e.hint
+}
+
+func (e *ledgerFailure) Unwrap() []error { return []error{errLedger, e.err} }
+
+// ledgerError puts a damaged ledger, a full disk or an I/O error in the
+// errLedger class, with its hint; other errors pass unchanged.
+func ledgerError(err error) error {
+	var lf *ledgerFailure
+	switch {
+	case err == nil || errors.As(err, &lf):
+		return err
+	case ledger.Damaged(err):
+		return &ledgerFailure{err, recoverHint}
+	case ledger.Full(err):
+		return &ledgerFailure{err, fullHint}
+	case ledger.StorageFailed(err):
+		return &ledgerFailure{err: err}
+	}
+	return err
+}
+
+func ledgerPath(cfg *Config) string { return filepath.Join(cfg.StateDir, "ledger.db") }
+
 func openStore(cfg *Config) (*ledger.SQLite, error) {
-	s, err := ledger.Open(filepath.Join(cfg.StateDir, "ledger.db"))
+	warnOpenStateDir(cfg.StateDir)
+	s, err := ledger.Open(ledgerPath(cfg))
 	if err != nil {
+		if e := ledgerError(err); e != err {
+			return nil, e
+		}
 		return nil, fmt.Errorf("%w: %w", errLedger, err)
 	}
 	return s, nil
+}
+
+// warnOpenStateDir warns once per command about a state directory that
+// other users can read: mailblast makes its own 0700 and its files 0600,
+// but one made by hand may expose a ledger from an older version.
+func warnOpenStateDir(dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "mailblast: warning: state directory %s (mode %o) is readable by other users; its ledger holds addresses: chmod 700 %s\n",
+		dir, fi.Mode().Perm(), dir)
 }
 
 // configAndStore is the start of every command that only reads or edits

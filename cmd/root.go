@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -44,7 +45,7 @@ const exitStatusHelp = `EXIT STATUS
   69  relay unavailable: nobody was marked failed; resume later
   70  internal error
   73  another mailblast is running this campaign
-  74  the ledger could not be read or written
+  74  the ledger is damaged, or could not be read or written (disk full)
   75  recipients deferred for later: run "mailblast resume" (from cron)
   77  the relay rejected the username or password
   78  configuration error
@@ -104,7 +105,7 @@ func Main() int {
 	defer stop()
 	defer startProfile()()
 	root := newRootCommand()
-	err := root.ExecuteContext(withHard(soft, hard))
+	err := ledgerError(root.ExecuteContext(withHard(soft, hard)))
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, errUnfinished) {
 		fmt.Fprintf(os.Stderr, "mailblast: %v\n", err)
@@ -112,15 +113,24 @@ func Main() int {
 	return code
 }
 
+// abandonAfter bounds how long a run may take to end after the second
+// signal. Code stuck where no context reaches (an open() that blocks, a
+// syscall that never returns) must not keep the process alive; exiting
+// mid-commit is safe because SQLite commits are atomic: the ledger keeps
+// its last commit.
+const abandonAfter = 3 * time.Second
+
 // signalContexts: the first SIGINT/SIGTERM ends soft (stop taking
-// recipients, let in-flight ones finish), the second ends hard.
+// recipients, let in-flight ones finish), the second ends hard and exits
+// 130 if the run has not returned within abandonAfter, a third at once.
 func signalContexts() (soft, hard context.Context, stop func()) {
 	soft, cancelSoft := context.WithCancelCause(context.Background())
 	hard, cancelHard := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
+	ch := make(chan os.Signal, 3)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	var timer *time.Timer // set by the goroutine, read after it ends
 	go func() {
 		defer close(finished)
 		for n := 0; ; n++ {
@@ -128,11 +138,15 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 			case <-done:
 				return
 			case sig := <-ch:
-				if n == 0 {
+				switch n {
+				case 0:
 					fmt.Fprintf(os.Stderr, "mailblast: %v: finishing messages in flight (again to abandon them)\n", sig)
 					cancelSoft(fmt.Errorf("signal %v", sig))
-				} else {
+				case 1:
 					cancelHard()
+					timer = time.AfterFunc(abandonAfter, func() { abandon(fmt.Sprintf("not stopped %s after the second signal", abandonAfter)) })
+				default:
+					abandon("third signal")
 				}
 			}
 		}
@@ -141,9 +155,19 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 		signal.Stop(ch)
 		close(done)
 		<-finished
+		if timer != nil {
+			timer.Stop() // the run returned: Main decides the exit code
+		}
 		cancelSoft(nil)
 		cancelHard()
 	}
+}
+
+// abandon ends the process from any state: cmd is the one place allowed
+// to exit.
+func abandon(why string) {
+	fmt.Fprintf(os.Stderr, "mailblast: %s: exiting now; the ledger keeps its last commit, \"mailblast resume\" continues\n", why)
+	os.Exit(exitInterrupted)
 }
 
 type hardKey struct{}
@@ -180,7 +204,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.PersistentFlags().String("state-dir", "", "directory of the ledger and locks (default $XDG_STATE_HOME/mailblast)")
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitStatusHelp + "\n")
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
-	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand())
+	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand(), newLedgerCommand())
 	root.AddCommand(newInitCommand(), newDocsCommand(), newCampaignsCommand(), newCampaignCommand())
 	root.Version = version
 	root.SuggestionsMinimumDistance = 2

@@ -4,6 +4,12 @@
 //
 // The flow of a campaign through the ledger:
 //
+//  0. Open makes a new ledger only where no file is (0600, in a 0700
+//     directory, marked by its application_id). An existing file that is
+//     empty, foreign, or damaged by SQLite's quick_check is ErrDamaged:
+//     wrong answers from a damaged file would send a campaign again.
+//     Check runs the fuller integrity_check; Damaged, Full and
+//     StorageFailed classify the errors a failing disk gives later.
 //  1. CreateCampaign records the list, the template and the settings.
 //  2. Import takes the list's rows in order, committing them a few thousand
 //     at a time, so a run can send the first rows while the rest come in.

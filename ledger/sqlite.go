@@ -149,7 +149,11 @@ func (s *SQLite) cached(db *sql.DB, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// Open opens (creating if needed) the ledger file at path.
+// Open opens the ledger file at path, creating it only when no file is
+// there: an empty or foreign file, or one SQLite's quick_check finds
+// damaged, is an error wrapping ErrDamaged, so a damaged ledger never
+// answers wrongly (a campaign sent again, totals that are not). The
+// directory is made 0700 and the files are 0600: they hold addresses.
 //
 // WAL with synchronous=FULL makes every commit durable across power loss;
 // callers batch their writes so that costs one fsync per batch, not per
@@ -158,13 +162,20 @@ func Open(path string) (*SQLite, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
+	if err := create(path); err != nil {
+		return nil, err
+	}
+	if err := checkHeader(path); err != nil {
+		return nil, err
+	}
+	restrictModes(path)
 	db, err := open(path, "journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)")
 	if err != nil {
 		return nil, err
 	}
-	if err := setUp(db); err != nil {
+	if err := verify(db, path); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("ledger: %s: %w", path, err)
+		return nil, damagedIf(path, err)
 	}
 	// A reader in WAL mode sees the last commit and never blocks the writer.
 	rdb, err := open(path, "busy_timeout(10000)", "query_only(1)")
@@ -173,6 +184,21 @@ func Open(path string) (*SQLite, error) {
 		return nil, err
 	}
 	return &SQLite{db: db, rdb: rdb}, nil
+}
+
+// verify checks that db is a sound ledger and brings its schema up to
+// date.
+func verify(db *sql.DB, path string) error {
+	if err := checkOwner(db, path); err != nil {
+		return err
+	}
+	if err := quickCheck(db, path); err != nil {
+		return err
+	}
+	if err := setUp(db); err != nil {
+		return fmt.Errorf("ledger: %s: %w", path, err)
+	}
+	return nil
 }
 
 // OpenReadOnly opens an existing ledger for commands that must not change

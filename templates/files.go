@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -68,7 +69,7 @@ func mediaType(name string) string {
 // addFiles reads the attachments and inline images.
 func (t *Template) addFiles(opts *Options) error {
 	for _, path := range opts.Attachments {
-		data, err := readFile(os.Open, path)
+		data, err := readFile(osFiles{}, path)
 		if err != nil {
 			return fmt.Errorf("attachment: %w", err)
 		}
@@ -89,7 +90,7 @@ func (t *Template) addFiles(opts *Options) error {
 		if !strings.HasPrefix(typ, "image/") {
 			return fmt.Errorf("inline image %q: %s is not an image file (%s)", id, path, typ)
 		}
-		data, err := readFile(os.Open, path)
+		data, err := readFile(osFiles{}, path)
 		if err != nil {
 			return fmt.Errorf("inline image %q: %w", id, err)
 		}
@@ -157,18 +158,34 @@ func newFilePart(h message.Header, data []byte) *filePart {
 	return &filePart{header: frozen, data: data}
 }
 
-// readFile reads the regular file at path, opened with open, within
+// opener is where files are opened: the system (osFiles, for the
+// configured attachments) or an *os.Root (the attachment column's
+// directory).
+type opener interface {
+	Stat(name string) (fs.FileInfo, error)
+	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
+}
+
+type osFiles struct{}
+
+func (osFiles) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+func (osFiles) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+
+// readFile reads the regular file at path, opened in fsys, within
 // maxFileSize.
-func readFile(open func(string) (*os.File, error), path string) ([]byte, error) {
+func readFile(fsys opener, path string) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := readFileInto(&buf, open, path); err != nil {
+	if err := readFileInto(&buf, fsys, path); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-func readFileInto(buf *bytes.Buffer, open func(string) (*os.File, error), path string) error {
-	f, size, err := openFile(open, path)
+func readFileInto(buf *bytes.Buffer, fsys opener, path string) error {
+	f, size, err := openFile(fsys, path)
 	if err != nil {
 		return err
 	}
@@ -183,26 +200,56 @@ func readFileInto(buf *bytes.Buffer, open func(string) (*os.File, error), path s
 	return nil
 }
 
-// openFile opens path and checks that it is a regular file of at most
-// maxFileSize bytes. A device or a FIFO could block or never end.
-func openFile(open func(string) (*os.File, error), path string) (*os.File, int64, error) {
-	f, err := open(path)
+// openFile opens path in fsys and checks that it is a regular file of at
+// most maxFileSize bytes. A FIFO blocks open() until a writer comes, which
+// may be never, and a device may never end: so the file is looked at
+// before it is opened, and opened non-blocking, which returns at once even
+// for a FIFO swapped in between, whose fstat then refuses it.
+func openFile(fsys opener, path string) (*os.File, int64, error) {
+	fi, err := fsys.Stat(path)
 	if err != nil {
 		return nil, 0, err
 	}
-	fi, err := f.Stat()
-	switch {
-	case err != nil:
-	case !fi.Mode().IsRegular():
-		err = &fs.PathError{Op: "attach", Path: path, Err: errors.New("not a regular file")}
-	case fi.Size() > maxFileSize:
-		err = &fs.PathError{Op: "attach", Path: path, Err: fmt.Errorf("larger than %d MiB", maxFileSize>>20)}
+	if err := checkRegular(path, fi); err != nil {
+		return nil, 0, err
+	}
+	f, err := fsys.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	if fi, err = f.Stat(); err == nil {
+		err = checkRegular(path, fi)
 	}
 	if err != nil {
 		f.Close()
 		return nil, 0, err
 	}
 	return f, fi.Size(), nil
+}
+
+func checkRegular(path string, fi fs.FileInfo) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return &fs.PathError{Op: "attach", Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode()))}
+	case fi.Size() > maxFileSize:
+		return &fs.PathError{Op: "attach", Path: path, Err: fmt.Errorf("larger than %d MiB", maxFileSize>>20)}
+	}
+	return nil
+}
+
+// fileKind names a mode's file type for the error message.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }
 
 // attachColumn is the per-row attachment of Options.AttachmentColumn.
@@ -234,11 +281,11 @@ func (t *Template) addAttachmentColumn(opts *Options) error {
 	return nil
 }
 
-// open opens a row's file inside the attachment directory. os.OpenInRoot
-// refuses absolute paths and paths that leave the directory, by .. or by
-// a symbolic link: a CSV cell cannot attach /etc/passwd.
-func (a *attachColumn) open(path string) (*os.File, error) {
-	return os.OpenInRoot(a.dir, path)
+// root is the attachment directory as an *os.Root, which refuses absolute
+// paths and paths that leave the directory, by .. or by a symbolic link:
+// a CSV cell cannot attach /etc/passwd. Files opened in it outlive it.
+func (a *attachColumn) root() (*os.Root, error) {
+	return os.OpenRoot(a.dir)
 }
 
 // path returns the row's attachment path; "" when the cell is blank.
@@ -268,7 +315,12 @@ func (t *Template) CheckAttachments(data map[string]string) error {
 	if err != nil || p == "" {
 		return err
 	}
-	f, _, err := openFile(t.attach.open, p)
+	root, err := t.attach.root()
+	if err != nil {
+		return fmt.Errorf("attachment directory: %w", err)
+	}
+	defer root.Close()
+	f, _, err := openFile(root, p)
 	if err != nil {
 		return t.attach.fieldError(err)
 	}
@@ -286,8 +338,13 @@ func (t *Template) readRowAttachment(st *renderState, data map[string]string) er
 	if err != nil || p == "" {
 		return err
 	}
+	root, err := t.attach.root()
+	if err != nil {
+		return fmt.Errorf("attachment directory: %w", err)
+	}
+	defer root.Close()
 	st.attachData.Reset()
-	if err := readFileInto(&st.attachData, t.attach.open, p); err != nil {
+	if err := readFileInto(&st.attachData, root, p); err != nil {
 		return t.attach.fieldError(err)
 	}
 	st.hasAttach = true
