@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/recipients"
@@ -140,7 +141,7 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 			case sig := <-ch:
 				switch n {
 				case 0:
-					fmt.Fprintf(os.Stderr, "mailblast: %v: finishing messages in flight (again to abandon them)\n", sig)
+					fmt.Fprintf(os.Stderr, "%smailblast: %v: finishing messages in flight (again to abandon them)\n", clearLine(), sig)
 					cancelSoft(fmt.Errorf("signal %v", sig))
 				case 1:
 					cancelHard()
@@ -168,6 +169,15 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 func abandon(why string) {
 	fmt.Fprintf(os.Stderr, "mailblast: %s: exiting now; the ledger keeps its last commit, \"mailblast resume\" continues\n", why)
 	os.Exit(exitInterrupted)
+}
+
+// clearLine starts a message on a clean line of a terminal: the progress
+// bar's line is redrawn below it instead of being written over.
+func clearLine() string {
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		return "\r\x1b[K"
+	}
+	return ""
 }
 
 type hardKey struct{}

@@ -31,8 +31,9 @@ deb=$(ls dist/*_amd64.deb | head -1)
 rpm=$(ls dist/*.x86_64.rpm | head -1)
 tar=$(ls dist/mailblast_*_linux_amd64.tar.gz | head -1)
 echo "== built $deb, $rpm, $tar"
+listing=$(tar -tzf "$tar")   # not piped into grep -q: pipefail would see tar's SIGPIPE
 for f in LICENSE dist-docs/man/mailblast.1.gz dist-docs/completions/mailblast.bash; do
-  tar -tzf "$tar" | grep -qx "$f" || { echo "archive lacks $f"; exit 1; }
+  grep -qx "$f" <<<"$listing" || { echo "archive lacks $f"; exit 1; }
 done
 
 if [ "$(id -u)" -ne 0 ] || ! command -v dpkg >/dev/null; then
