@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"fmt"
 	"net/mail"
 	"strings"
 
@@ -46,7 +47,7 @@ func ParseAddress(s string) (Address, error) {
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil {
-		return Address{}, badAddress(strings.TrimPrefix(err.Error(), "mail: "))
+		return Address{}, badAddress(whyNotAddress(s, err))
 	}
 	if a.Address != s || a.Name != "" {
 		return Address{}, badAddress("not a bare address")
@@ -66,6 +67,34 @@ func ParseAddress(s string) (Address, error) {
 	}
 	addr.Key = strings.ToLower(norm.NFC.String(local)) + "@" + strings.ToLower(ascii)
 	return addr, nil
+}
+
+// whyNotAddress says in words what is wrong with s, which net/mail
+// refused: its own messages ("missing '@' or angle-addr") name the parser's
+// state, not the mistake.
+func whyNotAddress(s string, err error) string {
+	at := strings.Count(s, "@")
+	i := strings.LastIndexByte(s, '@')
+	switch {
+	case at == 0:
+		return "no '@' in it"
+	case at > 1 && !strings.HasPrefix(s, `"`):
+		return fmt.Sprintf("%d '@' signs, an address has one", at)
+	case i == 0:
+		return "nothing before the '@'"
+	case i == len(s)-1:
+		return "nothing after the '@'"
+	case strings.ContainsAny(s, " \t"):
+		return "it contains a space"
+	case strings.Contains(s[:i], ".."), strings.HasPrefix(s, "."), strings.HasSuffix(s[:i], "."):
+		return "a dot at the start or end of the part before the '@', or two dots in a row"
+	}
+	for _, r := range s[:i] {
+		if strings.ContainsRune(`()<>[]:;,\"`, r) {
+			return fmt.Sprintf("%q is not allowed before the '@' without quotes", r)
+		}
+	}
+	return strings.TrimPrefix(err.Error(), "mail: ")
 }
 
 // asciiDomain checks domain and returns the form for RCPT: as written

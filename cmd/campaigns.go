@@ -129,7 +129,7 @@ func newCampaignAbandonCommand() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withStore(c, func(ctx context.Context, cfg *Config, store ledger.Store) error {
-				camp, err := findCampaign(ctx, store, cfg.StateDir, args[0])
+				camp, err := findCampaign(ctx, store, args[0])
 				if err != nil {
 					return err
 				}
@@ -154,7 +154,7 @@ func newCampaignRemoveCommand() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withStore(c, func(ctx context.Context, cfg *Config, store ledger.Store) error {
-				camp, err := findCampaign(ctx, store, cfg.StateDir, args[0])
+				camp, err := findCampaign(ctx, store, args[0])
 				if err != nil {
 					return err
 				}
@@ -177,7 +177,7 @@ func newCampaignRemoveCommand() *cobra.Command {
 
 // findCampaign looks name up; a miss is a usage error naming the
 // campaigns there are. A list's file name (with .csv) finds its campaign.
-func findCampaign(ctx context.Context, store ledger.Store, stateDir, name string) (ledger.Campaign, error) {
+func findCampaign(ctx context.Context, store ledger.Store, name string) (ledger.Campaign, error) {
 	for _, n := range []string{name, strings.TrimSuffix(name, ".csv")} {
 		if c, err := store.Campaign(ctx, n); err == nil {
 			return c, nil
@@ -192,9 +192,9 @@ func findCampaign(ctx context.Context, store ledger.Store, stateDir, name string
 		names = append(names, c.Name)
 	}
 	if len(names) == 0 {
-		return ledger.Campaign{}, &usageError{fmt.Errorf("no campaign %q: there are no campaigns in %s", name, stateDir)}
+		return ledger.Campaign{}, &usageError{fmt.Errorf("no campaign %q: the ledger has no campaigns", name)}
 	}
-	return ledger.Campaign{}, &usageError{fmt.Errorf("no campaign %q in %s; there are: %s", name, stateDir, strings.Join(names, ", "))}
+	return ledger.Campaign{}, &usageError{fmt.Errorf("no campaign %q; there are: %s", name, strings.Join(names, ", "))}
 }
 
 // confirm asks on a terminal; without one, it refuses rather than guess.

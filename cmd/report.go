@@ -127,11 +127,7 @@ func writeCSVReport(ctx context.Context, store ledger.Store, id int64, state led
 
 func pickCampaign(ctx context.Context, store ledger.Store, name string) (ledger.Campaign, error) {
 	if name != "" {
-		c, err := store.Campaign(ctx, name)
-		if err != nil {
-			return c, &usageError{err}
-		}
-		return c, nil
+		return findCampaign(ctx, store, name)
 	}
 	all, err := store.Campaigns(ctx)
 	if err != nil {

@@ -153,11 +153,8 @@ func unfinished(ctx context.Context, cfg *Config) ([]ledger.Campaign, error) {
 	}
 	defer store.Close()
 	if cfg.Campaign != "" {
-		c, err := store.Campaign(ctx, cfg.Campaign)
-		if err != nil {
-			return nil, &usageError{err}
-		}
-		return []ledger.Campaign{c}, nil
+		c, err := findCampaign(ctx, store, cfg.Campaign)
+		return []ledger.Campaign{c}, err
 	}
 	all, err := store.Campaigns(ctx)
 	if err != nil {

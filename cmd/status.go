@@ -101,11 +101,8 @@ func statusCampaigns(ctx context.Context, store ledger.Store, name string) ([]le
 	case name != "" && store == nil:
 		return nil, &usageError{fmt.Errorf("campaign %q: %w", name, ledger.ErrNotFound)}
 	case name != "":
-		c, err := store.Campaign(ctx, name)
-		if err != nil {
-			return nil, &usageError{err}
-		}
-		return []ledger.Campaign{c}, nil
+		c, err := findCampaign(ctx, store, name)
+		return []ledger.Campaign{c}, err
 	case store == nil:
 		return nil, nil
 	}

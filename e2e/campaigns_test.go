@@ -105,3 +105,26 @@ func campaignsJSON(t *testing.T, w *workspace) map[string]campaignJSON {
 	}
 	return out
 }
+
+// TestExcelListAndWording: a semicolon-separated list (Excel in many
+// locales) sends; a doubled '@' is named as such; a campaign is found by
+// its list's file name, and a miss names the campaigns there are.
+func TestExcelListAndWording(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 0)
+	w.write("semi.csv", "id;email;first_name;n\n1;ann@example.com;Ann;1\n2;bob@@example.com;Bob;2\n3;cy@example.com;Cy;3\n")
+	out := w.mustRun(0, "validate", "semi.csv")
+	if !strings.Contains(out, "2 '@' signs") {
+		t.Errorf("validate does not say what is wrong with bob@@example.com:\n%s", out)
+	}
+	w.mustRun(0, "send", "semi.csv")
+	if got := len(srv.ByRecipient()); got != 2 {
+		t.Fatalf("relay got %d recipients, want 2", got)
+	}
+	if out := w.mustRun(0, "status", "--campaign", "semi.csv"); !strings.HasPrefix(out, "semi (finished)") {
+		t.Errorf("status --campaign semi.csv: %s", out)
+	}
+	if _, errs, code := w.run("status", "--campaign", "semu"); code != 64 || !strings.Contains(errs, "there are: semi") {
+		t.Errorf("status --campaign semu: exit %d\n%s", code, errs)
+	}
+}

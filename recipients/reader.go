@@ -35,12 +35,13 @@ type Row struct {
 
 // Reader reads a recipient list. See the package documentation for the flow.
 type Reader struct {
-	path string
-	f    *os.File
-	src  *guardedFile
-	br   *bufio.Reader
-	csv  *csv.Reader
-	base int64 // file offset where csv started reading
+	comma rune // the field separator, detected from the header row
+	path  string
+	f     *os.File
+	src   *guardedFile
+	br    *bufio.Reader
+	csv   *csv.Reader
+	base  int64 // file offset where csv started reading
 
 	header    []string
 	emailIdx  int
@@ -78,6 +79,7 @@ func (r *Reader) start(emailColumn string) error {
 	if err := r.skipBOM(); err != nil {
 		return err
 	}
+	r.comma = detectComma(r.br)
 	r.csv = r.newCSV(0) // 0: csv takes the count from the header row
 	rec, _, err := r.readRecord(1, headerLimit(r.maxField))
 	if err == io.EOF {
@@ -112,11 +114,40 @@ func (r *Reader) skipBOM() error {
 	return nil
 }
 
+// detectComma picks the header row's separator: a comma, or else the
+// semicolon that Excel writes in many locales, or a tab, whichever the
+// header holds most of outside quotes. A header with no separator at all
+// (one column) stays comma-separated.
+func detectComma(br *bufio.Reader) rune {
+	head, _ := br.Peek(4096)
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	counts := map[rune]int{}
+	quoted := false
+	for _, b := range head {
+		switch {
+		case b == '"':
+			quoted = !quoted
+		case !quoted && (b == ',' || b == ';' || b == '\t'):
+			counts[rune(b)]++
+		}
+	}
+	best := ','
+	for _, c := range []rune{';', '\t'} {
+		if counts[c] > counts[best] {
+			best = c
+		}
+	}
+	return best
+}
+
 // newCSV makes a csv.Reader over the shared buffer. csv.NewReader keeps a
 // *bufio.Reader as it is, so r.br is the only buffer and InputOffset counts
 // bytes taken from it.
 func (r *Reader) newCSV(fields int) *csv.Reader {
 	c := csv.NewReader(r.br)
+	c.Comma = r.comma
 	c.ReuseRecord = true
 	c.FieldsPerRecord = fields
 	return c
