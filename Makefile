@@ -1,6 +1,7 @@
 # mailblast developer tasks.
 #
 # Tools installed by this Makefile go into ./.bin/ (repo-local, not on PATH):
+#   .bin/golangci-lint -- installed on demand by `make lint` (scripts/test.sh runs it)
 #   .bin/goreleaser  -- installed on demand by `make release-check` / `make snapshot`
 #                       with `go install` from the Go module proxy (takes a few minutes
 #                       the first time). Delete .bin/ to force a reinstall.
@@ -11,8 +12,10 @@ SHELL := bash
 BINARY            := mailblast
 MODULE            := github.com/mailblast/mailblast
 GORELEASER_VERSION := v2.15.1
+GOLANGCI_VERSION   := v2.15.0
 BIN_DIR           := .bin
 GORELEASER        := $(BIN_DIR)/goreleaser
+GOLANGCI          := $(BIN_DIR)/golangci-lint
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 ifeq ($(strip $(VERSION)),)
@@ -20,12 +23,12 @@ VERSION := dev
 endif
 LDFLAGS := -s -w -X $(MODULE)/cmd.version=$(VERSION)
 
-.PHONY: all build test vet release-check snapshot bench demo clean help
+.PHONY: all build test vet lint release-check snapshot bench demo clean help
 
 all: vet build
 
 help:
-	@echo "targets: build test vet release-check snapshot bench demo clean"
+	@echo "targets: build test vet lint release-check snapshot bench demo clean"
 
 build:
 	go build -ldflags '$(LDFLAGS)' -o $(BINARY) .
@@ -37,6 +40,12 @@ vet:
 	@out="$$(gofmt -l .)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
+
+$(GOLANGCI):
+	GOBIN=$(CURDIR)/$(BIN_DIR) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+lint: $(GOLANGCI)
+	$(GOLANGCI) run ./...
 
 $(GORELEASER):
 	GOBIN=$(CURDIR)/$(BIN_DIR) go install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)

@@ -22,4 +22,12 @@ if need_postfix; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postfix >/dev/null
   [ "$had_policy" -eq 0 ] && $SUDO rm -f /usr/sbin/policy-rc.d
 fi
+# make runs the lint and release targets; dpkg's man check needs man-db.
+missing=""
+command -v make >/dev/null 2>&1 || missing="$missing make"
+command -v man >/dev/null 2>&1 || missing="$missing man-db"
+if [ -n "$missing" ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
 echo "smtp-sink: $(command -v smtp-sink || echo /usr/sbin/smtp-sink)"
