@@ -39,11 +39,12 @@ type Config struct {
 	AllowInsecureAuth  bool // AUTH over a connection without TLS
 	Connections        int
 	MaxMessagesPerConn int
-	Timeout            time.Duration // every step: dial, each command, each body write
+	Timeout            time.Duration // each reply as a whole, each write; a dial gets min(Timeout, 30s)
 	// Backoff between failed connects starts at BackoffMin, doubles to
 	// BackoffMax; after MaxConnectFailures consecutive failures the relay
 	// counts as down. The defaults (1s, 30s, 8) wait about a minute and a
-	// half for a relay that restarts before giving the run up.
+	// half for a relay that refuses connections, at most GiveUpAfter (4
+	// minutes) for one that accepts them and says nothing.
 	BackoffMin, BackoffMax time.Duration
 	MaxConnectFailures     int
 	// Pipelining and Chunking (RFC 2920, RFC 3030) are used when the relay
@@ -108,7 +109,7 @@ type conn struct {
 const (
 	maxReplyLine  = 4 << 10          // one reply line
 	maxReplyBytes = 64 << 10         // all read between two of our writes, on the wire
-	maxSetup      = 30 * time.Second // connect, implicit TLS and greeting, at most
+	maxSetup      = 30 * time.Second // a whole dial (connect to AUTH), at most
 )
 
 var (
@@ -121,7 +122,7 @@ var (
 // reply: all that is read until our next write must arrive within timeout
 // of it, and add up to less than maxReplyBytes. Reads do not move the
 // deadline, so a relay that drips a reply costs one timeout, not forever.
-// Until the greeting has been read, no deadline goes past setup.
+// Until the session is set up, no deadline goes past setup.
 type deadlineConn struct {
 	net.Conn
 	timeout time.Duration
@@ -179,10 +180,9 @@ func replyReader(nc net.Conn, size int) *textproto.Reader {
 	return textproto.NewReader(bufio.NewReaderSize(&lineLimiter{r: nc}, size))
 }
 
-// dial opens, greets, secures and authenticates one connection. Connecting,
-// the implicit TLS handshake and the greeting together get min(Timeout,
-// 30s): a relay that accepts connections and says nothing costs that much
-// per attempt, and every later reply gets Timeout.
+// dial opens, greets, secures and authenticates one connection, all within
+// min(Timeout, 30s): a relay that accepts connections and says nothing
+// costs that much per attempt. Later, every reply gets Timeout.
 func dial(ctx context.Context, cfg *Config) (*conn, error) {
 	setup := time.Now().Add(min(cfg.Timeout, maxSetup))
 	d := net.Dialer{Deadline: setup}
@@ -195,7 +195,6 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 	dc := &deadlineConn{Conn: raw, timeout: cfg.Timeout, setup: setup}
 	raw.SetDeadline(setup)
 	nc, greeting, err := greet(dc, cfg)
-	dc.setup = time.Time{}
 	var c *smtp.Client
 	if err == nil {
 		c, nc, err = open(nc, greeting, cfg)
@@ -207,6 +206,7 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 		raw.Close()
 		return nil, err
 	}
+	dc.setup = time.Time{}
 	cn := &conn{c: c, nc: nc, raw: raw, max: cfg.MaxMessagesPerConn}
 	cn.pipelining, _ = c.Extension("PIPELINING")
 	cn.chunking, _ = c.Extension("CHUNKING")
@@ -217,8 +217,8 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 }
 
 // greet shakes hands for implicit TLS and reads the greeting itself, so
-// that it falls under the setup deadline and limits and a refusal is
-// reported as the relay's answer to CONNECT. hello is what go-smtp must
+// that it falls under the limits above, with no command written to start
+// its clock, and a refusal is reported as the relay's answer to CONNECT. hello is what go-smtp must
 // read first: the greeting again, and anything the relay sent after it.
 func greet(dc *deadlineConn, cfg *Config) (net.Conn, []byte, error) {
 	var nc net.Conn = dc

@@ -342,3 +342,30 @@ func TestIdleCloseIsNotThrottling(t *testing.T) {
 		t.Errorf("idle close throttle %v, 4.7.0 throttle %v", idle.Throttle(), slow.Throttle())
 	}
 }
+
+// TestGiveUpAfter: with the defaults (smtp.timeout 1m, backoff 1s doubling
+// to 30s, 8 attempts) a relay that accepts connections and never speaks
+// holds a run 4 minutes at most, as the README says.
+func TestGiveUpAfter(t *testing.T) {
+	cfg := sender.Config{Timeout: time.Minute, BackoffMin: time.Second, BackoffMax: 30 * time.Second, MaxConnectFailures: 8}
+	if got := cfg.GiveUpAfter(); got != 4*time.Minute {
+		t.Errorf("GiveUpAfter %s, want 4m0s", got)
+	}
+}
+
+// TestSilentRelayGivesUp: a relay that accepts connections and says
+// nothing is given up on within GiveUpAfter (and some slack for a busy
+// machine).
+func TestSilentRelayGivesUp(t *testing.T) {
+	h := newHostile(t, func(h *hostile, c net.Conn, r *bufio.Reader) { io.Copy(io.Discard, c) })
+	cfg := hostileConfig(h)
+	cfg.MaxConnectFailures, cfg.Connections = 4, 2
+	start := time.Now()
+	_, err := within(t, 20*time.Second, cfg, 2)
+	if !errors.Is(err, sender.ErrRelayUnavailable) {
+		t.Fatalf("err %v", err)
+	}
+	if took, most := time.Since(start), cfg.GiveUpAfter(); took > most+2*time.Second {
+		t.Errorf("gave up after %s, promised %s", took, most)
+	}
+}

@@ -259,6 +259,7 @@ func (p *Pool) dialOnce(ctx, hard context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
+	start := time.Now()
 	cn, err := p.dial(hard, &p.cfg)
 	if err == nil {
 		p.mu.Lock()
@@ -273,7 +274,7 @@ func (p *Pool) dialOnce(ctx, hard context.Context) (*conn, error) {
 	case e.Permanent:
 		return nil, e
 	}
-	return nil, p.failed(e)
+	return nil, p.failed(e, start)
 }
 
 // refusal: the relay answered the greeting or EHLO with 5xx. It is up and
@@ -305,14 +306,16 @@ func (p *Pool) wait(ctx context.Context) error {
 	}
 }
 
-// failed records a failed connect. The relay counts as down after
-// MaxConnectFailures in a row, unless another relay of the group is
-// working, in which case this one keeps backing off and probing.
-func (p *Pool) failed(e *Error) error {
+// failed records a failed connect that started at start. The relay counts
+// as down after MaxConnectFailures in a row, unless another relay of the
+// group is working, in which case this one keeps backing off and probing.
+// The backoff counts from the start of the attempt, so that an attempt
+// that took its whole timeout is not followed by a long wait as well.
+func (p *Pool) failed(e *Error, start time.Time) error {
 	p.mu.Lock()
 	p.failures++
 	n := p.failures
-	p.notUntil = time.Now().Add(backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, n))
+	p.notUntil = start.Add(backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, n))
 	p.mu.Unlock()
 	switch n {
 	case 1:
@@ -328,13 +331,14 @@ func (p *Pool) failed(e *Error) error {
 }
 
 // GiveUpAfter is the longest a relay that cannot be reached holds a run
-// before it counts as down: MaxConnectFailures attempts of at most
-// min(Timeout, 30s) each (connect, implicit TLS, greeting), and the
-// longest backoffs between them.
+// before it counts as down: MaxConnectFailures attempts, each of at most
+// min(Timeout, 30s) and started the longest backoff after the previous
+// one started, or when it ended if that is later.
 func (c *Config) GiveUpAfter() time.Duration {
-	total := time.Duration(c.MaxConnectFailures) * min(c.Timeout, maxSetup)
+	setup := min(c.Timeout, maxSetup)
+	total := setup
 	for n := 1; n < c.MaxConnectFailures; n++ {
-		total += backoffBase(c.BackoffMin, c.BackoffMax, n)
+		total += max(setup, backoffBase(c.BackoffMin, c.BackoffMax, n))
 	}
 	return total
 }
