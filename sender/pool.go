@@ -319,8 +319,8 @@ func (p *Pool) failed(e *Error, start time.Time) error {
 	p.mu.Unlock()
 	switch n {
 	case 1:
-		p.gov.logf("relay %s: connect failed: %v; retrying up to %d more times, for at most %s",
-			p.cfg.Name, e, p.cfg.MaxConnectFailures-1, p.cfg.GiveUpAfter().Round(time.Second))
+		p.gov.logf("relay %s: connect failed: %v; retrying, %d attempts in all, for %s at most",
+			p.cfg.Name, e, p.cfg.MaxConnectFailures, p.cfg.GiveUpAfter().Round(time.Second))
 	case p.cfg.MaxConnectFailures:
 		p.gov.logf("relay %s: connect failed (%d in a row): %v", p.cfg.Name, n, e)
 	}
