@@ -216,10 +216,11 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 	return cn, nil
 }
 
-// greet shakes hands for implicit TLS and reads the greeting itself, so
-// that it falls under the limits above, with no command written to start
-// its clock, and a refusal is reported as the relay's answer to CONNECT. hello is what go-smtp must
-// read first: the greeting again, and anything the relay sent after it.
+// greet shakes hands for implicit TLS and reads the greeting itself: it
+// falls under the limits above though no command of ours starts its clock,
+// and a refusal is reported as the relay's answer to CONNECT. The bytes it
+// returns are for go-smtp to read first: a greeting, then anything the
+// relay sent after its own.
 func greet(dc *deadlineConn, cfg *Config) (net.Conn, []byte, error) {
 	var nc net.Conn = dc
 	if cfg.TLS == Implicit {
