@@ -43,7 +43,8 @@ const exitStatusHelp = `EXIT STATUS
       or template changed under an existing campaign; validate: the
       campaign cannot be sent as it is
   66  list or template file not found
-  69  relay unavailable: nobody was marked failed; resume later
+  69  relay unavailable, or refusing us (5xx greeting): nobody was marked
+      failed; resume later
   70  internal error
   73  another mailblast is running this campaign
   74  the ledger is damaged, or could not be read or written (disk full)

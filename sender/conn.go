@@ -2,6 +2,7 @@ package sender
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -94,11 +95,12 @@ type Config struct {
 	AllowInsecureAuth  bool // AUTH over a connection without TLS
 	Connections        int
 	MaxMessagesPerConn int
-	Timeout            time.Duration // every step: dial, each command, each body write
+	Timeout            time.Duration // each reply as a whole, each write; a dial gets min(Timeout, 30s)
 	// Backoff between failed connects starts at BackoffMin, doubles to
 	// BackoffMax; after MaxConnectFailures consecutive failures the relay
 	// counts as down. The defaults (1s, 30s, 8) wait about a minute and a
-	// half for a relay that restarts before giving the run up.
+	// half for a relay that refuses connections, at most GiveUpAfter (4
+	// minutes) for one that accepts them and says nothing.
 	BackoffMin, BackoffMax time.Duration
 	MaxConnectFailures     int
 	// Pipelining and Chunking (RFC 2920, RFC 3030) are used when the relay
@@ -157,42 +159,102 @@ type conn struct {
 	max        int // smtp.max_messages_per_connection; 0: no limit
 }
 
-// deadlineConn puts a deadline on every read and write: go-smtp leaves body
-// writes without one, and a relay that stops reading must not hang us.
+// Limits on what a relay may send back, far above what RFC 5321 allows
+// (512 octets a reply line), so that no honest relay meets them while a
+// hostile one cannot grow the process or hold a run.
+const (
+	maxReplyLine  = 4 << 10          // one reply line
+	maxReplyBytes = 64 << 10         // all read between two of our writes, on the wire
+	maxSetup      = 30 * time.Second // a whole dial (connect to AUTH), at most
+)
+
+var (
+	errLineTooLong  = errors.New("reply line longer than 4 KiB")
+	errReplyTooLong = errors.New("reply longer than 64 KiB")
+)
+
+// deadlineConn bounds every wait on the relay. A write (a command, a piece
+// of the body) must finish within timeout and starts the clock of the
+// reply: all that is read until our next write must arrive within timeout
+// of it, and add up to less than maxReplyBytes. Reads do not move the
+// deadline, so a relay that drips a reply costs one timeout, not forever.
+// Until the session is set up, no deadline goes past setup.
 type deadlineConn struct {
 	net.Conn
 	timeout time.Duration
+	setup   time.Time // zero once the session is set up
+	read    int       // bytes read since our last write
 }
 
 func (d *deadlineConn) Read(b []byte) (int, error) {
-	d.Conn.SetReadDeadline(time.Now().Add(d.timeout))
-	return d.Conn.Read(b)
+	if d.read >= maxReplyBytes {
+		return 0, errReplyTooLong
+	}
+	n, err := d.Conn.Read(b[:min(len(b), maxReplyBytes-d.read)])
+	d.read += n
+	return n, err
 }
 
 func (d *deadlineConn) Write(b []byte) (int, error) {
-	d.Conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	d.read = 0
+	t := time.Now().Add(d.timeout)
+	if !d.setup.IsZero() && d.setup.Before(t) {
+		t = d.setup
+	}
+	d.Conn.SetDeadline(t)
 	return d.Conn.Write(b)
 }
 
-// dial opens, greets, secures and authenticates one connection.
+// lineLimiter fails a reply line longer than maxReplyLine: textproto would
+// grow one without end. go-smtp's own reader has a limit of its own.
+type lineLimiter struct {
+	r    io.Reader
+	line int // bytes since the last LF
+}
+
+func (l *lineLimiter) Read(b []byte) (int, error) {
+	n, err := l.r.Read(b)
+	for rest := b[:n]; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			l.line += len(rest)
+			break
+		}
+		if l.line+i > maxReplyLine {
+			return 0, errLineTooLong
+		}
+		l.line, rest = 0, rest[i+1:]
+	}
+	if l.line > maxReplyLine {
+		return 0, errLineTooLong
+	}
+	return n, err
+}
+
+// replyReader reads replies from nc within the limits above.
+func replyReader(nc net.Conn, size int) *textproto.Reader {
+	return textproto.NewReader(bufio.NewReaderSize(&lineLimiter{r: nc}, size))
+}
+
+// dial opens, greets, secures and authenticates one connection, all within
+// min(Timeout, 30s): a relay that accepts connections and says nothing
+// costs that much per attempt. Later, every reply gets Timeout.
 func dial(ctx context.Context, cfg *Config) (*conn, error) {
-	d := net.Dialer{Timeout: cfg.Timeout}
+	setup := time.Now().Add(min(cfg.Timeout, maxSetup))
+	d := net.Dialer{Deadline: setup}
 	raw, err := d.DialContext(ctx, "tcp", cfg.addr())
 	if err != nil {
 		return nil, Classify("CONNECT", err)
 	}
-	var nc net.Conn = &deadlineConn{Conn: raw, timeout: cfg.Timeout}
-	if cfg.TLS == Implicit {
-		tc := tls.Client(nc, cfg.tlsConfig())
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, Classify("TLS", err)
-		}
-		nc = tc
-	}
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
-	c, nc, err := open(nc, cfg)
+	dc := &deadlineConn{Conn: raw, timeout: cfg.Timeout, setup: setup}
+	raw.SetDeadline(setup)
+	nc, greeting, err := greet(dc, cfg)
+	var c *smtp.Client
+	if err == nil {
+		c, nc, err = open(nc, greeting, cfg)
+	}
 	if err == nil {
 		err = auth(c, cfg, nc)
 	}
@@ -200,6 +262,7 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 		raw.Close()
 		return nil, err
 	}
+	dc.setup = time.Time{}
 	cn := &conn{c: c, nc: nc, raw: raw, max: cfg.MaxMessagesPerConn}
 	cn.pipelining, _ = c.Extension("PIPELINING")
 	cn.chunking, _ = c.Extension("CHUNKING")
@@ -209,11 +272,34 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 	return cn, nil
 }
 
-// open greets the relay through go-smtp and, for starttls, upgrades the
-// connection itself: go-smtp keeps its TLS connection private, and the
-// pipelined transactions need it.
-func open(nc net.Conn, cfg *Config) (*smtp.Client, net.Conn, error) {
-	c, err := hello(nc, cfg)
+// greet shakes hands for implicit TLS and reads the greeting itself: it
+// falls under the limits above though no command of ours starts its clock,
+// and a refusal is reported as the relay's answer to CONNECT. The bytes it
+// returns are for go-smtp to read first: a greeting, then anything the
+// relay sent after its own.
+func greet(dc *deadlineConn, cfg *Config) (net.Conn, []byte, error) {
+	var nc net.Conn = dc
+	if cfg.TLS == Implicit {
+		tc := tls.Client(dc, cfg.tlsConfig())
+		if err := tc.Handshake(); err != nil {
+			return nil, nil, Classify("TLS", err)
+		}
+		nc = tc
+	}
+	br := bufio.NewReaderSize(&lineLimiter{r: nc}, 512)
+	if e := readReply(textproto.NewReader(br), "CONNECT", 220); e != nil {
+		return nil, nil, e
+	}
+	rest, _ := br.Peek(br.Buffered())
+	return nc, append([]byte("220 greeted\r\n"), rest...), nil
+}
+
+// open says EHLO through go-smtp, which first reads greeting, and for
+// starttls upgrades the connection itself: go-smtp keeps its TLS
+// connection private, and the pipelined transactions need it. The stream
+// it returns is the relay's own (a *tls.Conn once TLS is on), unwrapped.
+func open(nc net.Conn, greeting []byte, cfg *Config) (*smtp.Client, net.Conn, error) {
+	c, err := hello(&greeted{Conn: nc, hello: greeting}, cfg)
 	if err != nil || cfg.TLS != StartTLS {
 		return c, nc, err
 	}
@@ -250,7 +336,7 @@ func startTLS(nc net.Conn, cfg *Config) (*tls.Conn, error) {
 	}
 	// The relay sends nothing after its 220 until our handshake, so this
 	// reader cannot swallow TLS bytes.
-	if e := readReply(textproto.NewReader(bufio.NewReaderSize(nc, 512)), "TLS", 220); e != nil {
+	if e := readReply(replyReader(nc, 512), "TLS", 220); e != nil {
 		return nil, e
 	}
 	tc := tls.Client(nc, cfg.tlsConfig())
@@ -336,28 +422,29 @@ func (cn *conn) refuses(m *Envelope) *Error {
 }
 
 // sendStepwise: a rejected MAIL or RCPT leaves a transaction open, so RSET
-// closes it; after a good DATA nothing is needed.
-func (cn *conn) sendStepwise(m *Envelope) *Error {
+// closes it; after a good DATA nothing is needed. sent: the final dot went
+// out (go-smtp writes it in Close), so the relay may have the message.
+func (cn *conn) sendStepwise(m *Envelope) (e *Error, sent bool) {
 	if err := cn.c.Mail(m.From, &smtp.MailOptions{UTF8: m.UTF8}); err != nil {
-		return cn.reset(Classify("MAIL", err))
+		return cn.reset(Classify("MAIL", err)), false
 	}
 	if err := cn.c.Rcpt(m.To, nil); err != nil {
-		return cn.reset(Classify("RCPT", err))
+		return cn.reset(Classify("RCPT", err)), false
 	}
 	w, err := cn.c.Data()
 	if err != nil {
-		return cn.reset(Classify("DATA", err))
+		return cn.reset(Classify("DATA", err)), false
 	}
 	if _, err := w.Write(m.Data); err != nil {
-		return Classify("DATA", err)
+		return Classify("DATA", err), false
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		return Classify("DATA", err)
+		return Classify("DATA", err), true
 	}
 	m.Reply = resp.StatusText
 	cn.sent++
-	return nil
+	return nil, true
 }
 
 func (cn *conn) reset(e *Error) *Error {

@@ -9,8 +9,11 @@
 //  3. Every reply or transport failure becomes one *Error, classified once
 //     (Classify): sent, deferred, failed; relay trouble is marked as such.
 //  4. Relay trouble replaces the connection and puts the message back for
-//     another try; repeated connect failures make the pool back off
-//     (exponential, with jitter) and finally give up with ErrRelayUnavailable.
+//     another try, unless its content already went out (then it is
+//     deferred: never two copies in one attempt); repeated connect failures
+//     make the pool back off (exponential, with jitter) and finally give up
+//     with ErrRelayUnavailable. Every wait and every reply is bounded (see
+//     deadlineConn).
 //  5. Each outcome goes to the caller's callback; the worker moves on.
 //
 // Workers stop taking messages when the soft context ends and abort the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 )
@@ -47,9 +48,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // Temporary reports whether a later attempt may succeed.
 func (e *Error) Temporary() bool { return !e.Permanent }
 
-// Throttle reports a relay asking us to slow down: 421, 454, 4.7.x, 450 4.2.1.
+// Throttle reports a relay asking us to slow down: 421, 454, 4.7.x, 450
+// 4.2.1. A 421 4.4.2 closes a connection left idle too long: not throttling.
 func (e *Error) Throttle() bool {
 	switch {
+	case e.Code == 421 && e.Enhanced == "4.4.2":
+		return false
 	case e.Code == 421 || e.Code == 454:
 		return true
 	case e.Code/100 == 4 && len(e.Enhanced) > 2 && e.Enhanced[:3] == "4.7":
@@ -78,11 +82,11 @@ func Classify(command string, err error) *Error {
 		// on the first command after STARTTLS; it is still a TLS failure.
 		command = "TLS"
 	}
-	return &Error{Command: command, Message: transportText(err), Relay: true, Permanent: isConfigError(err), Err: err}
+	return &Error{Command: command, Message: clip(transportText(err)), Relay: true, Permanent: isConfigError(err), Err: err}
 }
 
 func fromReply(command string, se *smtp.SMTPError) *Error {
-	e := &Error{Command: command, Code: se.Code, Message: se.Message, Err: se}
+	e := &Error{Command: command, Code: se.Code, Message: clip(se.Message), Err: se}
 	if se.EnhancedCode != (smtp.EnhancedCode{}) && se.EnhancedCode != smtp.NoEnhancedCode {
 		c := se.EnhancedCode
 		e.Enhanced = strconv.Itoa(c[0]) + "." + strconv.Itoa(c[1]) + "." + strconv.Itoa(c[2])
@@ -94,8 +98,24 @@ func fromReply(command string, se *smtp.SMTPError) *Error {
 	return e
 }
 
+// clip cuts a text to MaxReplyText bytes, on a character boundary: a
+// relay's reply ends up in the ledger, and a hostile one may be huge.
+func clip(s string) string {
+	if len(s) <= MaxReplyText {
+		return s
+	}
+	cut := MaxReplyText - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
 func transportText(err error) string {
+	var record tls.RecordHeaderError
 	switch {
+	case errors.As(err, &record):
+		return err.Error() + " (the relay does not speak TLS here: check smtp.tls and smtp.port)"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed by the relay"
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
@@ -116,5 +136,11 @@ func isConfigError(err error) bool {
 	var host x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	var verify *tls.CertificateVerificationError
-	return errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) || errors.As(err, &verify)
+	var record tls.RecordHeaderError // plain text where TLS was expected
+	return errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) || errors.As(err, &verify) ||
+		errors.As(err, &record)
 }
+
+// MaxReplyText is the most of a reply's text an Error keeps, in bytes;
+// longer texts are cut and end in "...".
+const MaxReplyText = 1000

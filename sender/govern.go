@@ -121,13 +121,14 @@ func (g *governor) observe(e *Error) {
 		cur = obs
 	}
 	// A floor keeps a relay that throttles on every connection from
-	// starving the campaign: a sixteenth of the configured or first
-	// observed rate, and never below one message a second.
+	// starving the campaign: a sixteenth of the configured rate or, when
+	// unpaced, of the first observed one (then at least one a second). A
+	// slow-down never goes above the configured rate, however slow it is.
 	floor := g.base / 16
 	if g.base == rate.Inf {
-		floor = g.ceiling / 16
+		floor = max(g.ceiling/16, 1)
 	}
-	next := max(cur/2, floor, 1)
+	next := min(max(cur/2, floor), g.base)
 	g.lim.SetLimit(next)
 	g.allowed = max(g.allowed/2, 1)
 	g.logf("relay is throttling (%s): rate now %s, %d of %d connections", e, rateString(next), g.allowed, g.conns)
@@ -184,11 +185,18 @@ func (g *governor) tick(now time.Time) {
 	}
 }
 
+// rateString shows a rate in the largest unit that keeps it above one, as
+// it was likely configured: 20/m, not 0.3/s.
 func rateString(l rate.Limit) string {
-	if l == rate.Inf {
+	switch {
+	case l == rate.Inf:
 		return "unlimited"
+	case l >= 1:
+		return fmt.Sprintf("%.1f/s", float64(l))
+	case l*60 >= 1:
+		return fmt.Sprintf("%.1f/m", float64(l)*60)
 	}
-	return fmt.Sprintf("%.1f/s", float64(l))
+	return fmt.Sprintf("%.1f/h", float64(l)*3600)
 }
 
 // ParseRate reads a rate such as "50/s", "3000/m" or "100000/h" (a bare

@@ -16,36 +16,40 @@ import (
 // in one write, and with CHUNKING (RFC 3030) the whole message goes with
 // them as BDAT LAST: one round trip per message instead of four.
 type pipe struct {
-	bw   *bufio.Writer
-	tr   *textproto.Reader
-	last *Error // reply to the latest final dot
+	bw    *bufio.Writer
+	tr    *textproto.Reader
+	last  *Error    // reply to the latest final dot
+	after *Envelope // the message whose commands went with it
 }
 
 func (cn *conn) pipe() *pipe {
 	if cn.p == nil {
-		cn.p = &pipe{bw: bufio.NewWriterSize(cn.nc, 32<<10), tr: textproto.NewReader(bufio.NewReaderSize(cn.nc, 4<<10))}
+		cn.p = &pipe{bw: bufio.NewWriterSize(cn.nc, 32<<10), tr: replyReader(cn.nc, 4<<10)}
 	}
 	return cn.p
 }
 
 // sendChunked sends one message as MAIL, RCPT and BDAT LAST with the whole
-// content, in one write, and reads the three replies in order.
-func (cn *conn) sendChunked(m *Envelope) *Error {
+// content, in one write, and reads the three replies in order. sent: the
+// content arrived whole and MAIL and RCPT were not refused outright, so
+// the relay may have the message, whatever became of the replies.
+func (cn *conn) sendChunked(m *Envelope) (e *Error, sent bool) {
 	p := cn.pipe()
 	p.envelope(m, cn.utf8 && m.UTF8)
 	p.bw.WriteString("BDAT ")
 	p.bw.WriteString(strconv.Itoa(len(m.Data)))
 	p.bw.WriteString(" LAST\r\n")
 	p.bw.Write(m.Data)
-	if err := p.bw.Flush(); err != nil {
-		return Classify("MAIL", err)
+	if err := p.bw.Flush(); err != nil { // the content's end did not go out
+		return Classify("MAIL", err), false
 	}
 	mail := readReply(p.tr, "MAIL", 250)
 	rcpt := relayOr(mail, readReply(p.tr, "RCPT", 250))
 	var bdat *Error
 	m.Reply, bdat = readReplyText(p.tr, "DATA", 250)
 	bdat = relayOr(rcpt, bdat)
-	return cn.settle(p, first(mail, rcpt, bdat))
+	refused := (mail != nil && mail.Code != 0) || (rcpt != nil && rcpt.Code != 0)
+	return cn.settle(p, first(mail, rcpt, bdat)), !refused
 }
 
 func (p *pipe) envelope(m *Envelope, utf8 bool) {
@@ -176,71 +180,75 @@ func writeDotStuffed(w *bufio.Writer, data []byte) {
 // 3.1 lets message content be the first "command" of a group. With a
 // steady supply that is one round trip per message instead of two.
 // next gives another envelope if one is ready now, or nil. done hears
-// every message that got a reply. On relay trouble, failed is the message
-// whose outcome is unknown and stray one whose commands went out but
-// whose content never did; both may go again.
-func (cn *conn) chain(m *Envelope, next func() *Envelope, done func(*Envelope, *Error)) (failed, stray *Envelope, e *Error) {
+// every message that got a reply. Relay trouble ends the chain (see
+// trouble).
+func (cn *conn) chain(m *Envelope, next func() *Envelope, done func(*Envelope, *Error)) *trouble {
 	p := cn.pipe()
 	p.envelope(m, cn.utf8 && m.UTF8)
 	p.bw.WriteString("DATA\r\n")
 	if err := p.bw.Flush(); err != nil {
-		return m, nil, Classify("MAIL", err)
+		return &trouble{env: m, err: Classify("MAIL", err)}
 	}
 	for m != nil {
 		mail := readReply(p.tr, "MAIL", 250)
 		rcpt := relayOr(mail, readReply(p.tr, "RCPT", 250))
 		data := relayOr(rcpt, readReply(p.tr, "DATA", 354))
 		if e := first(mail, rcpt, data); e != nil && e.Relay {
-			return m, nil, e
+			return &trouble{env: m, err: e}
 		}
 		if data != nil { // refused before the content: close it and start afresh
 			done(m, cn.settle(p, first(mail, rcpt, data)))
 			if m = cn.nextIfUsable(next, done); m == nil {
-				return nil, nil, nil
+				return nil
 			}
 			p.envelope(m, cn.utf8 && m.UTF8)
 			p.bw.WriteString("DATA\r\n")
 			if err := p.bw.Flush(); err != nil {
-				return m, nil, Classify("MAIL", err)
+				return &trouble{env: m, err: Classify("MAIL", err)}
 			}
 			continue
 		}
-		after, e := cn.content(p, m, mail != nil || rcpt != nil, next, done)
-		if e != nil {
-			return m, after, e
+		refused := mail != nil || rcpt != nil
+		if t := cn.content(p, m, refused, next, done); t != nil {
+			return t
 		}
 		final := first(mail, rcpt, p.last)
 		if final == nil {
 			cn.sent++
 		}
 		done(m, final)
-		m = after
+		m = p.after
 	}
-	return nil, nil, nil
+	return nil
 }
 
 // content writes a message's content and final dot, the next message's
-// commands if one is ready, and reads the reply to the dot.
-func (cn *conn) content(p *pipe, m *Envelope, refused bool, next func() *Envelope, done func(*Envelope, *Error)) (*Envelope, *Error) {
+// commands if one is ready (kept in p.after), and reads the reply to the
+// dot. Once the dot is out, a lost reply leaves the message with the
+// relay, perhaps: sent.
+func (cn *conn) content(p *pipe, m *Envelope, refused bool, next func() *Envelope, done func(*Envelope, *Error)) *trouble {
 	body := m.Data
 	if refused { // the relay accepted DATA after a failed command: send nothing
 		body = nil
 	}
+	p.after = nil
 	writeDotStuffed(p.bw, body)
-	p.bw.WriteString(".\r\n")
-	after := cn.nextIfUsable(next, done)
-	if after != nil {
-		p.envelope(after, cn.utf8 && after.UTF8)
+	if _, err := p.bw.WriteString(".\r\n"); err != nil { // a write failed before the dot
+		return &trouble{env: m, err: Classify("DATA", err)}
+	}
+	p.after = cn.nextIfUsable(next, done)
+	if p.after != nil {
+		p.envelope(p.after, cn.utf8 && p.after.UTF8)
 		p.bw.WriteString("DATA\r\n")
 	}
 	if err := p.bw.Flush(); err != nil {
-		return after, Classify("DATA", err)
+		return &trouble{env: m, sent: !refused, stray: p.after, err: Classify("DATA", err)}
 	}
 	m.Reply, p.last = readReplyText(p.tr, "DATA", 250)
 	if p.last != nil && p.last.Relay {
-		return after, p.last
+		return &trouble{env: m, sent: !refused, stray: p.after, err: p.last}
 	}
-	return after, nil
+	return nil
 }
 
 // nextIfUsable takes another message only while the connection may carry

@@ -164,68 +164,85 @@ func (p *Pool) ready(ctx context.Context, slot int) error {
 }
 
 // deliver tries env on cn, replacing a connection that fails: relay
-// trouble is not the recipient's fault, so the message is retried on a new
-// connection a couple of times before it is reported deferred. next may
-// give further messages to chain on the same connection.
+// trouble is not the recipient's fault, so a message that never reached
+// the relay whole is tried again on a new connection a couple of times
+// before it is reported deferred. One whose content and final dot went out
+// is reported at once: the relay may have it, and each transmission is one
+// attempt. next may give further messages to chain on the same connection.
 func (p *Pool) deliver(ctx, hard context.Context, cn *conn, env *Envelope, next func() *Envelope, report func(Result)) (*conn, *Envelope, error) {
 	const tries = 3
-	var last *Error
 	done := func(m *Envelope, e *Error) {
 		p.gov.observe(e)
 		report(Result{Env: m, Err: e, Relay: p.cfg.Name})
 	}
-	for try := 0; try < tries; try++ {
+	for try := 1; ; try++ {
 		if cn == nil {
 			var err error
 			if cn, err = p.dialOnce(ctx, hard); err != nil {
 				return nil, env, err
 			}
 		}
-		failed, stray, e := cn.transact(hard, env, next, done)
-		if stray != nil {
-			p.group.redo(stray)
-		}
-		if failed == nil {
+		t := cn.transact(hard, env, next, done)
+		if t == nil {
 			return p.recycle(cn), nil, nil
 		}
-		p.gov.observe(e)
-		cn.raw.Close()
-		if failed != env { // a later message of the chain: its first try
-			try = 0
+		if t.stray != nil {
+			p.group.redo(t.stray)
 		}
-		cn, last, env = nil, e, failed
+		cn.raw.Close()
+		cn = nil
 		if hard.Err() != nil {
 			return nil, nil, nil
 		}
+		if t.env != env { // a later message of the chain: its first try
+			env, try = t.env, 1
+		}
+		if t.sent || try == tries {
+			done(env, t.err)
+			return nil, nil, nil
+		}
+		p.gov.observe(t.err)
+		if p.gov.pace(ctx) != nil { // a retry is paced like any transmission
+			report(Result{Env: env, Released: true})
+			return nil, nil, nil
+		}
 	}
-	report(Result{Env: env, Err: last, Relay: p.cfg.Name})
-	return nil, nil, nil
+}
+
+// trouble is relay trouble that ended a transaction and its connection.
+type trouble struct {
+	env   *Envelope // the message it hit
+	sent  bool      // env's content and end went out: the relay may have it
+	stray *Envelope // commands out, content not: free to go anywhere again
+	err   *Error
 }
 
 // transact sends env, and more from next when the connection can chain
-// them, reporting each through done. failed is a message hit by relay
-// trouble, stray one that must go again elsewhere.
-func (cn *conn) transact(hard context.Context, env *Envelope, next func() *Envelope, done func(*Envelope, *Error)) (failed, stray *Envelope, e *Error) {
+// them, reporting each through done, until relay trouble.
+func (cn *conn) transact(hard context.Context, env *Envelope, next func() *Envelope, done func(*Envelope, *Error)) *trouble {
 	stop := context.AfterFunc(hard, func() { cn.raw.Close() })
 	defer stop()
-	if e = cn.refuses(env); e != nil {
+	if e := cn.refuses(env); e != nil {
 		done(env, e)
-		return nil, nil, nil
+		return nil
 	}
+	var e *Error
+	var sent bool
 	switch {
 	case cn.chunking:
-		e = cn.sendChunked(env)
+		e, sent = cn.sendChunked(env)
 	case cn.pipelining:
 		return cn.chain(env, next, done)
 	default:
-		e = cn.sendStepwise(env)
+		e, sent = cn.sendStepwise(env)
 	}
 	if e != nil && e.Relay {
-		return env, nil, e
+		return &trouble{env: env, sent: sent, err: e}
 	}
 	done(env, e)
-	return nil, nil, nil
+	return nil
 }
+
 func (p *Pool) recycle(cn *conn) *conn {
 	if cn.usable(p.cfg.MaxMessagesPerConn) {
 		return cn
@@ -245,6 +262,7 @@ func (p *Pool) dialOnce(ctx, hard context.Context) (*conn, error) {
 			return nil, err
 		}
 	}
+	start := time.Now()
 	cn, err := p.dial(hard, &p.cfg)
 	if err == nil {
 		p.mu.Lock()
@@ -253,10 +271,19 @@ func (p *Pool) dialOnce(ctx, hard context.Context) (*conn, error) {
 		return cn, nil
 	}
 	e := Classify("CONNECT", err)
-	if e.Permanent {
+	switch {
+	case refusal(e):
+		return nil, fmt.Errorf("%w: it refuses this client: %w", ErrRelayUnavailable, e)
+	case e.Permanent:
 		return nil, e
 	}
-	return nil, p.failed(e)
+	return nil, p.failed(e, start)
+}
+
+// refusal: the relay answered the greeting or EHLO with 5xx. It is up and
+// turning us away, which no setting of ours cures and no retry soon will.
+func refusal(e *Error) bool {
+	return e.Code >= 500 && (e.Command == "CONNECT" || e.Command == "EHLO")
 }
 
 func (p *Pool) failing() bool {
@@ -282,16 +309,22 @@ func (p *Pool) wait(ctx context.Context) error {
 	}
 }
 
-// failed records a failed connect. The relay counts as down after
-// MaxConnectFailures in a row, unless another relay of the group is
-// working, in which case this one keeps backing off and probing.
-func (p *Pool) failed(e *Error) error {
+// failed records a failed connect that started at start. The relay counts
+// as down after MaxConnectFailures in a row, unless another relay of the
+// group is working, in which case this one keeps backing off and probing.
+// The backoff counts from the start of the attempt, so that an attempt
+// that took its whole timeout is not followed by a long wait as well.
+func (p *Pool) failed(e *Error, start time.Time) error {
 	p.mu.Lock()
 	p.failures++
 	n := p.failures
-	p.notUntil = time.Now().Add(backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, n))
+	p.notUntil = start.Add(backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, n))
 	p.mu.Unlock()
-	if n == 1 || n == p.cfg.MaxConnectFailures {
+	switch n {
+	case 1:
+		p.gov.logf("relay %s: connect failed: %v; retrying, %d attempts in all, for %s at most",
+			p.cfg.Name, e, p.cfg.MaxConnectFailures, p.cfg.GiveUpAfter().Round(time.Second))
+	case p.cfg.MaxConnectFailures:
 		p.gov.logf("relay %s: connect failed (%d in a row): %v", p.cfg.Name, n, e)
 	}
 	if n >= p.cfg.MaxConnectFailures && !p.group.othersHealthy(p) {
@@ -300,15 +333,30 @@ func (p *Pool) failed(e *Error) error {
 	return errTryElsewhere
 }
 
+// GiveUpAfter is the longest a relay that cannot be reached holds a run
+// before it counts as down: MaxConnectFailures attempts, each of at most
+// min(Timeout, 30s) and started the longest backoff after the previous
+// one started, or when it ended if that is later.
+func (c *Config) GiveUpAfter() time.Duration {
+	setup := min(c.Timeout, maxSetup)
+	total := setup
+	for n := 1; n < c.MaxConnectFailures; n++ {
+		total += max(setup, backoffBase(c.BackoffMin, c.BackoffMax, n))
+	}
+	return total
+}
+
 // backoff doubles from min to max, with up to 50% jitter so workers that
 // failed together do not retry together.
 func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 1; i < n && d < max; i++ {
+	d := backoffBase(min, max, n)
+	return d/2 + rand.N(d/2+1)
+}
+
+func backoffBase(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
 		d *= 2
 	}
-	if d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
+	return min(d, hi)
 }

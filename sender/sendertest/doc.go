@@ -16,8 +16,9 @@
 //     (Commands, CommandsOnConn), read from the plaintext side of TLS.
 //  4. MAIL needs AUTH first when Options.Username is set. RCPT goes through
 //     Faults.Rcpt; the body through Faults.DropInDataEvery, then
-//     Faults.Data. A message that passes is recorded (Messages, Count,
-//     ByRecipient) and answered 250.
+//     Faults.Data, then Faults.SilentAfterDot (no reply at all). A message
+//     that passes is recorded (Messages, Count, ByRecipient) and answered
+//     250.
 //  5. Close (or the end of the test) closes every connection, releases
 //     stalled ones and waits for all goroutines.
 //

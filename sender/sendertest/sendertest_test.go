@@ -307,6 +307,26 @@ func TestStall(t *testing.T) {
 	}
 }
 
+// TestSilentAfterDot: the body is read whole and handed to Data, the final
+// dot gets no reply, and the connection is released when the client hangs
+// up.
+func TestSilentAfterDot(t *testing.T) {
+	var bodies sync.WaitGroup
+	bodies.Add(1)
+	s := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{SilentAfterDot: true,
+		Data: func([]string, []byte) *smtp.SMTPError { bodies.Done(); return nil }}})
+	c := dial(t, s)
+	c.SubmissionTimeout = 200 * time.Millisecond
+	wantTimeout(t, send(c, "sender@example.com", []string{"a@example.com"}, message("1", "silent")))
+	bodies.Wait() // Data saw it
+	c.Close()
+	start := time.Now()
+	s.Close()
+	if d := time.Since(start); d > 2*time.Second || s.Count() != 0 {
+		t.Errorf("Close took %v; %d recorded, want 0", d, s.Count())
+	}
+}
+
 func TestDown(t *testing.T) {
 	s := sendertest.NewServer(t, sendertest.Options{})
 	open := dial(t, s)

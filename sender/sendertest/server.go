@@ -86,6 +86,11 @@ type Faults struct {
 	// connections get no greeting (nor a TLS handshake), and everything is
 	// held open until Close.
 	StallAfterN int
+	// SilentAfterDot: the server reads every message body whole (and calls
+	// Data, which may count it), then never answers its final dot or BDAT
+	// LAST, nor anything after it on that connection. The message is not
+	// recorded. The connection is held until the client closes it or Close.
+	SilentAfterDot bool
 	// MaxMessagesPerConn is informational: messages accepted on a connection
 	// beyond this many are counted by PerConnViolations.
 	MaxMessagesPerConn int

@@ -102,12 +102,32 @@ func (se *session) Data(r io.Reader) error {
 			return e
 		}
 	}
+	if s.opts.Faults.SilentAfterDot {
+		return s.silence(se.c)
+	}
 	id, subject := parseHeader(data)
 	if s.opts.DiscardData {
 		data = nil
 	}
 	s.record(Message{From: se.from, To: rcpts, Data: data, MessageID: id, Subject: subject, Conn: se.conn})
 	return nil
+}
+
+// silence holds the reply to a final dot until the client hangs up or the
+// server closes. go-smtp reads nothing while Data runs, so a goroutine
+// watches the connection for the client's close.
+func (s *Server) silence(c *smtp.Conn) error {
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		io.Copy(io.Discard, c.Conn())
+	}()
+	select {
+	case <-gone:
+	case <-s.done:
+	}
+	c.Conn().Close()
+	return errDropped
 }
 
 func (se *session) Reset() {
