@@ -93,11 +93,15 @@ func checkList(ctx context.Context, cfg *Config, list, dir string) error {
 // openStoreReadOnly opens the ledger for reading, or returns nil when the
 // state directory has none yet: there is no suppression list to consult.
 func openStoreReadOnly(cfg *Config) (ledger.Store, error) {
-	s, err := ledger.OpenReadOnly(filepath.Join(cfg.StateDir, "ledger.db"))
+	warnOpenStateDir(cfg.StateDir)
+	s, err := ledger.OpenReadOnly(ledgerPath(cfg))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
 	case err != nil:
+		if e := ledgerError(err); e != err {
+			return nil, e
+		}
 		return nil, fmt.Errorf("%w: %w", errLedger, err)
 	}
 	return s, nil
