@@ -201,7 +201,7 @@ func (d *deadlineConn) Write(b []byte) (int, error) {
 	if !d.setup.IsZero() && d.setup.Before(t) {
 		t = d.setup
 	}
-	d.Conn.SetDeadline(t)
+	d.SetDeadline(t)
 	return d.Conn.Write(b)
 }
 
@@ -361,19 +361,6 @@ func (g *greeted) Read(b []byte) (int, error) {
 	return g.Conn.Read(b)
 }
 
-// startTLSError: a relay without STARTTLS is a configuration problem no
-// retry cures; a reply or a dropped line is ordinary relay trouble.
-func startTLSError(err error) *Error {
-	e := Classify("TLS", err)
-	var se *smtp.SMTPError
-	var ne net.Error
-	if e.Code == 0 && !errors.As(err, &se) && !errors.As(err, &ne) && !errors.Is(err, io.EOF) {
-		e.Permanent = true
-		e.Message = "STARTTLS failed: " + e.Message + " (set smtp.tls: none only for a trusted local relay)"
-	}
-	return e
-}
-
 // auth logs in over stream, the connection the SMTP session runs on. Whether
 // it is private is decided from the stream itself (a completed TLS
 // handshake), never from a setting, so no mode or typo can send the
@@ -467,7 +454,7 @@ func (cn *conn) close() {
 	case cn.p != nil:
 		cn.p.quit()
 	default:
-		cn.c.Quit()
+		_ = cn.c.Quit() // a courtesy: the connection is closed either way
 	}
 	cn.raw.Close()
 }

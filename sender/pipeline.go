@@ -100,7 +100,7 @@ func (cn *conn) settle(p *pipe, e *Error) *Error {
 func (p *pipe) quit() {
 	p.bw.WriteString("QUIT\r\n")
 	if p.bw.Flush() == nil {
-		p.tr.ReadResponse(221)
+		_, _, _ = p.tr.ReadResponse(221) // a courtesy before closing
 	}
 }
 

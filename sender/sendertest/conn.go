@@ -68,7 +68,7 @@ func (s *Server) newSMTPServer(seq int, t *tap) *smtp.Server {
 // TLS handshake with ImplicitTLS, and closes it.
 func (s *Server) turnAway(raw net.Conn) {
 	raw.SetDeadline(time.Now().Add(hangUpTimeout))
-	var w net.Conn = raw
+	w := raw
 	if s.opts.ImplicitTLS {
 		tc := tls.Server(raw, s.tlsConfig)
 		if err := tc.Handshake(); err != nil {
@@ -77,7 +77,8 @@ func (s *Server) turnAway(raw net.Conn) {
 		defer tc.Close()
 		w = tc
 	}
-	io.WriteString(w, formatReply(ErrServiceNotAvailable))
+	// Turning away: whether the client reads the reply is its affair.
+	_, _ = io.WriteString(w, formatReply(ErrServiceNotAvailable))
 }
 
 // hangUp writes e itself and closes the connection, for the replies after
@@ -87,7 +88,7 @@ func (s *Server) turnAway(raw net.Conn) {
 func hangUp(c *smtp.Conn, e *smtp.SMTPError) error {
 	nc := c.Conn()
 	nc.SetWriteDeadline(time.Now().Add(hangUpTimeout))
-	io.WriteString(nc, formatReply(e))
+	_, _ = io.WriteString(nc, formatReply(e)) // hanging up: a failed write changes nothing
 	nc.Close()
 	return e
 }

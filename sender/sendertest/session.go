@@ -85,7 +85,7 @@ func (se *session) Data(r io.Reader) error {
 		return err
 	}
 	if s.dropThisData() {
-		io.CopyN(io.Discard, r, dropReadBytes)
+		_, _ = io.CopyN(io.Discard, r, dropReadBytes) // part of the body, then the drop
 		se.c.Conn().Close()
 		return errDropped
 	}
@@ -120,7 +120,7 @@ func (s *Server) silence(c *smtp.Conn) error {
 	gone := make(chan struct{})
 	go func() {
 		defer close(gone)
-		io.Copy(io.Discard, c.Conn())
+		_, _ = io.Copy(io.Discard, c.Conn()) // until the client gives up
 	}()
 	select {
 	case <-gone:
