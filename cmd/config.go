@@ -39,6 +39,7 @@ type Config struct {
 	tlsMode       sender.TLSMode           // smtp.tls, parsed
 	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
 	relaySettings []campaign.RelaySettings // smtp.relays, completed
+	explicit      map[string]bool          // keys this run sets (flags, env, file): they win on resume
 }
 
 // SMTPConfig is the relay.
@@ -178,6 +179,7 @@ func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
 	if err := v.Unmarshal(&c); err != nil {
 		return nil, configErrorf("%w", err)
 	}
+	c.explicit = explicitKeys(v, flags)
 	return &c, c.check()
 }
 

@@ -70,13 +70,7 @@ func runResume(ctx context.Context, opts *resumeOptions) error {
 		}
 		s, err := campaign.DecodeSettings(c)
 		if err == nil {
-			if opts.cmd.Flags().Changed("connections") {
-				s.SMTP.Connections = cfg.SMTP.Connections
-			}
-			if opts.cmd.Flags().Changed("rate") || opts.cmd.Flags().Changed("ramp") {
-				s.SMTP.Rate, s.SMTP.Ramp = cfg.rate, cfg.SMTP.Ramp
-			}
-			err = runCampaign(ctx, cfg, c.Name, s)
+			err = runCampaign(ctx, cfg, c.Name, cfg.overlay(s))
 		}
 		if err != nil && !errors.Is(err, errUnfinished) {
 			err = fmt.Errorf("campaign %s: %w", c.Name, err)

@@ -95,9 +95,7 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 	bg := context.WithoutCancel(ctx)
 	_, existed := store.Campaign(bg, name)
 	retry := cfg.retry()
-	if len(settings.Retry.Schedule) > 0 {
-		retry.Schedule = settings.Retry.Schedule
-	}
+	retry.Schedule, retry.MaxAge = settings.Retry.Schedule, settings.Retry.MaxAge
 	started := time.Now()
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry, TLSConfig: cfg.tlsConfig(),

@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mailblast/mailblast/sender/sendertest"
+)
+
+// TestResumeTakesTodaysConfig is what a new user met: a first send failed
+// for want of "tls: none"; with it added to mailblast.yaml, send went on and
+// was interrupted; resume must then use the file as it is now, not the
+// settings the first run stored. The relay's port given in the environment
+// on resume wins likewise, and what nothing sets comes from the campaign.
+func TestResumeTakesTodaysConfig(t *testing.T) {
+	first := sendertest.NewServer(t, sendertest.Options{})
+	second := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, first, 40)
+	var env []string
+	for _, e := range w.env {
+		if !strings.HasPrefix(e, "MAILBLAST_SMTP_") {
+			env = append(env, e)
+		}
+	}
+	w.env = env
+	yaml := fmt.Sprintf("smtp:\n  host: %s\n  port: %d\n  timeout: 5s\n  connect_attempts: 1\n", first.Host(), first.Port())
+	w.write("mailblast.yaml", yaml)
+	w.mustRun(78, "send", "list.csv") // starttls by default; the relay has none
+
+	w.write("mailblast.yaml", yaml+"  tls: none\n")
+	code := w.signalWhen(syscall.SIGINT, func() bool { return first.Count() >= 5 },
+		"send", "list.csv", "--rate", "20/s", "--connections", "1")
+	if code != 130 {
+		t.Fatalf("interrupted send: exit %d, want 130", code)
+	}
+	sentFirst := first.Count()
+
+	w.env = append(w.env, fmt.Sprintf("MAILBLAST_SMTP_PORT=%d", second.Port()))
+	w.mustRun(0, "resume")
+	if got := sentFirst + second.Count(); got != 40 || second.Count() == 0 {
+		t.Fatalf("first relay %d, second %d: want 40 in all, the rest on the port the environment gives", sentFirst, second.Count())
+	}
+	if _, err := os.Stat(filepath.Join(w.dir, "state", "ledger.db")); err != nil {
+		t.Fatal(err)
+	}
+}
