@@ -22,7 +22,10 @@ type run struct {
 	tmpl  *templates.Template
 	list  *recipients.Reader
 	pool  *sender.Group
-	sum   Summary
+	// journal records the rows handed to connections, for crash recovery;
+	// nil when it could not be opened.
+	journal *wireJournal
+	sum     Summary
 
 	imp      *importing  // the list's import, while this run does it
 	listRows int         // the list's rows, when this run imports it
@@ -43,6 +46,9 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 	}
 	defer unlock()
 	err = r.run(ctx, hard)
+	if r.journal != nil {
+		r.journal.close()
+	}
 	if r.imp != nil {
 		r.imp.stop()
 	}
@@ -129,10 +135,31 @@ func LoadTemplate(s Settings) (*templates.Template, error) {
 	return t, err
 }
 
+// recoverInFlight settles the rows a crash left claimed: those the wire
+// journal shows handed to a connection, or every one when the journal
+// cannot be trusted. Then it starts this run's journal.
+func (r *run) recoverInFlight(ctx context.Context) (int, error) {
+	path := journalPath(r.opts.StateDir, r.opts.Name)
+	var n int
+	var err error
+	if wire, ok := readJournal(path); ok {
+		n, err = r.store.RecoverOnWire(ctx, r.c.ID, r.opts.InFlight, r.opts.now(), wire)
+	} else {
+		n, err = r.store.RecoverInFlight(ctx, r.c.ID, r.opts.InFlight, r.opts.now())
+	}
+	if err != nil {
+		return 0, err
+	}
+	if r.journal, err = openJournal(path); err != nil {
+		r.logf("%v: after a crash, every claimed row will count as in flight", err)
+	}
+	return n, nil
+}
+
 // settle deals with what an earlier run left: rows in flight at a crash,
 // and rows deferred for longer than the retry policy allows.
 func (r *run) settle(ctx context.Context) error {
-	n, err := r.store.RecoverInFlight(ctx, r.c.ID, r.opts.InFlight, r.opts.now())
+	n, err := r.recoverInFlight(ctx)
 	if err != nil {
 		return err
 	}
@@ -250,6 +277,12 @@ func (r *run) poolConfig(rs RelaySettings) sender.Config {
 		BackoffMin: s.Backoff, BackoffMax: 30 * time.Second, MaxConnectFailures: s.ConnectAttempts,
 		Pipelining: s.Pipelining, Chunking: s.Chunking,
 		Rate: s.Rate, Burst: s.Burst, Ramp: s.Ramp, ThrottleRecover: s.ThrottleRecover,
-		Name: rs.Name, Weight: rs.Weight, Logf: r.logf,
+		Name: rs.Name, Weight: rs.Weight, Logf: r.logf, OnWire: r.onWire,
+	}
+}
+
+func (r *run) onWire(env *sender.Envelope) {
+	if r.journal != nil {
+		r.journal.record(env.ID)
 	}
 }

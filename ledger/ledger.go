@@ -184,6 +184,9 @@ type Store interface {
 	NextDue(ctx context.Context, campaignID int64) (time.Time, bool, error)
 	Apply(ctx context.Context, campaignID int64, b Batch, at time.Time) error
 	RecoverInFlight(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time) (int, error)
+	// RecoverOnWire is RecoverInFlight told which rows a crashed run handed
+	// to a connection; claimed rows not among them just wait again.
+	RecoverOnWire(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time, wire map[int]bool) (int, error)
 	Expire(ctx context.Context, campaignID int64, before time.Time, at time.Time) (int, error)
 	Counts(ctx context.Context, campaignID int64) (Counts, error)
 	Progress(ctx context.Context, campaignID int64) (total, waiting int, err error)

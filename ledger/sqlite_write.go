@@ -421,6 +421,14 @@ func BadMailbox(enhanced string) bool {
 // rows of the claims still standing. Their message may or may not have
 // reached the relay; the policy picks which risk to take.
 func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time) (int, error) {
+	return s.RecoverOnWire(ctx, campaignID, p, at, nil)
+}
+
+// RecoverOnWire is RecoverInFlight knowing which rows were handed to a
+// connection (wire; nil: not known, so every claimed row may have been).
+// A claimed row the crashed run never handed over was not in flight: its
+// claim is dropped and it waits as it did, untouched and uncounted.
+func (s *SQLite) RecoverOnWire(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time, wire map[int]bool) (int, error) {
 	state, text := Pending, "in flight at an interrupted run; sent again (a duplicate is possible)"
 	if p == Skip {
 		state, text = Skipped, "in flight at an interrupted run; not sent again (--in-flight=skip)"
@@ -437,12 +445,11 @@ func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlig
 	set := `SET state = ?, text = ?, next_attempt = 0, recovered = recovered + 1, updated_at = ?`
 	n := 0
 	for _, c := range claims {
-		res, err := tx.Exec(`UPDATE recipients AS r `+set+` WHERE r.campaign_id = ? AND r.row BETWEEN ? AND ? AND `+inClaim("r", "?"),
-			string(state), text, unix(at), campaignID, c.first, c.last, c.dueAt)
+		m, err := recoverClaim(tx, campaignID, c, wire, set, string(state), text, unix(at))
 		if err != nil {
 			return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
 		}
-		n += affected(res)
+		n += m
 	}
 	// Ledgers written before claims were ranges mark the rows themselves.
 	res, err := tx.Exec(`UPDATE recipients AS r INDEXED BY recipients_waiting `+set+`
@@ -456,6 +463,59 @@ func (s *SQLite) RecoverInFlight(ctx context.Context, campaignID int64, p InFlig
 		return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
 	}
 	return n, tx.Commit()
+}
+
+// recoverClaim settles one claim's rows still waiting: all of them, or
+// with wire given, those on it.
+func recoverClaim(tx *sql.Tx, id int64, c claimRow, wire map[int]bool, set string, args ...any) (int, error) {
+	if wire == nil {
+		res, err := tx.Exec(`UPDATE recipients AS r `+set+` WHERE r.campaign_id = ? AND r.row BETWEEN ? AND ? AND `+inClaim("r", "?"),
+			append(args, id, c.first, c.last, c.dueAt)...)
+		if err != nil {
+			return 0, err
+		}
+		return affected(res), nil
+	}
+	rows, err := claimedRows(tx, id, c)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, row := range rows {
+		if !wire[row] {
+			continue
+		}
+		res, err := tx.Exec(`UPDATE recipients AS r `+set+` WHERE r.campaign_id = ? AND r.row = ?`, append(args, id, row)...)
+		if err != nil {
+			return 0, err
+		}
+		n += affected(res)
+	}
+	// The rest wait again. A fresh one is below the frontier the claim moved,
+	// where Due looks only for pending rows: it becomes pending, as a
+	// released row does.
+	_, err = tx.Exec(`UPDATE recipients SET state = 'pending', next_attempt = 0 WHERE campaign_id = ? AND row BETWEEN ? AND ? AND state = 'new'`,
+		id, c.first, c.last)
+	return n, err
+}
+
+// claimedRows lists the rows claim c holds in flight.
+func claimedRows(tx *sql.Tx, id int64, c claimRow) ([]int, error) {
+	rs, err := tx.Query(`SELECT r.row FROM recipients AS r WHERE r.campaign_id = ? AND r.row BETWEEN ? AND ? AND `+inClaim("r", "?"),
+		id, c.first, c.last, c.dueAt)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []int
+	for rs.Next() {
+		var row int
+		if err := rs.Scan(&row); err != nil {
+			return nil, err
+		}
+		out = append(out, row)
+	}
+	return out, rs.Err()
 }
 
 func affected(res sql.Result) int {

@@ -118,6 +118,10 @@ type Config struct {
 	// in proportion to Weight (default 1).
 	Name   string
 	Weight float64
+	// OnWire, when set, is told of each message just before its first byte
+	// goes to the relay (every try): what a crash can have left on the
+	// wire is exactly what it was told of.
+	OnWire func(*Envelope)
 	// Logf receives pacing changes; nil drops them.
 	Logf func(format string, args ...any)
 }

@@ -140,14 +140,22 @@ func (p *Pool) lookahead(ctx context.Context, slot int, in <-chan *Envelope) fun
 		}
 		select {
 		case env := <-p.group.redoQ:
+			p.onWire(env)
 			return env
 		case env, ok := <-in:
 			if ok {
+				p.onWire(env)
 				return env
 			}
 		default:
 		}
 		return nil
+	}
+}
+
+func (p *Pool) onWire(env *Envelope) {
+	if p.cfg.OnWire != nil {
+		p.cfg.OnWire(env)
 	}
 }
 
@@ -182,6 +190,7 @@ func (p *Pool) deliver(ctx, hard context.Context, cn *conn, env *Envelope, next 
 				return nil, env, err
 			}
 		}
+		p.onWire(env)
 		t := cn.transact(hard, env, next, done)
 		if t == nil {
 			return p.recycle(cn), nil, nil

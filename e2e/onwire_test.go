@@ -1,0 +1,43 @@
+package e2e
+
+import (
+	"syscall"
+	"testing"
+
+	"github.com/mailblast/mailblast/sender/sendertest"
+)
+
+// TestInFlightMeansOnTheWire is the case a new user met: 200 rows at 20/s,
+// kill -9 after a couple of seconds, then resume --in-flight skip. Rows
+// claimed ahead but never handed to a connection were counted in flight
+// and skipped, so they never got mail. Now at most the messages on the
+// wire (one per connection when paced) count, and every other row is sent.
+func TestInFlightMeansOnTheWire(t *testing.T) {
+	const rows, conns = 200, 2
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, rows)
+	code := w.signalWhen(syscall.SIGKILL, func() bool { return srv.Count() >= 40 },
+		"send", "list.csv", "--rate", "20/s", "--connections", "2")
+	if code != -int(syscall.SIGKILL) {
+		t.Fatalf("send: exit %d, want killed", code)
+	}
+	w.mustRun(0, "resume", "--in-flight", "skip")
+	st := w.status()
+	if st.Recovered > conns || st.Skipped > conns {
+		t.Fatalf("%d recovered as in flight, %d skipped: at most %d messages were on the wire", st.Recovered, st.Skipped, conns)
+	}
+	got := srv.ByRecipient()
+	for email, r := range w.report() {
+		switch {
+		case r.State == "sent" && len(got[email]) == 0:
+			t.Errorf("%s recorded sent, never received", email)
+		case r.State == "skipped" && r.Recovered == 0:
+			t.Errorf("%s skipped but never in flight", email)
+		case r.State != "sent" && r.State != "skipped":
+			t.Errorf("%s left %s", email, r.State)
+		}
+	}
+	if st.Sent+st.Skipped != rows {
+		t.Fatalf("status %+v: want all %d rows final", st, rows)
+	}
+}
