@@ -28,7 +28,8 @@ func Lock(stateDir, name string) (unlock func(), err error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q (lock file %s)", ErrLocked, name, path)
 	}
-	return func() { fl.Unlock() }, nil
+	// A lock that cannot be released is released by the process's exit.
+	return func() { _ = fl.Unlock() }, nil
 }
 
 func safeName(name string) string {

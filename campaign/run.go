@@ -47,7 +47,7 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 		r.imp.stop()
 	}
 	if r.list != nil {
-		r.list.Close()
+		_ = r.list.Close() // read only: a failed close loses nothing
 	}
 	r.sum.Elapsed = time.Since(start)
 	if r.c.ID != 0 {
