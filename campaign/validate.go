@@ -15,7 +15,7 @@ import (
 	"github.com/mailblast/mailblast/templates"
 )
 
-// ErrNotSendable: no row of the list could be sent.
+// ErrNotSendable is returned when no row of the list can be sent.
 var ErrNotSendable = errors.New("no row of the list can be sent")
 
 // CheckOptions is a look at a list before sending it: validate and the
