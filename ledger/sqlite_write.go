@@ -297,17 +297,18 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 	if err != nil {
 		return err
 	}
-	defer upd.Close()
+	// Statements of a transaction: its end closes them anyway.
+	defer func() { _ = upd.Close() }()
 	ins, err := tx.Prepare(`INSERT OR REPLACE INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
-	defer ins.Close()
+	defer func() { _ = ins.Close() }()
 	var sup *sql.Stmt // prepared on the first bounce
 	defer func() {
 		if sup != nil {
-			sup.Close()
+			_ = sup.Close()
 		}
 	}()
 	for _, o := range outs {

@@ -319,6 +319,26 @@ func TestScratchRemovedOnClose(t *testing.T) {
 	}
 }
 
+// TestScratchLeftBehindIsAnError: a scratch ledger holds a list's
+// addresses, so Close says when it could not delete it. A non-empty
+// directory in its place makes the removal fail even for root.
+func TestScratchLeftBehindIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenScratch(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(s.remove, s.remove+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.remove, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err == nil {
+		t.Error("Close = nil with the scratch file left behind")
+	}
+}
+
 // BenchmarkImportDuplicates measures import with the duplicate pass; run
 // with -benchtime=1x and a large -rows to check memory stays flat.
 func BenchmarkImportDuplicates(b *testing.B) {
