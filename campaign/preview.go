@@ -58,7 +58,7 @@ func Preview(ctx context.Context, opts PreviewOptions) (PreviewResult, error) {
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	t, err := LoadTemplate(opts.Settings)
+	t, err := loadTemplate(opts.Settings)
 	if err != nil {
 		return res, err
 	}
@@ -76,7 +76,7 @@ func Preview(ctx context.Context, opts PreviewOptions) (PreviewResult, error) {
 		return res, err
 	}
 	res.Notes = notes
-	res.Message, err = MessageFor(t, c, rec, row.Fields, now())
+	res.Message, err = messageFor(t, c, rec, row.Fields, now())
 	var fe *templates.FieldError
 	switch {
 	case errors.As(err, &fe):

@@ -37,7 +37,7 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 	start := time.Now()
 	r := &run{opts: &opts, store: opts.Store}
 	r.sum.Campaign = opts.Name
-	unlock, err := Lock(opts.StateDir, opts.Name)
+	unlock, err := lockCampaign(opts.StateDir, opts.Name)
 	if err != nil {
 		return r.sum, err
 	}
@@ -65,7 +65,7 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 
 func (r *run) run(ctx, hard context.Context) error {
 	var err error
-	if r.tmpl, err = LoadTemplate(r.opts.Settings); err != nil {
+	if r.tmpl, err = loadTemplate(r.opts.Settings); err != nil {
 		return err
 	}
 	if err := r.load(ctx); err != nil {
@@ -116,10 +116,10 @@ func (r *run) start(ctx context.Context) error {
 	return nil
 }
 
-// LoadTemplate builds the campaign's message template from its settings.
+// loadTemplate builds the campaign's message template from its settings.
 // Every command that renders (send, preview, validate, dry runs) uses it,
 // so they all build the same bytes.
-func LoadTemplate(s Settings) (*templates.Template, error) {
+func loadTemplate(s Settings) (*templates.Template, error) {
 	o := s.Message
 	o.Path = s.Template
 	t, err := templates.Load(o)

@@ -104,7 +104,7 @@ const (
 func Check(ctx context.Context, opts CheckOptions) (_ *CheckReport, err error) {
 	c := &checker{opts: opts, rep: &CheckReport{}, groups: map[string]*Group{}, tmplGroups: map[string]*Group{}}
 	if opts.Settings.Template != "" {
-		t, err := LoadTemplate(opts.Settings)
+		t, err := loadTemplate(opts.Settings)
 		if err != nil {
 			return nil, err
 		}
@@ -316,7 +316,7 @@ func (c *checker) advance(num int) (recipients.Row, error) {
 }
 
 func (c *checker) build(rec ledger.Recipient, fields map[string]string) (Message, error) {
-	return MessageFor(c.tmpl, c.camp, rec, fields, c.now())
+	return messageFor(c.tmpl, c.camp, rec, fields, c.now())
 }
 
 func (c *checker) fine(rec ledger.Recipient) {

@@ -126,11 +126,11 @@ func (r *Reporter) Finish(s campaign.Summary) {
 		_ = r.bar.Finish() // a terminal write: nothing more can be done
 		r.bar = nil
 	}
-	fmt.Fprintln(r.w, SummaryLine(s))
+	fmt.Fprintln(r.w, summaryLine(s))
 }
 
-// SummaryLine is the one line a run ends with.
-func SummaryLine(s campaign.Summary) string {
+// summaryLine is the one line a run ends with.
+func summaryLine(s campaign.Summary) string {
 	c := s.Counts
 	// The ledger's counts, as status gives them: rows an abandoned
 	// message left in flight are not pending.
