@@ -151,8 +151,9 @@ fi
 [[ -z $TIME_BIN ]] && SKIP[3]="GNU time (/usr/bin/time) not installed: no peak RSS"
 
 # --- build ---
-# The binary lives in its own directory: run from a directory holding a file
-# named "mailblast", mailblast would read that file as its config.
+# The binary lives in its own directory, out of $WORK where the runs start.
+# (mailblast once read a file named "mailblast" in the current directory,
+# itself included, as its config; it now takes only mailblast.yaml or .yml.)
 if [[ $BUILD_FROM == HEAD ]]; then
   mkdir -p "$TMP/src"
   git -C "$ROOT" archive HEAD | tar -x -C "$TMP/src"

@@ -150,11 +150,17 @@ func checkLabel(l string) error {
 	}
 	for i := 0; i < len(l); i++ {
 		c := l[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+		if !isLDH(c) {
 			return badAddress("domain label " + l + " has a character other than letters, digits and hyphens")
 		}
 	}
 	return nil
+}
+
+// isLDH reports whether c may appear in a domain label: a letter, a digit
+// or a hyphen.
+func isLDH(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }
 
 func isASCII(s string) bool {

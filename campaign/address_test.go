@@ -56,10 +56,10 @@ func TestParseAddress(t *testing.T) {
 }
 
 func TestLedgerAddress(t *testing.T) {
-	if got := LedgerAddress("ann@bücher.example"); got != "ann@xn--bcher-kva.example" {
+	if got := ledgerAddress("ann@bücher.example"); got != "ann@xn--bcher-kva.example" {
 		t.Errorf("got %q", got)
 	}
-	if got := LedgerAddress("not valid"); got != "not valid" {
+	if got := ledgerAddress("not valid"); got != "not valid" {
 		t.Errorf("got %q", got)
 	}
 }

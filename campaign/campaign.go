@@ -1,7 +1,6 @@
 package campaign
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -142,14 +141,4 @@ func DecodeSettings(c ledger.Campaign) (Settings, error) {
 		return s, fmt.Errorf("campaign %q: stored settings: %w", c.Name, err)
 	}
 	return s, nil
-}
-
-// Status reads a campaign's counts without locking it.
-func Status(ctx context.Context, store ledger.Store, name string) (ledger.Campaign, ledger.Counts, error) {
-	c, err := store.Campaign(ctx, name)
-	if err != nil {
-		return c, ledger.Counts{}, err
-	}
-	counts, err := store.Counts(ctx, c.ID)
-	return c, counts, err
 }

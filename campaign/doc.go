@@ -5,9 +5,12 @@
 //
 //  1. Lock the campaign (one run at a time, released by the kernel even
 //     after kill -9), open the template and the list.
-//  2. New campaign: import the list into the ledger in one transaction
-//     (pending rows, or skipped rows with the reason). Known campaign: check
-//     the list and template are unchanged, settle rows a crash left in
+//  2. New campaign: read the list once (prescan), then import it into the
+//     ledger beside the first pass, committing every 1,024 rows (pending
+//     rows, or skipped rows with the reason), so sending starts after the
+//     first commit and an interrupted import resumes after its last
+//     commit. Known campaign: check the list and template are unchanged,
+//     go on with an unfinished import, settle rows a crash left in
 //     flight, and expire rows deferred past retry.max_age.
 //  3. Render the first rows before any connection opens, so a template
 //     mistake fails in a second.

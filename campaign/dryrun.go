@@ -20,7 +20,7 @@ func DryRun(ctx context.Context, opts CheckOptions, dir string) (*CheckReport, i
 	}
 	written := 0
 	opts.Write = func(row int, m Message) error {
-		path := filepath.Join(dir, DryRunFileName(row, m.To))
+		path := filepath.Join(dir, dryRunFileName(row, m.To))
 		if err := os.WriteFile(path, m.Data, 0o600); err != nil {
 			return fmt.Errorf("dry run: %w", err)
 		}
@@ -31,10 +31,10 @@ func DryRun(ctx context.Context, opts CheckOptions, dir string) (*CheckReport, i
 	return rep, written, err
 }
 
-// DryRunFileName is the file a dry run writes row's message to. Characters
+// dryRunFileName is the file a dry run writes row's message to. Characters
 // an address may hold but a file name should not (/ \ : * ? " < > |) become
 // "_", and a very long address is cut so the name fits in 255 bytes.
-func DryRunFileName(row int, addr string) string {
+func dryRunFileName(row int, addr string) string {
 	safe := strings.Map(func(r rune) rune {
 		if strings.ContainsRune(`/\:*?"<>|`, r) || r < ' ' {
 			return '_'

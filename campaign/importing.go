@@ -60,7 +60,7 @@ func (r *run) prescan(ctx context.Context) (int, os.FileInfo, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	defer list.Close()
+	defer func() { _ = list.Close() }() // read only: a failed close loses nothing
 	for n := 0; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return 0, nil, ctx.Err()
@@ -100,7 +100,7 @@ func (r *run) startImport(ctx context.Context) error {
 	im, err := r.store.Import(ictx, r.c.ID)
 	if err != nil {
 		cancel()
-		list.Close()
+		_ = list.Close() // read only: a failed close loses nothing
 		return err
 	}
 	m := &importing{upTo: from, changed: make(chan struct{}), from: from, fresh: make(chan []freshRow, 4), unchanged: r.unchanged}
@@ -108,7 +108,7 @@ func (r *run) startImport(ctx context.Context) error {
 	m.stop = func() { cancel(); <-exited }
 	go func() {
 		defer close(exited)
-		defer list.Close()
+		defer func() { _ = list.Close() }() // read only
 		err := m.run(ictx, list, im)
 		if err == nil {
 			err = im.Commit()

@@ -15,7 +15,7 @@ import (
 )
 
 // Message is one recipient's message as send hands it to the relay.
-// Send, preview and dry runs all build it with MessageFor, so the bytes a
+// Send, preview and dry runs all build it with messageFor, so the bytes a
 // preview shows are the bytes the relay gets (but for the Date header),
 // and every one of them takes its Message-ID from its own row.
 type Message struct {
@@ -25,16 +25,16 @@ type Message struct {
 	Data []byte // the message, CRLF line ends
 }
 
-// MessageFor renders rec's message from its list row's fields for
+// messageFor renders rec's message from its list row's fields for
 // campaign c; date is the Date header's (the zero time means now).
 // A *templates.FieldError is the row's own problem (send skips the row);
 // any other error is the template's.
-func MessageFor(t *templates.Template, c ledger.Campaign, rec ledger.Recipient, fields map[string]string, date time.Time) (Message, error) {
+func messageFor(t *templates.Template, c ledger.Campaign, rec ledger.Recipient, fields map[string]string, date time.Time) (Message, error) {
 	from, err := t.FromAddress(fields)
 	if err != nil {
 		return Message{}, err
 	}
-	id := MessageID(c, rec, messageIDDomain(from))
+	id := messageID(c, rec, messageIDDomain(from))
 	data, err := t.Render(fields, templates.Envelope{To: rec.Email, MessageID: id, Date: date})
 	if err != nil {
 		return Message{}, err
@@ -42,12 +42,12 @@ func MessageFor(t *templates.Template, c ledger.Campaign, rec ledger.Recipient, 
 	return Message{From: from, To: rec.Email, ID: id, Data: data}, nil
 }
 
-// MessageID is fixed per campaign and recipient (its creation time, its
+// messageID is fixed per campaign and recipient (its creation time, its
 // name, the row and the ledger's address), so every attempt and any resend
 // after a crash carry the same one and can be recognised. domain is the
 // right-hand side: the row's own From domain (messageIDDomain), so it is
 // the same whatever row comes first in a pass.
-func MessageID(c ledger.Campaign, rec ledger.Recipient, domain string) string {
+func messageID(c ledger.Campaign, rec ledger.Recipient, domain string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d\x00%s\x00%d\x00%s", c.CreatedAt.UnixMilli(), c.Name, rec.Row, rec.Email)
 	return hex.EncodeToString(h.Sum(nil)[:12]) + "." + strconv.Itoa(rec.Row) + "@" + domain
@@ -66,11 +66,11 @@ func messageIDDomain(from string) string {
 	return domain
 }
 
-// LedgerAddress is the form of a list address the ledger stores (see
+// ledgerAddress is the form of a list address the ledger stores (see
 // ParseAddress): compare it, not the list's raw value, with a ledger row's
 // Email to tell whether the list changed. An address that does not parse
 // comes back as it is.
-func LedgerAddress(s string) string {
+func ledgerAddress(s string) string {
 	if a, err := ParseAddress(s); err == nil {
 		return a.ASCII
 	}

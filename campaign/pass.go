@@ -194,7 +194,7 @@ func (r *run) jobsFor(due []ledger.Recipient, claimAt time.Time) ([]*job, error)
 		if err != nil {
 			return nil, err
 		}
-		if LedgerAddress(row.Email) != rec.Email {
+		if ledgerAddress(row.Email) != rec.Email {
 			return nil, fmt.Errorf("%w: row %d holds %q, the ledger has %q", ErrListChanged, rec.Row, row.Email, rec.Email)
 		}
 		js = append(js, &job{rec: rec, fields: row.Fields, claimAt: claimAt})
@@ -253,7 +253,7 @@ func (r *run) render(ctx context.Context, com *committer, jobs <-chan *job, envs
 }
 
 func (r *run) build(j *job) error {
-	m, err := MessageFor(r.tmpl, r.c, j.rec, j.fields, r.opts.now())
+	m, err := messageFor(r.tmpl, r.c, j.rec, j.fields, r.opts.now())
 	if err != nil {
 		return err
 	}

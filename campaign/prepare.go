@@ -161,24 +161,6 @@ func messageFiles(s Settings) []string {
 	return slices.Compact(files)
 }
 
-func importRows(ctx context.Context, list *recipients.Reader, im ledger.Importer) error {
-	for n := 0; ; n++ {
-		if n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		row, err := list.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := im.Add(recipientFor(row)); err != nil {
-			return err
-		}
-	}
-}
-
 // recipientFor is a list row as the ledger takes it: the address in the
 // form for RCPT, its key for duplicates and suppressions, or skipped with
 // the reason when it cannot be sent to.

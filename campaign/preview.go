@@ -12,10 +12,10 @@ import (
 	"github.com/mailblast/mailblast/templates"
 )
 
-// ErrNoSuchRow: the list has no data row of the number asked for.
+// ErrNoSuchRow is returned when the list has no data row of the number asked for.
 var ErrNoSuchRow = errors.New("no such row")
 
-// RowSkippedError: the row asked for is one send skips, and why. It is
+// RowSkippedError is returned when the row asked for is one send skips, and why. It is
 // bad data (errors.Is ErrNotSendable), but only this row's: other rows
 // may well be sent.
 type RowSkippedError struct {
@@ -58,7 +58,7 @@ func Preview(ctx context.Context, opts PreviewOptions) (PreviewResult, error) {
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	t, err := LoadTemplate(opts.Settings)
+	t, err := loadTemplate(opts.Settings)
 	if err != nil {
 		return res, err
 	}
@@ -76,7 +76,7 @@ func Preview(ctx context.Context, opts PreviewOptions) (PreviewResult, error) {
 		return res, err
 	}
 	res.Notes = notes
-	res.Message, err = MessageFor(t, c, rec, row.Fields, now())
+	res.Message, err = messageFor(t, c, rec, row.Fields, now())
 	var fe *templates.FieldError
 	switch {
 	case errors.As(err, &fe):
@@ -152,7 +152,7 @@ func readRow(s Settings, num int) (recipients.Row, error) {
 	if err != nil {
 		return recipients.Row{}, err
 	}
-	defer list.Close()
+	defer func() { _ = list.Close() }() // read only: a failed close loses nothing
 	for last := 1; ; last++ {
 		row, err := list.Next()
 		var re *recipients.Error
@@ -175,7 +175,7 @@ func firstRowWith(s Settings, key string, row int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer list.Close()
+	defer func() { _ = list.Close() }() // read only: a failed close loses nothing
 	for {
 		r, err := list.Next()
 		var re *recipients.Error

@@ -40,7 +40,7 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 	start := time.Now()
 	r := &run{opts: &opts, store: opts.Store}
 	r.sum.Campaign = opts.Name
-	unlock, err := Lock(opts.StateDir, opts.Name)
+	unlock, err := lockCampaign(opts.StateDir, opts.Name)
 	if err != nil {
 		return r.sum, err
 	}
@@ -53,7 +53,7 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 		r.imp.stop()
 	}
 	if r.list != nil {
-		r.list.Close()
+		_ = r.list.Close() // read only: a failed close loses nothing
 	}
 	r.sum.Elapsed = time.Since(start)
 	if r.c.ID != 0 {
@@ -71,7 +71,7 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 
 func (r *run) run(ctx, hard context.Context) error {
 	var err error
-	if r.tmpl, err = LoadTemplate(r.opts.Settings); err != nil {
+	if r.tmpl, err = loadTemplate(r.opts.Settings); err != nil {
 		return err
 	}
 	if err := r.load(ctx); err != nil {
@@ -122,10 +122,10 @@ func (r *run) start(ctx context.Context) error {
 	return nil
 }
 
-// LoadTemplate builds the campaign's message template from its settings.
+// loadTemplate builds the campaign's message template from its settings.
 // Every command that renders (send, preview, validate, dry runs) uses it,
 // so they all build the same bytes.
-func LoadTemplate(s Settings) (*templates.Template, error) {
+func loadTemplate(s Settings) (*templates.Template, error) {
 	o := s.Message
 	o.Path = s.Template
 	t, err := templates.Load(o)

@@ -16,7 +16,7 @@ import (
 	"github.com/mailblast/mailblast/recipients"
 )
 
-// ErrInvalidAddress: an address given to suppress is not one.
+// ErrInvalidAddress is returned when an address given to suppress is not one.
 var ErrInvalidAddress = errors.New("invalid address")
 
 // Suppress puts addresses on the suppression list with reason, all or
@@ -171,7 +171,7 @@ func (im *suppressImporter) readCSV(ctx context.Context, path, emailColumn strin
 	if err != nil {
 		return err
 	}
-	defer list.Close()
+	defer func() { _ = list.Close() }() // read only: a failed close loses nothing
 	for n := 0; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()

@@ -15,7 +15,7 @@ import (
 	"github.com/mailblast/mailblast/templates"
 )
 
-// ErrNotSendable: no row of the list could be sent.
+// ErrNotSendable is returned when no row of the list can be sent.
 var ErrNotSendable = errors.New("no row of the list can be sent")
 
 // CheckOptions is a look at a list before sending it: validate and the
@@ -101,10 +101,10 @@ const (
 // (addresses, duplicates, the suppression list) in a scratch ledger, then
 // renders the template for every row that would be sent. The real ledger is
 // never written; memory stays flat however long the list.
-func Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
+func Check(ctx context.Context, opts CheckOptions) (_ *CheckReport, err error) {
 	c := &checker{opts: opts, rep: &CheckReport{}, groups: map[string]*Group{}, tmplGroups: map[string]*Group{}}
 	if opts.Settings.Template != "" {
-		t, err := LoadTemplate(opts.Settings)
+		t, err := loadTemplate(opts.Settings)
 		if err != nil {
 			return nil, err
 		}
@@ -114,13 +114,19 @@ func Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer list.Close()
+	defer func() { _ = list.Close() }() // read only: a failed close loses nothing
 	c.list = list
 	scratch, err := ledger.OpenScratch(opts.ScratchDir)
 	if err != nil {
 		return nil, err
 	}
-	defer scratch.Close()
+	// Closing deletes the scratch ledger; one left behind holds the list's
+	// addresses, so the user hears of it.
+	defer func() {
+		if cerr := scratch.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
 	if err := c.run(ctx, scratch); err != nil {
 		return nil, err
 	}
@@ -158,7 +164,7 @@ func (c *checker) run(ctx context.Context, scratch ledger.Store) error {
 		if c.again, err = c.open(); err != nil {
 			return err
 		}
-		defer c.again.Close()
+		defer func() { _ = c.again.Close() }() // read only
 	}
 	err = scratch.Recipients(ctx, id, "", func(rec ledger.Recipient) error {
 		return c.row(rec)
@@ -202,7 +208,7 @@ func (c *checker) importList(ctx context.Context, scratch ledger.Store) (int64, 
 		return 0, err
 	}
 	if err := c.readRows(ctx, im); err != nil {
-		im.Rollback()
+		_ = im.Rollback() // a scratch import; err says what went wrong
 		return 0, err
 	}
 	return camp.ID, im.Commit()
@@ -310,7 +316,7 @@ func (c *checker) advance(num int) (recipients.Row, error) {
 }
 
 func (c *checker) build(rec ledger.Recipient, fields map[string]string) (Message, error) {
-	return MessageFor(c.tmpl, c.camp, rec, fields, c.now())
+	return messageFor(c.tmpl, c.camp, rec, fields, c.now())
 }
 
 func (c *checker) fine(rec ledger.Recipient) {

@@ -92,7 +92,7 @@ func TestCheckGroupsBounded(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("email\n")
 	for i := range 200 {
-		fmt.Fprintf(&b, "a@-c%d.org\n", i) // every error quotes its domain: "domain -c7.org: ..."
+		fmt.Fprintf(&b, "a@c%d-.org\n", i) // every error names the label: "domain label c7- starts or ends with a hyphen"
 	}
 	rep, err := Check(context.Background(), CheckOptions{Settings: Settings{List: writeFile(t, "l.csv", b.String())}})
 	if err != nil {
@@ -146,11 +146,11 @@ func TestDryRunFileName(t *testing.T) {
 		{2, "ann@example.com", "000002-ann@example.com.eml"},
 		{1234567, "a/b?c@example.com", "1234567-a_b_c@example.com.eml"},
 	} {
-		if got := DryRunFileName(tc.row, tc.addr); got != tc.want {
-			t.Errorf("DryRunFileName(%d, %q) = %q, want %q", tc.row, tc.addr, got, tc.want)
+		if got := dryRunFileName(tc.row, tc.addr); got != tc.want {
+			t.Errorf("dryRunFileName(%d, %q) = %q, want %q", tc.row, tc.addr, got, tc.want)
 		}
 	}
-	if got := DryRunFileName(2, strings.Repeat("ä", 200)+"@example.com"); len(got) > 255 {
+	if got := dryRunFileName(2, strings.Repeat("ä", 200)+"@example.com"); len(got) > 255 {
 		t.Errorf("long name: %d bytes", len(got))
 	}
 }

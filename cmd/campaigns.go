@@ -51,7 +51,7 @@ func withStore(c *cobra.Command, fn func(context.Context, *Config, ledger.Store)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeLedger(store)
 	return fn(c.Context(), cfg, store)
 }
 

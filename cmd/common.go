@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -83,6 +84,11 @@ func openStore(cfg *Config) (*ledger.SQLite, error) {
 	}
 	return s, nil
 }
+
+// closeLedger closes the ledger when a command is done with it. Every write
+// was committed (synchronous=FULL) by then, so a failed close loses nothing
+// and changes nothing the user should do.
+func closeLedger(s io.Closer) { _ = s.Close() }
 
 // warnOpenStateDir warns once per command about a state directory that
 // other users can read: mailblast makes its own 0700 and its files 0600,

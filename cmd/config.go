@@ -166,7 +166,7 @@ func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
 	v.AutomaticEnv()
 	for name, key := range flagKeys {
 		if f := flags.Lookup(name); f != nil {
-			v.BindPFlag(key, f)
+			_ = v.BindPFlag(key, f) // fails only for a nil flag
 		}
 	}
 	if err := readConfigFile(v, configFile); err != nil {

@@ -59,7 +59,7 @@ func runPreview(ctx context.Context, opts *previewOptions) error {
 		return err
 	}
 	if store != nil {
-		defer store.Close()
+		defer closeLedger(store)
 	}
 	settings := campaignSettings(cfg, opts.list)
 	settings.List = opts.list

@@ -76,7 +76,7 @@ func runReport(ctx context.Context, opts *reportOptions) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeLedger(store)
 	c, err := pickCampaign(ctx, store, cfg.Campaign)
 	if err != nil {
 		return err

@@ -145,7 +145,7 @@ func unfinished(ctx context.Context, cfg *Config) ([]ledger.Campaign, error) {
 	if store == nil {
 		return nil, &usageError{fmt.Errorf("campaign %q: %w in %s", cfg.Campaign, ledger.ErrNotFound, absPath(cfg.StateDir))}
 	}
-	defer store.Close()
+	defer closeLedger(store)
 	if cfg.Campaign != "" {
 		c, err := findCampaign(ctx, store, cfg.Campaign)
 		return []ledger.Campaign{c}, err

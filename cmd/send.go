@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,7 +92,7 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeLedger(store)
 	bg := context.WithoutCancel(ctx)
 	_, existed := store.Campaign(bg, name)
 	retry := cfg.retry()
@@ -108,9 +109,18 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 	}
 	err = finish(sum, err)
 	if c, cerr := store.Campaign(bg, name); cerr == nil {
-		store.RecordRun(bg, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
+		recordRun(bg, store, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
 	}
 	return err
+}
+
+// recordRun notes the run's end for `campaigns`. A failure is a warning,
+// not the run's outcome: what was sent is recorded already, and the exit
+// status must say how the sending went.
+func recordRun(ctx context.Context, store ledger.Store, id int64, r ledger.Run) {
+	if err := store.RecordRun(ctx, id, r); err != nil {
+		fmt.Fprintf(os.Stderr, "mailblast: warning: how this run ended was not recorded (campaigns will not show it): %v\n", err)
+	}
 }
 
 // errForgotten wraps the error of a new campaign that was removed again.

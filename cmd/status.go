@@ -51,7 +51,7 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		return err
 	}
 	if store != nil {
-		defer store.Close()
+		defer closeLedger(store)
 	}
 	list, err := statusCampaigns(ctx, store, cfg.Campaign)
 	if err != nil {

@@ -48,7 +48,7 @@ func suppressCommand(use, short string, args cobra.PositionalArgs, run func(cont
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer closeLedger(store)
 			return run(c.Context(), cfg, store, opts, args)
 		},
 	}

@@ -65,7 +65,7 @@ func checkList(ctx context.Context, cfg *Config, list, dir string) error {
 		return err
 	}
 	if store != nil {
-		defer store.Close()
+		defer closeLedger(store)
 	}
 	settings := campaignSettings(cfg, list)
 	settings.List = list // name the file as the user did

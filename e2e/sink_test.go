@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,7 +59,7 @@ func startSink(t testing.TB, extra ...string) *smtpSink {
 	os.Chmod(dir, 0o777) // smtp-sink drops to the unprivileged user before writing
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s := &smtpSink{port: freePort(t), dump: filepath.Join(dir, "dump")}
-	args := append(extra, "-D", s.dump, fmt.Sprintf("127.0.0.1:%d", s.port), "256")
+	args := slices.Concat(extra, []string{"-D", s.dump, fmt.Sprintf("127.0.0.1:%d", s.port), "256"}) // a new array: extra is the caller's
 	if os.Geteuid() == 0 {
 		args = append([]string{"-u", "nobody"}, args...)
 	}

@@ -114,7 +114,7 @@ func checkOwner(db *sql.DB, path string) error {
 		return damaged(path, errors.New("the file is an SQLite database without mailblast's tables"))
 	}
 	// Best effort: a ledger in a read-only state directory still reads.
-	db.Exec(fmt.Sprintf(`PRAGMA application_id = %d`, applicationID))
+	_, _ = db.Exec(fmt.Sprintf(`PRAGMA application_id = %d`, applicationID))
 	return nil
 }
 
@@ -176,7 +176,7 @@ func pragmaCheck(db *sql.DB, path, pragma string) error {
 func restrictModes(path string) {
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			os.Chmod(p, fi.Mode().Perm()&0o700)
+			_ = os.Chmod(p, fi.Mode().Perm()&0o700)
 		}
 	}
 }
@@ -195,7 +195,9 @@ func create(path string) error {
 	}
 	tmp := f.Name()
 	f.Close()
-	defer os.Remove(tmp)
+	// Gone already once renamed into place; otherwise an empty ledger, no
+	// one's data, is all a failed removal leaves behind.
+	defer func() { _ = os.Remove(tmp) }()
 	if err := initialise(tmp); err != nil {
 		return fmt.Errorf("ledger: creating %s: %w", path, err)
 	}
@@ -214,12 +216,18 @@ func create(path string) error {
 	return nil
 }
 
-func initialise(path string) error {
+func initialise(path string) (err error) {
 	db, err := open(path, "synchronous(FULL)")
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	// The file becomes the ledger: one that did not close cleanly is not
+	// linked into place.
+	defer func() {
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	if err := setUp(db); err != nil {
 		return err
 	}
@@ -241,7 +249,7 @@ func Check(path string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // read only: a failed close loses nothing
 	var id int64
 	if err := db.QueryRow(`PRAGMA application_id`).Scan(&id); err != nil {
 		return damagedIf(path, err)

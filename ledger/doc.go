@@ -30,7 +30,7 @@
 //     frontier; the rows are not written. Until the pass settles its claims
 //     (Batch.Settled), a claimed row without an outcome is in flight. A
 //     permanent failure whose enhanced code says the mailbox does not exist
-//     (BadMailbox) puts the row's Key on the suppression list in the same
+//     (badMailbox) puts the row's Key on the suppression list in the same
 //     transaction.
 //  5. RecoverInFlight, at the start of a run, turns the in-flight rows of the
 //     claims a crash left back into pending (resend) or into skipped, counts

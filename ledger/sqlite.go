@@ -139,7 +139,7 @@ func (s *SQLite) cached(db *sql.DB, q string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if had, ok := s.stmts[k]; ok {
-		st.Close()
+		_ = st.Close() // never used: another goroutine's is kept
 		return had, nil
 	}
 	if s.stmts == nil {
@@ -174,13 +174,13 @@ func Open(path string) (*SQLite, error) {
 		return nil, err
 	}
 	if err := verify(db, path); err != nil {
-		db.Close()
+		_ = db.Close() // the error returned says what is wrong
 		return nil, damagedIf(path, err)
 	}
 	// A reader in WAL mode sees the last commit and never blocks the writer.
 	rdb, err := open(path, "busy_timeout(10000)", "query_only(1)")
 	if err != nil {
-		db.Close()
+		_ = db.Close() // the error returned says what is wrong
 		return nil, err
 	}
 	return &SQLite{db: db, rdb: rdb}, nil
@@ -213,7 +213,9 @@ func OpenReadOnly(path string) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Close()
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
 	db, err := open(path, "busy_timeout(10000)", "query_only(1)")
 	if err != nil {
 		return nil, err
@@ -236,11 +238,11 @@ func OpenScratch(dir string) (*SQLite, error) {
 	db, err := open(path, "journal_mode(OFF)", "synchronous(FULL)", "temp_store(FILE)")
 	if err == nil {
 		if err = setUp(db); err != nil {
-			db.Close()
+			_ = db.Close() // the error returned says what is wrong
 		}
 	}
 	if err != nil {
-		os.Remove(path)
+		_ = os.Remove(path) // at worst an empty file in a temporary directory
 		return nil, fmt.Errorf("ledger: scratch: %w", err)
 	}
 	return &SQLite{db: db, rdb: db, remove: path}, nil
@@ -332,18 +334,22 @@ func columns(q interface {
 func (s *SQLite) Close() error {
 	s.mu.Lock()
 	for _, st := range s.stmts {
-		st.Close()
+		_ = st.Close() // closing the database frees them anyway
 	}
 	s.stmts = nil
 	s.mu.Unlock()
+	var errs []error
 	if s.rdb != s.db {
-		s.rdb.Close()
+		errs = append(errs, s.rdb.Close())
 	}
-	err := s.db.Close()
+	errs = append(errs, s.db.Close())
 	if s.remove != "" {
-		os.Remove(s.remove)
+		// A scratch ledger left behind holds a list's addresses.
+		if err := os.Remove(s.remove); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("ledger: scratch: %w", err))
+		}
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 func unix(t time.Time) int64 {

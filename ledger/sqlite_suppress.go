@@ -20,7 +20,7 @@ func (s *SQLite) AddSuppressions(ctx context.Context, list []Suppression) (int, 
 	if err != nil {
 		return 0, fmt.Errorf("ledger: suppress: %w", err)
 	}
-	defer stmt.Close()
+	defer func() { _ = stmt.Close() }() // the transaction's end closes it anyway
 	now := time.Now()
 	added := 0
 	for _, sup := range list {

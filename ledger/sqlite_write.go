@@ -297,17 +297,18 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 	if err != nil {
 		return err
 	}
-	defer upd.Close()
+	// Statements of a transaction: its end closes them anyway.
+	defer func() { _ = upd.Close() }()
 	ins, err := tx.Prepare(`INSERT OR REPLACE INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
-	defer ins.Close()
+	defer func() { _ = ins.Close() }()
 	var sup *sql.Stmt // prepared on the first bounce
 	defer func() {
 		if sup != nil {
-			sup.Close()
+			_ = sup.Close()
 		}
 	}()
 	for _, o := range outs {
@@ -330,7 +331,7 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 		if _, err := ins.Exec(id, o.Row, o.Attempt, now, string(o.State), o.Code, o.Enhanced, o.Text); err != nil {
 			return fmt.Errorf("ledger: attempt row %d: %w", o.Row, err)
 		}
-		if o.State != Failed || !BadMailbox(o.Enhanced) {
+		if o.State != Failed || !badMailbox(o.Enhanced) {
 			continue
 		}
 		if sup == nil {
@@ -407,12 +408,12 @@ func sentStatement(n int) string {
 	return b.String()
 }
 
-// BadMailbox reports whether an enhanced status code says the recipient's
+// badMailbox reports whether an enhanced status code says the recipient's
 // address cannot receive mail (RFC 3463 5.1.x: bad mailbox, bad domain, bad
 // syntax, mailbox moved, null MX...), so the address is suppressed for every
 // later campaign. 5.1.7 and 5.1.8 are about the sender's address, not the
 // recipient's, and are left out.
-func BadMailbox(enhanced string) bool {
+func badMailbox(enhanced string) bool {
 	rest, ok := strings.CutPrefix(enhanced, "5.1.")
 	return ok && rest != "" && rest != "7" && rest != "8"
 }

@@ -174,8 +174,8 @@ func TestBounceSuppresses(t *testing.T) {
 func TestBadMailbox(t *testing.T) {
 	for code, want := range map[string]bool{"5.1.1": true, "5.1.0": true, "5.1.2": true, "5.1.10": true,
 		"5.1.7": false, "5.1.8": false, "5.1.": false, "4.1.1": false, "5.2.2": false, "": false, "5.11.1": false} {
-		if got := BadMailbox(code); got != want {
-			t.Errorf("BadMailbox(%q) = %v, want %v", code, got, want)
+		if got := badMailbox(code); got != want {
+			t.Errorf("badMailbox(%q) = %v, want %v", code, got, want)
 		}
 	}
 }
@@ -316,6 +316,26 @@ func TestScratchRemovedOnClose(t *testing.T) {
 	s.Close()
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestScratchLeftBehindIsAnError: a scratch ledger holds a list's
+// addresses, so Close says when it could not delete it. A non-empty
+// directory in its place makes the removal fail even for root.
+func TestScratchLeftBehindIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenScratch(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(s.remove, s.remove+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.remove, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err == nil {
+		t.Error("Close = nil with the scratch file left behind")
 	}
 }
 

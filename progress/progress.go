@@ -89,7 +89,7 @@ func (r *Reporter) Outcome(state ledger.State, row int, email string, err *sende
 	if state.Final() {
 		r.done++
 		if r.bar != nil {
-			r.bar.Add(1)
+			_ = r.bar.Add(1) // a terminal write: nothing more can be done
 		}
 	}
 	if r.mode == Plain && time.Since(r.lastLine) >= r.every {
@@ -113,7 +113,7 @@ func (r *Reporter) Logf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bar != nil {
-		r.bar.Clear()
+		_ = r.bar.Clear() // a terminal write: nothing more can be done
 	}
 	fmt.Fprintf(r.w, "mailblast: "+format+"\n", args...)
 }
@@ -123,14 +123,14 @@ func (r *Reporter) Finish(s campaign.Summary) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bar != nil {
-		r.bar.Finish()
+		_ = r.bar.Finish() // a terminal write: nothing more can be done
 		r.bar = nil
 	}
-	fmt.Fprintln(r.w, SummaryLine(s))
+	fmt.Fprintln(r.w, summaryLine(s))
 }
 
-// SummaryLine is the one line a run ends with.
-func SummaryLine(s campaign.Summary) string {
+// summaryLine is the one line a run ends with.
+func summaryLine(s campaign.Summary) string {
 	c := s.Counts
 	// The ledger's counts, as status gives them: rows an abandoned
 	// message left in flight are not pending.

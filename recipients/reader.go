@@ -106,7 +106,7 @@ func (r *Reader) skipBOM() error {
 	}
 	switch {
 	case bytes.HasPrefix(head, []byte("\xef\xbb\xbf")):
-		r.br.Discard(3) // cannot fail: Peek returned these bytes
+		_, _ = r.br.Discard(3) // cannot fail: Peek returned these bytes
 		r.base = 3
 	case bytes.HasPrefix(head, []byte("\xff\xfe")), bytes.HasPrefix(head, []byte("\xfe\xff")):
 		return r.newError(1, "", 1, errUTF16Hint)

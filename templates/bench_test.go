@@ -38,7 +38,7 @@ func BenchmarkRender(b *testing.B) {
 		src  string
 	}{
 		{"ascii", benchTemplate},
-		{"utf8", strings.Replace(benchTemplate, "changed", "changé", -1)},
+		{"utf8", strings.ReplaceAll(benchTemplate, "changed", "changé")},
 		{"funcs", strings.Replace(benchTemplate, "Hello {{.first_name}}", `Hello {{default "friend" .first_name | title}}`, 1)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

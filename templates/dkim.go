@@ -125,7 +125,7 @@ func (s *signer) sign(w *bytes.Buffer, msg []byte) error {
 		return err
 	}
 	if _, err := ds.Write(msg); err != nil {
-		ds.Close()
+		_ = ds.Close() // the write's error is the one to report
 		return err
 	}
 	if err := ds.Close(); err != nil {
@@ -195,12 +195,18 @@ func checkDomain(what, name string) (string, error) {
 	return ascii, nil
 }
 
+// isLDH reports whether c may appear in a domain label: a letter, a digit
+// or a hyphen.
+func isLDH(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
+}
+
 func validLabel(l string) bool {
 	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 		return false
 	}
 	for i := 0; i < len(l); i++ {
-		if c := l[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+		if c := l[i]; !isLDH(c) {
 			return false
 		}
 	}

@@ -6,27 +6,31 @@ import (
 )
 
 var (
-	// ErrLineBreak: a rendered header value contains CR, LF or NUL.
+	// ErrLineBreak is returned when a rendered header value contains CR,
+	// LF or NUL.
 	ErrLineBreak = errors.New("value contains a line break")
-	// ErrBadAddress: an address header does not hold valid addresses.
+	// ErrBadAddress is returned when an address header does not hold
+	// valid addresses.
 	ErrBadAddress = errors.New("bad address")
-	// ErrLineTooLong: a value has a word too long for a 998-character line.
+	// ErrLineTooLong is returned when a value has a word too long for a
+	// 998-character line.
 	ErrLineTooLong = errors.New("value has a word too long for a 998-character line")
-	// ErrBadMessageID: Envelope.MessageID is not of the form left@right.
+	// ErrBadMessageID is returned when Envelope.MessageID is not of the
+	// form left@right.
 	ErrBadMessageID = errors.New("bad message ID")
-	// ErrBadUnsubscribe: a List-Unsubscribe URL or mailto address rendered
-	// to something unusable (not https://, not an address, a character
-	// that must be percent-encoded).
+	// ErrBadUnsubscribe is returned when a List-Unsubscribe URL or mailto
+	// address rendered to something unusable (not https://, not an
+	// address, a character that must be percent-encoded).
 	ErrBadUnsubscribe = errors.New("bad unsubscribe link")
-	// ErrAttachment: a row's attachment file cannot be attached (missing,
-	// unreadable, outside the attachment directory, not a regular file or
-	// too large). The underlying error is wrapped too: errors.Is(err,
-	// fs.ErrNotExist) holds for a missing file.
+	// ErrAttachment is returned when a row's attachment file cannot be
+	// attached (missing, unreadable, outside the attachment directory, not
+	// a regular file or too large). The underlying error is wrapped too:
+	// errors.Is(err, fs.ErrNotExist) holds for a missing file.
 	ErrAttachment = errors.New("cannot attach file")
-	// ErrDKIMAlignment: the From domain and the DKIM signing domain have
-	// different organizational domains, so DMARC would not count the
-	// signature.
-	ErrDKIMAlignment = errors.New("From domain does not align with the DKIM domain")
+	// ErrDKIMAlignment is returned when the From domain and the DKIM
+	// signing domain have different organizational domains, so DMARC
+	// would not count the signature.
+	ErrDKIMAlignment = errors.New("the From domain does not align with the DKIM domain")
 )
 
 // errNUL is reported for a NUL byte; it matches ErrLineBreak.

@@ -319,7 +319,7 @@ func (t *Template) CheckAttachments(data map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("attachment directory: %w", err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // read only: a failed close loses nothing
 	f, _, err := openFile(root, p)
 	if err != nil {
 		return t.attach.fieldError(err)
@@ -342,7 +342,7 @@ func (t *Template) readRowAttachment(st *renderState, data map[string]string) er
 	if err != nil {
 		return fmt.Errorf("attachment directory: %w", err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // read only: a failed close loses nothing
 	st.attachData.Reset()
 	if err := readFileInto(&st.attachData, root, p); err != nil {
 		return t.attach.fieldError(err)

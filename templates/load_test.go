@@ -484,7 +484,7 @@ func TestLoadErrors(t *testing.T) {
 		{"dkim public key", Options{Path: "msg.tmpl", DKIM: &DKIMOptions{Domain: "acme.example", Selector: "s", KeyFile: dkimKey["public"]}}, `PEM block "PUBLIC KEY"`},
 		{"dkim encrypted", Options{Path: "msg.tmpl", DKIM: &DKIMOptions{Domain: "acme.example", Selector: "s", KeyFile: dkimKey["encrypted"]}}, "encrypted"},
 		{"dkim ecdsa", Options{Path: "msg.tmpl", DKIM: &DKIMOptions{Domain: "acme.example", Selector: "s", KeyFile: dkimKey["ecdsa"]}}, "ecdsa.PrivateKey keys are not supported"},
-		{"dkim not aligned", Options{Path: "msg.tmpl", DKIM: &DKIMOptions{Domain: "esp.example", Selector: "s", KeyFile: dkimKey["ed25519"]}}, "From domain does not align with the DKIM domain: From news@acme.example, d=esp.example"},
+		{"dkim not aligned", Options{Path: "msg.tmpl", DKIM: &DKIMOptions{Domain: "esp.example", Selector: "s", KeyFile: dkimKey["ed25519"]}}, "the From domain does not align with the DKIM domain: From news@acme.example, d=esp.example"},
 	}
 	files := defaultFiles()
 	files["unsub.tmpl"] = "From: a@acme.example\nSubject: s\nX-Tag: a\nList-Unsubscribe: <https://a.example/u>\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\nFeedback-ID: a:b\n\n"
