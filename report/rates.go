@@ -122,7 +122,7 @@ func (r Rate) Warning() string {
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("%s is %s (%d of %d %s), over %s: %s.", r.Name, r.Percent(), r.Num, r.Den, r.Of, t.Label, t.Advice)
+	return fmt.Sprintf("%s is %s (%s of %s %s), over %s: %s.", r.Name, r.Percent(), Group(r.Num), Group(r.Den), r.Of, t.Label, t.Advice)
 }
 
 // IsOver reports whether the rate exceeds any of its thresholds.

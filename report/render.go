@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -16,6 +17,7 @@ var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"pct":     func(n, d int) string { return share(n, d) },
 	"outcome": func(i int) string { return OutcomeNames[i] },
 	"when":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"num":     Group,
 }).Parse(pageTemplate))
 
 func share(n, d int) string {
@@ -102,3 +104,15 @@ func (p *Page) Rate(name string) Rate {
 
 // Attempted is the denominator of the delivery and hard-bounce rates.
 func (p *Page) Attempted() int { return p.Rate("Delivery rate").Den }
+
+// Group writes n with a comma between groups of three digits: 985,000.
+func Group(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + Group(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -75,7 +75,7 @@ func (c *Chart) yAxis(max int, plotH float64) {
 		v := max * i / 5
 		y := top + plotH - plotH*float64(i)/5
 		c.Lines = append(c.Lines, Line{left, y, float64(c.Width) - right, y})
-		c.Texts = append(c.Texts, Text{X: left - 6, Y: y + 4, Anchor: "end", S: fmt.Sprint(v)})
+		c.Texts = append(c.Texts, Text{X: left - 6, Y: y + 4, Anchor: "end", S: Group(v)})
 	}
 }
 
@@ -108,7 +108,7 @@ func Columns(id, title, desc string, labels []string, values [][]int, names []st
 			}
 		}
 		if len(labels) <= maxBarTotalText && sum(values[i]) > 0 {
-			c.Texts = append(c.Texts, Text{X: x + w/2, Y: y - 4, Anchor: "middle", S: fmt.Sprint(sum(values[i]))})
+			c.Texts = append(c.Texts, Text{X: x + w/2, Y: y - 4, Anchor: "middle", S: Group(sum(values[i]))})
 		}
 		if i%every == 0 {
 			c.Texts = append(c.Texts, Text{X: x + w/2, Y: top + plotH + 18, Anchor: "middle", S: l})
@@ -140,16 +140,16 @@ func Rows(id, title, desc string, labels []string, values [][]int, names []strin
 			}
 			x += w
 		}
-		c.Texts = append(c.Texts, Text{X: x + 6, Y: y + 16, Anchor: "start", S: fmt.Sprint(sum(values[i]))})
+		c.Texts = append(c.Texts, Text{X: x + 6, Y: y + 16, Anchor: "start", S: Group(sum(values[i]))})
 	}
 	return c
 }
 
 func barTitle(label string, names []string, s, v int) string {
 	if len(names) > s {
-		return fmt.Sprintf("%s: %d %s", label, v, names[s])
+		return fmt.Sprintf("%s: %s %s", label, Group(v), names[s])
 	}
-	return fmt.Sprintf("%s: %d", label, v)
+	return fmt.Sprintf("%s: %s", label, Group(v))
 }
 
 func sum(vs []int) int {
