@@ -31,7 +31,7 @@ anyone the ledger shows as sent.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.list, opts.cmd = args[0], c
 			opts.configFile, _ = c.Flags().GetString("config")
-			return runSend(c.Context(), opts)
+			return withMetrics(c, opts.configFile, func() error { return runSend(c.Context(), opts) })
 		},
 	}
 	f := c.Flags()
@@ -43,6 +43,7 @@ anyone the ledger shows as sent.`,
 	f.String("in-flight", "", "rows in flight at an earlier crash: resend or skip (default resend)")
 	f.String("progress", "", "auto, bar, plain or quiet (default auto: a bar on a terminal)")
 	addPacingFlags(f)
+	addMetricsFlag(f)
 	f.StringVar(&opts.dryRun, "dry-run", "", "write every message to DIR as ROW-ADDRESS.eml instead of sending; the ledger is untouched")
 	return c
 }
@@ -97,7 +98,7 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 	}
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, RelayPasswords: relayPW, Retry: retry,
-		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: newReporter(cfg), Store: store,
+		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(newReporter(cfg)), Store: store,
 	})
 	return finish(sum, err)
 }
