@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -71,40 +72,48 @@ const (
 // is "at the first attempt", the last is open.
 var AcceptanceBins = [...]time.Duration{0, time.Minute, 10 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour, 1<<63 - 1}
 
-// allAttempts is every attempt of campaign ?1: the log holds all but a
-// message sent at its first attempt, which only its recipients row holds.
-const allAttempts = `SELECT at, state, code, enhanced, text FROM attempt_log WHERE campaign_id = ?1
-	UNION ALL SELECT updated_at, state, code, enhanced, text FROM recipients
-	WHERE campaign_id = ?1 AND state = 'sent' AND attempts = 1`
+// attemptMinutes is every attempt of campaign ?1 by minute, outcome and
+// reply: the log holds all but a message sent at its first attempt, which
+// only its recipients row holds. Those are most rows, so they are grouped
+// on integers alone, without their texts (each carries its queue ID).
+const attemptMinutes = `SELECT at / 60000 AS m, state, code, enhanced, COUNT(*) AS n, MAX(text) AS text
+	FROM attempt_log WHERE campaign_id = ?1 GROUP BY m, state, code, enhanced
+	UNION ALL SELECT updated_at / 60000 AS m, 'sent', code, enhanced, COUNT(*), ''
+	FROM recipients WHERE campaign_id = ?1 AND state = 'sent' AND attempts = 1 GROUP BY m, code, enhanced`
 
 // Stats sums the campaign up. The recipients table is read in full twice,
 // at once on the ledger's two connections: grouped by domain, and for the
 // attempts the log does not hold. The attempt log, usually far smaller,
-// gives the rest.
+// gives the rest. The two goroutines fill different fields of st (the
+// histograms: different elements).
 func (s *SQLite) Stats(ctx context.Context, campaignID int64) (Stats, error) {
 	var st Stats
 	var other error
+	var retried int
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if other = s.statsMinutes(ctx, campaignID, &st); other == nil {
-			other = s.statsTexts(ctx, campaignID, &st)
+		if other = s.statsMinutes(ctx, campaignID, &st); other != nil {
+			return
 		}
+		if other = s.statsTexts(ctx, campaignID, &st); other != nil {
+			return
+		}
+		retried, other = s.statsRetried(ctx, campaignID, &st)
 	}()
 	err := s.statsRecipients(ctx, campaignID, &st)
 	<-done
-	if err == nil && other == nil {
-		err = s.statsRetried(ctx, campaignID, &st)
-	}
 	if err = errors.Join(err, other); err != nil {
 		return st, fmt.Errorf("ledger: stats: %w", err)
 	}
+	st.Attempts[1] = st.Attempted - retried
+	st.Attempts[0] = st.Counts.Total - st.Attempted
 	return st, nil
 }
 
 func (s *SQLite) statsMinutes(ctx context.Context, id int64, st *Stats) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT at / 60000 AS m, state, code, enhanced, COUNT(*), text
-		FROM (`+allAttempts+`) GROUP BY m, state, code, enhanced ORDER BY m`, id)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT m, state, code, enhanced, SUM(n), MAX(text)
+		FROM (`+attemptMinutes+`) GROUP BY m, state, code, enhanced ORDER BY m`, id)
 	return eachRow(rows, err, func(r *sql.Rows) error {
 		var m int64
 		var x MinuteReplies
@@ -117,12 +126,15 @@ func (s *SQLite) statsMinutes(ctx context.Context, id int64, st *Stats) error {
 	})
 }
 
-// statsTexts finds each non-2xx reply's most common text; a 2xx text
-// carries a queue ID, so counting those would group every message apart.
+// statsTexts finds each non-2xx reply's most common text, and one text of
+// the first 2xx reply: a 2xx text carries a queue ID, so counting those
+// would group every message apart.
 func (s *SQLite) statsTexts(ctx context.Context, id int64, st *Stats) error {
 	st.Texts = map[ReplyKey]TextCount{}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT code, enhanced, text, COUNT(*) FROM attempt_log
-		WHERE campaign_id = ? AND NOT code BETWEEN 200 AND 299 GROUP BY code, enhanced, text`, id)
+		WHERE campaign_id = ?1 AND NOT code BETWEEN 200 AND 299 GROUP BY code, enhanced, text
+		UNION ALL SELECT * FROM (SELECT code, enhanced, text, 0 FROM recipients
+		WHERE campaign_id = ?1 AND state = 'sent' AND text <> '' LIMIT 1)`, id)
 	return eachRow(rows, err, func(r *sql.Rows) error {
 		var k ReplyKey
 		var t TextCount
@@ -136,12 +148,12 @@ func (s *SQLite) statsTexts(ctx context.Context, id int64, st *Stats) error {
 	})
 }
 
-// acceptanceBin is the SQL for a sent recipient's Acceptance bin after
-// the first.
+// acceptanceBin is the SQL for the Acceptance bin after the first of a
+// recipient sent at column sent, first tried at column first.
 func acceptanceBin() string {
 	bins := "CASE"
 	for i, b := range AcceptanceBins[1 : len(AcceptanceBins)-1] {
-		bins += fmt.Sprintf(" WHEN updated_at - first_try < %d THEN %d", b.Milliseconds(), i+1)
+		bins += fmt.Sprintf(" WHEN sent - first < %d THEN %d", b.Milliseconds(), i+1)
 	}
 	return bins + fmt.Sprintf(" ELSE %d END", len(AcceptanceBins)-1)
 }
@@ -195,16 +207,18 @@ func (s *SQLite) statsRecipients(ctx context.Context, id int64, st *Stats) error
 	return s.statsInFlight(ctx, id, st)
 }
 
-// statsRetried fills the histograms from the recipients with more than
-// one attempt: only those have rows in the attempt log besides failures
-// at the first attempt, so the log finds them without a scan of every
-// recipient. Attempted must be known: the rest had one attempt.
-func (s *SQLite) statsRetried(ctx context.Context, id int64, st *Stats) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT MIN(attempts, ?) AS n,
-		CASE WHEN state = 'sent' THEN `+acceptanceBin()+` ELSE -1 END AS b, COUNT(*)
-		FROM recipients WHERE campaign_id = ? AND attempts > 1
-		AND row IN (SELECT DISTINCT row FROM attempt_log WHERE campaign_id = ?) GROUP BY n, b`, MaxAttempts, id, id)
-	retried := 0
+// statsRetried fills the histograms from 2 attempts up, and returns how
+// many recipients had more than one: every attempt after a first is in
+// the attempt log, so the log finds them without a scan of every
+// recipient. A sent recipient's first attempt bin is statsRecipients'.
+func (s *SQLite) statsRetried(ctx context.Context, id int64, st *Stats) (retried int, err error) {
+	// The log's key orders it by row: grouping by row needs no sort. A
+	// row's one sent attempt, if any, is its last.
+	rows, err := s.rdb.QueryContext(ctx, `SELECT MIN(n, ?1) AS k,
+		CASE WHEN sent IS NULL THEN -1 `+strings.Replace(acceptanceBin(), "CASE", "", 1)+` AS b, COUNT(*)
+		FROM (SELECT MAX(n) AS n, MAX(CASE WHEN state = 'sent' THEN at END) AS sent, MIN(at) AS first
+			FROM attempt_log WHERE campaign_id = ?2 GROUP BY row)
+		WHERE n > 1 GROUP BY k, b`, MaxAttempts, id)
 	err = eachRow(rows, err, func(r *sql.Rows) error {
 		var n, b, count int
 		if err := r.Scan(&n, &b, &count); err != nil {
@@ -217,9 +231,7 @@ func (s *SQLite) statsRetried(ctx context.Context, id int64, st *Stats) error {
 		}
 		return nil
 	})
-	st.Attempts[1] = st.Attempted - retried
-	st.Attempts[0] = st.Counts.Total - st.Attempted
-	return err
+	return retried, err
 }
 
 // statsInFlight moves the rows claims hold from the state they are stored
@@ -264,6 +276,9 @@ func (st *Stats) Replies() []TextCountByReply {
 				r.Text, r.TextCount = t.Text, t.Count
 			}
 			sum[m.Reply] = r
+		}
+		if r.Text == "" {
+			r.Text = m.Text
 		}
 		r.Count += m.Count
 	}
