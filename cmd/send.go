@@ -98,7 +98,7 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 	}
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, RelayPasswords: relayPW, Retry: retry,
-		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(newReporter(cfg)), Store: store,
+		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(summaryReporter(cfg, newReporter(cfg))), Store: store,
 	})
 	return finish(sum, err)
 }
