@@ -64,7 +64,7 @@ func toReportRow(r ledger.Recipient) reportRow {
 }
 
 func runReport(ctx context.Context, opts *reportOptions) error {
-	if opts.format == "html" {
+	if opts.format == "html" || htmlFlagsSet(opts.cmd) {
 		return runReportHTML(ctx, opts.cmd, opts.configFile)
 	}
 	if opts.format != "csv" && opts.format != "json" {

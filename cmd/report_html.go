@@ -22,11 +22,26 @@ func addReportHTMLFlags(c *cobra.Command) {
 	if f := c.Flags().Lookup("format"); f != nil {
 		f.Usage = "csv, json or html"
 	}
+	c.Short = "Write every recipient's outcome as CSV or JSON lines, or a campaign's HTML page"
+	c.Example += `
+  mailblast report --format html -o november.html
+  mailblast report --all --format html -o reports/`
+}
+
+// htmlFlagsSet reports whether a flag only --format html takes was given.
+func htmlFlagsSet(c *cobra.Command) bool {
+	return c.Flags().Changed("output") || c.Flags().Changed("all")
 }
 
 // runReportHTML writes one campaign's page, or with --all an overview and
 // every campaign's page.
 func runReportHTML(ctx context.Context, c *cobra.Command, configFile string) error {
+	if f, _ := c.Flags().GetString("format"); f != "html" {
+		return &usageError{errorf("-o and --all go with --format html; csv and json go to standard output")}
+	}
+	if s, _ := c.Flags().GetString("state"); s != "" {
+		return &usageError{errorf("--state goes with --format csv or json; the HTML page shows every state")}
+	}
 	out, _ := c.Flags().GetString("output")
 	all, _ := c.Flags().GetBool("all")
 	cfg, store, err := configAndStore(c.Flags(), configFile)

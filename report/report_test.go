@@ -184,3 +184,20 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestEmptyCampaign: a campaign nothing was sent for yet still has a page.
+func TestEmptyCampaign(t *testing.T) {
+	var buf bytes.Buffer
+	p := report.New("empty", ledger.Stats{}, false, nil, time.Now())
+	if err := report.WritePage(&buf, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"No attempt recorded yet", "No recipient yet", `data-count="total">0<`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if err := report.WriteIndex(&buf, report.Index{Pages: []*report.Page{p}}); err != nil {
+		t.Fatal(err)
+	}
+}
