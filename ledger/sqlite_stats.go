@@ -23,7 +23,8 @@ type Stats struct {
 	Minutes []MinuteReplies
 	// Domains are the TopDomains recipient domains with most recipients.
 	Domains []DomainStats
-	// Texts is, for each non-2xx reply, the relay's most common text.
+	// Texts is, for each non-2xx reply, the relay's most common text, and
+	// for one 2xx reply one of its texts (Count 0).
 	Texts map[ReplyKey]TextCount
 	// Attempts counts recipients by attempts made (capped at MaxAttempts:
 	// that entry counts MaxAttempts or more); Acceptance counts sent
