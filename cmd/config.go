@@ -34,6 +34,7 @@ type Config struct {
 	Grace       time.Duration `mapstructure:"grace"`
 	Progress    string        `mapstructure:"progress"`
 	LogEvery    time.Duration `mapstructure:"log_every"`
+	MetricsFile string        `mapstructure:"metrics_file"`
 
 	rate          float64                  // smtp.rate, parsed
 	tlsMode       sender.TLSMode           // smtp.tls, parsed
@@ -153,7 +154,7 @@ var flagKeys = map[string]string{
 	"template": "template", "campaign": "campaign", "connections": "smtp.connections",
 	"state-dir": "state_dir", "email-column": "email_column", "retry-wait": "retry.wait",
 	"in-flight": "in_flight", "progress": "progress", "rate": "smtp.rate", "ramp": "smtp.ramp",
-	"html-template": "html_template",
+	"html-template": "html_template", "metrics-file": "metrics_file",
 }
 
 // loadConfig is the one place viper is used: flags > MAILBLAST_* env >

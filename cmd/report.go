@@ -38,6 +38,7 @@ func newReportCommand() *cobra.Command {
 	c.Flags().String("campaign", "", "campaign (required when there are several)")
 	c.Flags().StringVar(&opts.format, "format", "csv", "csv or json")
 	c.Flags().StringVar(&opts.state, "state", "", "only this state: pending, inflight, sent, deferred, failed, skipped")
+	addReportHTMLFlags(c)
 	return c
 }
 
@@ -66,6 +67,9 @@ func toReportRow(r ledger.Recipient) reportRow {
 }
 
 func runReport(ctx context.Context, opts *reportOptions) error {
+	if opts.format == "html" || htmlFlagsSet(opts.cmd) {
+		return runReportHTML(ctx, opts.cmd, opts.configFile)
+	}
 	if opts.format != "csv" && opts.format != "json" {
 		return &usageError{errorf("--format is %q; use csv or json", opts.format)}
 	}

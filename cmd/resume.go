@@ -32,7 +32,7 @@ state directory. It sends what is due and exits: run it from cron.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.cmd = c
 			opts.configFile, _ = c.Flags().GetString("config")
-			return runResume(c.Context(), opts)
+			return withMetrics(c, opts.configFile, func() error { return runResume(c.Context(), opts) })
 		},
 	}
 	f := c.Flags()
@@ -42,6 +42,7 @@ state directory. It sends what is due and exits: run it from cron.`,
 	f.String("in-flight", "", "rows in flight at a crash: resend or skip (default resend)")
 	f.String("progress", "", "auto, bar, plain or quiet")
 	addPacingFlags(f)
+	addMetricsFlag(f)
 	return c
 }
 

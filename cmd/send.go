@@ -35,7 +35,7 @@ anyone the ledger shows as sent.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.list, opts.cmd = args[0], c
 			opts.configFile, _ = c.Flags().GetString("config")
-			return runSend(c.Context(), opts)
+			return withMetrics(c, opts.configFile, func() error { return runSend(c.Context(), opts) })
 		},
 	}
 	f := c.Flags()
@@ -47,6 +47,7 @@ anyone the ledger shows as sent.`,
 	f.String("in-flight", "", "rows in flight at an earlier crash: resend or skip (default resend)")
 	f.String("progress", "", "auto, bar, plain or quiet (default auto: a bar on a terminal)")
 	addPacingFlags(f)
+	addMetricsFlag(f)
 	f.StringVar(&opts.dryRun, "dry-run", "", "write every message to DIR as ROW-ADDRESS.eml instead of sending; the ledger is untouched")
 	return c
 }
@@ -100,7 +101,7 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 	started := time.Now()
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry, TLSConfig: cfg.tlsConfig(),
-		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: newReporter(cfg), Store: store,
+		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(summaryReporter(cfg, newReporter(cfg))), Store: store,
 	})
 	if existed != nil {
 		if err = forgetUnsent(bg, store, name, sum, err); errors.Is(err, errForgotten) {

@@ -215,5 +215,7 @@ type Store interface {
 	// keeping its records; RemoveCampaign deletes them.
 	Abandon(ctx context.Context, campaignID int64, reason string, at time.Time) (int, error)
 	RemoveCampaign(ctx context.Context, campaignID int64) error
+	// Stats sums the campaign up for a report (ledger/sqlite_stats.go).
+	Stats(ctx context.Context, campaignID int64) (Stats, error)
 	Close() error
 }

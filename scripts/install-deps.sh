@@ -31,3 +31,26 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 echo "smtp-sink: $(command -v smtp-sink || echo /usr/sbin/smtp-sink)"
+
+# Headless Chromium renders the HTML report in e2e/report_html_test.go; promtool
+# (Debian's prometheus package) checks the metrics file in e2e/metrics_test.go.
+# The prometheus package would start a Prometheus server: policy-rc.d again.
+need_pkg() { ! command -v "$1" >/dev/null 2>&1; }
+install_quietly() {
+  local had_policy=0
+  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  if [ "$had_policy" -eq 0 ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+  [ "$had_policy" -eq 0 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+  return 0
+}
+extra=()
+need_pkg chromium && extra+=(chromium)
+need_pkg promtool && extra+=(prometheus)
+[ "${#extra[@]}" -gt 0 ] && install_quietly "${extra[@]}"
+echo "chromium: $(command -v chromium || echo missing)"
+echo "promtool: $(command -v promtool || echo missing)"
