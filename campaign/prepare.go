@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/recipients"
+	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/templates"
 )
 
@@ -29,7 +30,7 @@ func digest(path string, hash bool) (string, error) {
 	if !hash {
 		return head, nil
 	}
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return "", err
 	}

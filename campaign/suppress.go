@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/recipients"
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // ErrInvalidAddress is returned when an address given to suppress is not one.
@@ -141,7 +141,7 @@ func (im *suppressImporter) flush(ctx context.Context) error {
 }
 
 func (im *suppressImporter) readPlain(ctx context.Context, path string) error {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return fmt.Errorf("suppression list: %w", err)
 	}
@@ -195,7 +195,7 @@ func (im *suppressImporter) readCSV(ctx context.Context, path, emailColumn strin
 
 // isPlainList looks at the first line that is neither blank nor a comment.
 func isPlainList(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return false, fmt.Errorf("suppression list: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/sender"
 	"github.com/mailblast/mailblast/templates"
 )
@@ -224,7 +225,7 @@ func (c *Config) password() (string, error) {
 	if c.SMTP.PasswordFile == "" {
 		return c.SMTP.Password, nil
 	}
-	b, err := os.ReadFile(c.SMTP.PasswordFile)
+	b, err := safefile.ReadFile(c.SMTP.PasswordFile)
 	if err != nil {
 		return "", configErrorf("smtp.password_file: %w", err)
 	}
@@ -261,7 +262,7 @@ func relayPassword(i int, r campaign.RelaySettings) (string, error) {
 	var pw string
 	switch {
 	case r.PasswordFile != "":
-		b, err := os.ReadFile(r.PasswordFile)
+		b, err := safefile.ReadFile(r.PasswordFile)
 		if err != nil {
 			return "", configErrorf("%s.password_file: %w", key, err)
 		}

@@ -6,13 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/sender"
 )
 
@@ -160,7 +160,7 @@ func (c *Config) loadCA() error {
 	if c.SMTP.CAFile == "" {
 		return nil
 	}
-	b, err := os.ReadFile(c.SMTP.CAFile)
+	b, err := safefile.ReadFile(c.SMTP.CAFile)
 	if err != nil {
 		return fmt.Errorf("smtp.ca_file: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/recipients"
+	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/sender"
 )
 
@@ -42,7 +43,7 @@ const exitStatusHelp = `EXIT STATUS
   65  bad list or template (the message names row and column), or the list
       or template changed under an existing campaign; validate: the
       campaign cannot be sent as it is
-  66  list or template file not found
+  66  list or template file not found, or not a regular file (a FIFO...)
   69  relay unavailable, or refusing us (5xx greeting): nobody was marked
       failed; resume later
   70  internal error
@@ -87,7 +88,7 @@ func exitCode(err error) int {
 		return exitConfig // TLS that does not verify, no STARTTLS, no AUTH mechanism
 	case errors.As(err, &se):
 		return exitUnavailable
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, safefile.ErrNotRegular):
 		return exitNoInput
 	case errors.As(err, &re), errors.Is(err, campaign.ErrTemplate), errors.Is(err, campaign.ErrListChanged),
 		errors.Is(err, campaign.ErrNotSendable), errors.Is(err, campaign.ErrInvalidAddress):

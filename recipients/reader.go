@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/mailblast/mailblast/safefile"
 )
 
 const (
@@ -57,7 +59,7 @@ type Reader struct {
 
 // Open opens path, reads and validates the header row.
 func Open(path string, opts Options) (*Reader, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("recipient list: %w", err)
 	}

@@ -10,12 +10,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/emersion/go-msgauth/dkim"
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // signer signs rendered messages with one key.
@@ -215,7 +216,7 @@ func validLabel(l string) bool {
 
 // loadKey reads a PEM private key and returns it with its TXT record.
 func loadKey(path string) (crypto.Signer, string, error) {
-	src, err := os.ReadFile(path)
+	src, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, "", err
 	}

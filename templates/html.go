@@ -6,9 +6,10 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io"
-	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // htmlExpander executes the HTML body with html/template, which escapes
@@ -20,7 +21,7 @@ type htmlExpander struct {
 
 // parseHTMLFile reads and parses the HTML body at path.
 func parseHTMLFile(path string) (*htmlExpander, error) {
-	src, err := os.ReadFile(path)
+	src, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

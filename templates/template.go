@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/mail"
+
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // Template is a parsed message template. It is safe for concurrent use.
@@ -80,7 +81,7 @@ func Parse(name string, src []byte) (*Template, error) {
 
 // ParseFile reads and parses the template file at path.
 func ParseFile(path string) (*Template, error) {
-	src, err := os.ReadFile(path)
+	src, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
