@@ -240,6 +240,10 @@ func (r *run) render(ctx context.Context, com *committer, jobs <-chan *job, envs
 			com.outcome(r.released(j))
 			continue
 		}
+		if why := r.suppressedNow(ctx, j); why != "" {
+			com.outcome(outcomeFor(j, ledger.Outcome{Row: j.rec.Row, State: ledger.Skipped, Text: "suppressed: " + why}, nil))
+			continue
+		}
 		if err := r.build(j); err != nil {
 			com.outcome(outcomeFor(j, ledger.Outcome{Row: j.rec.Row, State: ledger.Skipped, Text: "not sent: " + err.Error()}, nil))
 			continue
@@ -250,6 +254,20 @@ func (r *run) render(ctx context.Context, com *committer, jobs <-chan *job, envs
 			com.outcome(r.released(j))
 		}
 	}
+}
+
+// suppressedNow is why j's address was suppressed during this run, or "".
+// A failed look-up sends the row: the suppression is applied at the next
+// run's settle in any case.
+func (r *run) suppressedNow(ctx context.Context, j *job) string {
+	if r.supp == nil {
+		return ""
+	}
+	why, err := r.supp.reason(ctx, j.rec.Key)
+	if err != nil {
+		r.logf("suppression list: %v", err)
+	}
+	return why
 }
 
 func (r *run) build(j *job) error {

@@ -25,6 +25,8 @@ type run struct {
 	// journal records the rows handed to connections, for crash recovery;
 	// nil when it could not be opened.
 	journal *wireJournal
+	// supp hears of suppressions made while the run goes on.
+	supp *suppressWatch
 	sum     Summary
 
 	imp      *importing  // the list's import, while this run does it
@@ -159,6 +161,12 @@ func (r *run) recoverInFlight(ctx context.Context) (int, error) {
 // settle deals with what an earlier run left: rows in flight at a crash,
 // and rows deferred for longer than the retry policy allows.
 func (r *run) settle(ctx context.Context) error {
+	// Watch from before the suppressions are applied below: what is added
+	// after that, during the run, is skipped as rows are handed out.
+	var err error
+	if r.supp, err = newSuppressWatch(ctx, r.store, time.Now()); err != nil {
+		return err
+	}
 	n, err := r.recoverInFlight(ctx)
 	if err != nil {
 		return err

@@ -208,6 +208,13 @@ type Store interface {
 	// deferred) whose address is suppressed, and returns how many.
 	ApplySuppressions(ctx context.Context, campaignID int64, at time.Time) (int, error)
 
+	// SuppressionGen changes when addresses are added to the suppression
+	// list; SuppressedSince lists those added at or after since, address to
+	// reason. A running campaign uses them to hear of suppressions made
+	// while it runs.
+	SuppressionGen(ctx context.Context) (int64, error)
+	SuppressedSince(ctx context.Context, since time.Time) (map[string]string, error)
+
 	// RecordRun and LastRun keep how each send or resume ended.
 	RecordRun(ctx context.Context, campaignID int64, r Run) error
 	LastRun(ctx context.Context, campaignID int64) (Run, bool, error)

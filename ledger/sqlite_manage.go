@@ -17,7 +17,44 @@ CREATE TABLE IF NOT EXISTS runs (
 	exit_code INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_campaign ON runs (campaign_id, started);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 `
+
+// bumpSuppressGen marks the suppression list changed, for runs under way.
+const bumpSuppressGen = `INSERT INTO meta (key, value) VALUES ('suppress_gen', 1)
+	ON CONFLICT (key) DO UPDATE SET value = value + 1`
+
+// SuppressionGen changes whenever suppress add or import adds addresses:
+// a running campaign polls it, cheaply, to hear of them.
+func (s *SQLite) SuppressionGen(ctx context.Context) (int64, error) {
+	var gen int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'suppress_gen'`).Scan(&gen)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: suppression generation: %w", err)
+	}
+	return gen, nil
+}
+
+// SuppressedSince lists the addresses suppressed at or after since.
+func (s *SQLite) SuppressedSince(ctx context.Context, since time.Time) (map[string]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT address, reason FROM suppressions WHERE created_at >= ?`, unix(since))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: recent suppressions: %w", err)
+	}
+	defer func() { _ = rows.Close() }() // read-only
+	out := map[string]string{}
+	for rows.Next() {
+		var addr, reason string
+		if err := rows.Scan(&addr, &reason); err != nil {
+			return nil, err
+		}
+		out[addr] = reason
+	}
+	return out, rows.Err()
+}
 
 // Run is one send or resume of a campaign as it ended.
 type Run struct {

@@ -38,6 +38,11 @@ func (s *SQLite) AddSuppressions(ctx context.Context, list []Suppression) (int, 
 		n, _ := res.RowsAffected()
 		added += int(n)
 	}
+	if added > 0 {
+		if _, err := tx.ExecContext(ctx, bumpSuppressGen); err != nil {
+			return 0, fmt.Errorf("ledger: suppress: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("ledger: suppress: %w", err)
 	}
