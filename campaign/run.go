@@ -27,7 +27,7 @@ type run struct {
 	journal *wireJournal
 	// supp hears of suppressions made while the run goes on.
 	supp *suppressWatch
-	sum     Summary
+	sum  Summary
 
 	imp      *importing  // the list's import, while this run does it
 	listRows int         // the list's rows, when this run imports it
