@@ -37,6 +37,30 @@
 //     them and forgets the claims. ApplySuppressions skips waiting rows whose
 //     address was suppressed since.
 //
+// The recipient lifecycle is one table, transitions, and every outcome
+// written is checked against it in the UPDATE itself; a write that the
+// table does not allow is ErrIllegalTransition and its batch is not
+// committed, never a silent overwrite:
+//
+//	               claim (a range; the row is not written)
+//	new ──────────────────────────┐
+//	 │  pending ◀─ release/resend ┤ in flight: claimed, no outcome yet,
+//	 │  deferred ◀─ 4xx ──────────┤ and (after a crash) named by the
+//	 ▼                            │ caller's wire journal
+//	sent ◀──── 250 ───────────────┤
+//	failed ◀── 5xx, max_age ──────┤
+//	skipped ◀─ suppressed, duplicate, bad row, abandoned, --in-flight skip
+//
+//	to \ from   new  pending  deferred  (inflight)  sent  failed  skipped
+//	pending      yes  yes      yes       yes         -     -       -
+//	deferred     yes  yes      yes       yes         -     -       -
+//	sent         yes  yes      yes       yes         -     -       -
+//	failed       yes  yes      yes       yes         -     -       -
+//	skipped      yes  yes      yes       yes         -     -       -
+//
+// ("inflight" is only what ledgers before claim ranges stored.) Sent, failed
+// and skipped are final: nothing moves a row out of them.
+//
 // The ledger does not normalise addresses: callers give each row its Key
 // (campaign.ParseAddress) and look suppressions up by the same key.
 //

@@ -289,16 +289,9 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 	if err != nil || len(outs) == 0 {
 		return err
 	}
-	upd, err := tx.Prepare(`UPDATE recipients SET state = ?, attempts = attempts + ?,
-		next_attempt = ?, code = ?, enhanced = ?, text = ?, updated_at = ?,
-		first_try = CASE WHEN first_try = 0 AND ? = 1 THEN ? ELSE first_try END,
-		message_id = CASE WHEN ? <> '' THEN ? ELSE message_id END
-		WHERE campaign_id = ? AND row = ?`)
-	if err != nil {
-		return err
-	}
+	upd := outcomeStatements{tx: tx}
 	// Statements of a transaction: its end closes them anyway.
-	defer func() { _ = upd.Close() }()
+	defer upd.close()
 	ins, err := tx.Prepare(`INSERT OR REPLACE INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
@@ -316,9 +309,8 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 		if o.Attempted {
 			n = 1
 		}
-		if _, err := upd.Exec(string(o.State), n, unix(o.NextAttempt), o.Code, o.Enhanced, o.Text, now,
-			n, now, o.MessageID, o.MessageID, id, o.Row); err != nil {
-			return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
+		if err := upd.exec(o, id, n, now); err != nil {
+			return err
 		}
 		if !o.Attempted {
 			continue
@@ -346,6 +338,58 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 		}
 	}
 	return nil
+}
+
+// outcomeStatements updates one row per outcome, with the transition
+// checked in the statement itself: one prepared statement per target state.
+type outcomeStatements struct {
+	tx    *sql.Tx
+	stmts map[State]*sql.Stmt
+}
+
+func (u *outcomeStatements) exec(o Outcome, id int64, attempted int, now int64) error {
+	st, err := u.stmt(o.State)
+	if err != nil {
+		return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
+	}
+	res, err := st.Exec(string(o.State), attempted, unix(o.NextAttempt), o.Code, o.Enhanced, o.Text, now,
+		attempted, now, o.MessageID, o.MessageID, id, o.Row)
+	if err != nil {
+		return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
+	}
+	if affected(res) == 0 {
+		return fmt.Errorf("ledger: outcome row %d to %s: %w: the row is final already, or there is no such row", o.Row, o.State, ErrIllegalTransition)
+	}
+	return nil
+}
+
+func (u *outcomeStatements) stmt(to State) (*sql.Stmt, error) {
+	if st, ok := u.stmts[to]; ok {
+		return st, nil
+	}
+	from, err := allowedFrom(to)
+	if err != nil {
+		return nil, err
+	}
+	st, err := u.tx.Prepare(`UPDATE recipients SET state = ?, attempts = attempts + ?,
+		next_attempt = ?, code = ?, enhanced = ?, text = ?, updated_at = ?,
+		first_try = CASE WHEN first_try = 0 AND ? = 1 THEN ? ELSE first_try END,
+		message_id = CASE WHEN ? <> '' THEN ? ELSE message_id END
+		WHERE campaign_id = ? AND row = ? AND state IN ` + from)
+	if err != nil {
+		return nil, err
+	}
+	if u.stmts == nil {
+		u.stmts = map[State]*sql.Stmt{}
+	}
+	u.stmts[to] = st
+	return st, nil
+}
+
+func (u *outcomeStatements) close() {
+	for _, st := range u.stmts {
+		_ = st.Close()
+	}
 }
 
 // sentGroups are the sizes of the statements that record first-try
@@ -382,8 +426,12 @@ func (s *SQLite) applySent(tx *sql.Tx, id int64, outs []Outcome, now int64) ([]O
 			for _, o := range sent[:n] {
 				args = append(args, o.Row, o.Code, o.Enhanced, o.Text, o.MessageID)
 			}
-			if _, err := st.Exec(args...); err != nil {
+			res, err := st.Exec(args...)
+			if err != nil {
 				return nil, fmt.Errorf("ledger: outcome rows %d-%d: %w", sent[0].Row, sent[n-1].Row, err)
+			}
+			if affected(res) != n {
+				return nil, fmt.Errorf("ledger: outcome rows %d-%d: %w: a row among them is final already", sent[0].Row, sent[n-1].Row, ErrIllegalTransition)
 			}
 			sent = sent[n:]
 		}
@@ -404,7 +452,8 @@ func sentStatement(n int) string {
 		}
 		fmt.Fprintf(&b, "(?%d, ?%d, ?%d, ?%d, ?%d)", 4+5*i, 5+5*i, 6+5*i, 7+5*i, 8+5*i)
 	}
-	b.WriteString(`) AS v WHERE recipients.campaign_id = ?3 AND recipients.row = v.column1`)
+	from, _ := allowedFrom(Sent) // in the table: cannot fail
+	b.WriteString(`) AS v WHERE recipients.campaign_id = ?3 AND recipients.row = v.column1 AND recipients.state IN ` + from)
 	return b.String()
 }
 
