@@ -3,7 +3,6 @@ package campaign
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/sender"
@@ -20,25 +19,15 @@ func outcomeFor(j *job, o ledger.Outcome, err *sender.Error) pending {
 	return pending{out: o, email: j.rec.Email, err: err}
 }
 
-// released puts a claimed row back as it was: it was never attempted. Its
-// next attempt is put just after its claim's time, so that a claim a crash
-// leaves standing does not count it as in flight (ledger.Claim): it was
-// not, and --in-flight skip must not skip it.
+// released puts a claimed row back as it was: it was never attempted.
+// (The ledger keeps it out of its claim's in-flight set.)
 func (r *run) released(j *job) pending {
-	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Pending, Text: j.rec.Text, NextAttempt: afterClaim(j, time.Time{})}
+	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Pending, Text: j.rec.Text}
 	if j.rec.State == ledger.Deferred {
-		o.State, o.NextAttempt = ledger.Deferred, afterClaim(j, j.rec.NextAttempt)
+		o.State, o.NextAttempt = ledger.Deferred, j.rec.NextAttempt
 		o.Code, o.Enhanced = j.rec.Code, j.rec.Enhanced
 	}
 	return outcomeFor(j, o, nil)
-}
-
-// afterClaim is t, or just after the job's claim if t is not later.
-func afterClaim(j *job, t time.Time) time.Time {
-	if after := j.claimAt.Add(time.Millisecond); !j.claimAt.IsZero() && !t.After(j.claimAt) {
-		return after
-	}
-	return t
 }
 
 // outcome maps the pool's result to the ledger: the decision between
@@ -62,7 +51,7 @@ func (r *run) outcome(res sender.Result) pending {
 		o.State, o.Attempted, o.Text = ledger.Skipped, false, "not sent: "+e.Message
 	case !e.Permanent:
 		o.State = ledger.Deferred
-		o.NextAttempt = afterClaim(j, r.opts.Retry.next(r.opts.now(), j.rec.Attempts+1))
+		o.NextAttempt = r.opts.Retry.next(r.opts.now(), j.rec.Attempts+1)
 	}
 	return outcomeFor(j, o, e)
 }

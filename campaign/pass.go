@@ -16,11 +16,10 @@ import (
 
 // job is one recipient on its way through a pass.
 type job struct {
-	rec     ledger.Recipient
-	fields  map[string]string
-	mid     string // Message-ID, set by build
-	env     sender.Envelope
-	claimAt time.Time // its claim's DueAt: what it is written back relative to
+	rec    ledger.Recipient
+	fields map[string]string
+	mid    string // Message-ID, set by build
+	env    sender.Envelope
 }
 
 // pass sends every row due now. It owns the producer, the renderers and
@@ -159,7 +158,7 @@ func (c *chunks) next(ctx context.Context) ([]*job, error) {
 		}
 		if len(due) > 0 {
 			c.cursor = due[len(due)-1].Row
-			return c.r.jobsFor(due, c.now)
+			return c.r.jobsFor(due)
 		}
 		c.ledger = false
 	}
@@ -180,14 +179,14 @@ func (c *chunks) next(ctx context.Context) ([]*job, error) {
 	}
 	js := make([]*job, min(c.size, len(c.fresh)))
 	for i, f := range c.fresh[:len(js)] {
-		js[i] = &job{rec: f.rec, fields: f.fields, claimAt: c.now}
+		js[i] = &job{rec: f.rec, fields: f.fields}
 	}
 	c.fresh = c.fresh[len(js):]
 	return js, nil
 }
 
-// jobsFor reads the rows Due gave back at claimAt from the list.
-func (r *run) jobsFor(due []ledger.Recipient, claimAt time.Time) ([]*job, error) {
+// jobsFor reads the rows Due gave back from the list.
+func (r *run) jobsFor(due []ledger.Recipient) ([]*job, error) {
 	js := make([]*job, 0, len(due))
 	for _, rec := range due {
 		row, err := r.list.ReadAt(rec.Offset, rec.Row)
@@ -197,7 +196,7 @@ func (r *run) jobsFor(due []ledger.Recipient, claimAt time.Time) ([]*job, error)
 		if ledgerAddress(row.Email) != rec.Email {
 			return nil, fmt.Errorf("%w: row %d holds %q, the ledger has %q", ErrListChanged, rec.Row, row.Email, rec.Email)
 		}
-		js = append(js, &job{rec: rec, fields: row.Fields, claimAt: claimAt})
+		js = append(js, &job{rec: rec, fields: row.Fields})
 	}
 	return js, nil
 }

@@ -76,9 +76,10 @@ type Recipient struct {
 // the range alone, one small row for a whole chunk, and the rows are not
 // touched: claiming costs the send path almost nothing. While the claim
 // stands, its rows still waiting as they were (fresh, or pending or
-// deferred and due at DueAt) are the ones in flight. So every outcome of a
-// claimed row, a release included, must be final or have its NextAttempt
-// after DueAt.
+// deferred and due at DueAt) are the ones in flight. Apply keeps every
+// pending or deferred outcome of a claimed row, a release included, after
+// DueAt by itself, so a row with an outcome is never counted in flight;
+// callers give the NextAttempt they mean (zero: as soon as possible).
 type Claim struct {
 	First, Last int
 	DueAt       time.Time

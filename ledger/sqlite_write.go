@@ -352,7 +352,7 @@ func (u *outcomeStatements) exec(o Outcome, id int64, attempted int, now int64) 
 	if err != nil {
 		return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
 	}
-	res, err := st.Exec(string(o.State), attempted, unix(o.NextAttempt), o.Code, o.Enhanced, o.Text, now,
+	res, err := st.Exec(string(o.State), unix(o.NextAttempt), id, o.Row, attempted, o.Code, o.Enhanced, o.Text, now,
 		attempted, now, o.MessageID, o.MessageID, id, o.Row)
 	if err != nil {
 		return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
@@ -371,11 +371,17 @@ func (u *outcomeStatements) stmt(to State) (*sql.Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := u.tx.Prepare(`UPDATE recipients SET state = ?, attempts = attempts + ?,
-		next_attempt = ?, code = ?, enhanced = ?, text = ?, updated_at = ?,
-		first_try = CASE WHEN first_try = 0 AND ? = 1 THEN ? ELSE first_try END,
-		message_id = CASE WHEN ? <> '' THEN ? ELSE message_id END
-		WHERE campaign_id = ? AND row = ? AND state IN ` + from)
+	// A waiting row's next attempt is after every claim that holds it, so
+	// that a claim a crash leaves standing does not count it in flight: it
+	// was released, or tried, under that claim (ledger.Claim). The ledger
+	// keeps this rule itself; callers give the time they mean.
+	st, err := u.tx.Prepare(`UPDATE recipients SET state = ?1, next_attempt = CASE WHEN ?1 IN ('pending', 'deferred')
+			THEN MAX(?2, COALESCE((SELECT MAX(due_at) + 1 FROM claims WHERE campaign_id = ?3 AND ?4 BETWEEN first AND last), 0))
+			ELSE ?2 END,
+		attempts = attempts + ?5, code = ?6, enhanced = ?7, text = ?8, updated_at = ?9,
+		first_try = CASE WHEN first_try = 0 AND ?10 = 1 THEN ?11 ELSE first_try END,
+		message_id = CASE WHEN ?12 <> '' THEN ?13 ELSE message_id END
+		WHERE campaign_id = ?14 AND row = ?15 AND state IN ` + from)
 	if err != nil {
 		return nil, err
 	}

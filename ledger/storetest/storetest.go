@@ -109,7 +109,7 @@ func releasedRowsWaitAgain(t *testing.T, s ledger.Store) {
 	now := time.Now()
 	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 4, DueAt: now}}}, now)
 	apply(t, s, id, ledger.Batch{Outcomes: []ledger.Outcome{
-		{Row: 2, State: ledger.Pending, NextAttempt: now.Add(time.Millisecond)}, sent(3), sent(4),
+		{Row: 2, State: ledger.Pending}, sent(3), sent(4), // no NextAttempt: the store keeps it after the claim
 	}, Settled: true}, now)
 	if n := counts(t, s, id); n.InFlight != 0 || n.Pending != 1 || n.Sent != 2 {
 		t.Fatalf("%+v: want the released row pending, none in flight", n)
