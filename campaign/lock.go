@@ -12,10 +12,10 @@ import (
 // ErrLocked means another mailblast is running this campaign.
 var ErrLocked = errors.New("campaign is locked by another running mailblast")
 
-// lockCampaign takes the campaign's lock file in stateDir without waiting. The
+// Lock takes the campaign's lock file in stateDir without waiting. The
 // kernel drops an flock when its process dies, even by kill -9, so a stale
 // lock cannot outlive a crash.
-func lockCampaign(stateDir, name string) (unlock func(), err error) {
+func Lock(stateDir, name string) (unlock func(), err error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}

@@ -42,7 +42,7 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 	start := time.Now()
 	r := &run{opts: &opts, store: opts.Store}
 	r.sum.Campaign = opts.Name
-	unlock, err := lockCampaign(opts.StateDir, opts.Name)
+	unlock, err := Lock(opts.StateDir, opts.Name)
 	if err != nil {
 		return r.sum, err
 	}

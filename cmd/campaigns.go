@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
 )
 
@@ -129,10 +130,11 @@ func newCampaignAbandonCommand() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withStore(c, func(ctx context.Context, cfg *Config, store ledger.Store) error {
-				camp, err := findCampaign(ctx, store, args[0])
+				camp, unlock, err := lockedCampaign(ctx, store, cfg, args[0])
 				if err != nil {
 					return err
 				}
+				defer unlock()
 				n, err := store.Abandon(ctx, camp.ID, reason, time.Now())
 				if err != nil {
 					return err
@@ -154,10 +156,11 @@ func newCampaignRemoveCommand() *cobra.Command {
 		Args:  exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withStore(c, func(ctx context.Context, cfg *Config, store ledger.Store) error {
-				camp, err := findCampaign(ctx, store, args[0])
+				camp, unlock, err := lockedCampaign(ctx, store, cfg, args[0])
 				if err != nil {
 					return err
 				}
+				defer unlock()
 				if !yes {
 					if err := confirm(c.InOrStdin(), c.ErrOrStderr(), camp.Name); err != nil {
 						return err
@@ -173,6 +176,20 @@ func newCampaignRemoveCommand() *cobra.Command {
 	}
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	return c
+}
+
+// lockedCampaign finds a campaign and takes its lock, as a run does: a
+// campaign being sent cannot be abandoned or removed under it (exit 73).
+func lockedCampaign(ctx context.Context, store ledger.Store, cfg *Config, name string) (ledger.Campaign, func(), error) {
+	c, err := findCampaign(ctx, store, name)
+	if err != nil {
+		return c, nil, err
+	}
+	unlock, err := campaign.Lock(cfg.StateDir, c.Name)
+	if err != nil {
+		return c, nil, err
+	}
+	return c, unlock, nil
 }
 
 // findCampaign looks name up; a miss is a usage error naming the

@@ -39,8 +39,6 @@ var smtpOverrides = map[string]func(dst *campaign.SMTPSettings, src campaign.SMT
 	"smtp.port":                        func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Port = s.Port },
 	"smtp.tls":                         func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.TLS = s.TLS },
 	"smtp.helo":                        func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Helo = s.Helo },
-	"smtp.username":                    func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Username = s.Username },
-	"smtp.allow_insecure_auth":         func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.AllowInsecureAuth = s.AllowInsecureAuth },
 	"smtp.connections":                 func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Connections = s.Connections },
 	"smtp.max_messages_per_connection": func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.MaxMessagesPerConn = s.MaxMessagesPerConn },
 	"smtp.timeout":                     func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Timeout = s.Timeout },
@@ -59,6 +57,10 @@ var smtpOverrides = map[string]func(dst *campaign.SMTPSettings, src campaign.SMT
 // files stay the campaign's: they are what it is.
 func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	cur := c.smtpSettings()
+	// Who logs in, and whether a password may go in clear, are today's
+	// configuration's alone, like the password itself: a stored username
+	// meeting a relay the current file names would send it the password.
+	s.SMTP.Username, s.SMTP.AllowInsecureAuth = cur.Username, cur.AllowInsecureAuth
 	for key, apply := range smtpOverrides {
 		if c.explicit[key] {
 			apply(&s.SMTP, cur)

@@ -161,7 +161,7 @@ func unfinished(ctx context.Context, cfg *Config) ([]ledger.Campaign, error) {
 		if err != nil {
 			return nil, err
 		}
-		if waiting > 0 || !c.Imported {
+		if !c.Abandoned && (waiting > 0 || !c.Imported) {
 			out = append(out, c)
 		}
 	}

@@ -128,3 +128,26 @@ func TestExcelListAndWording(t *testing.T) {
 		t.Errorf("status --campaign semu: exit %d\n%s", code, errs)
 	}
 }
+
+// TestAbandonAndRemoveWaitForTheRun: a campaign being sent cannot be
+// abandoned or removed under its run (exit 73, like a second send), and the
+// run's records stay whole.
+func TestAbandonAndRemoveWaitForTheRun(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 40)
+	c, _, errb := w.command("send", "list.csv", "--rate", "20/s")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for srv.Count() < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.mustRun(73, "campaign", "abandon", "list")
+	w.mustRun(73, "campaign", "rm", "list", "--yes")
+	if err := c.Wait(); err != nil {
+		t.Fatalf("send: %v\n%s", err, errb)
+	}
+	if c := campaignsJSON(t, w)["list"]; c.Sent != 40 || c.Abandoned {
+		t.Fatalf("after the run: %+v, want all 40 sent and not abandoned", c)
+	}
+}

@@ -48,3 +48,26 @@ func TestResumeTakesTodaysConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestResumeNeverCarriesCredentials: a first run logged in as bob (in
+// clear, allowed then) to a relay that was down. The config now names
+// another relay, with no username: resume must not log in there as bob
+// with today's password; who logs in comes from today's configuration.
+func TestResumeNeverCarriesCredentials(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 5)
+	var env []string
+	for _, e := range w.env {
+		if !strings.HasPrefix(e, "MAILBLAST_SMTP_") {
+			env = append(env, e)
+		}
+	}
+	w.env = append(env, "MAILBLAST_SMTP_PASSWORD=hunter2secret")
+	w.write("mailblast.yaml", "smtp:\n  host: 127.0.0.1\n  port: 1\n  tls: none\n  username: bob\n  allow_insecure_auth: true\n  connect_attempts: 1\n")
+	w.mustRun(69, "send", "list.csv")
+	w.write("mailblast.yaml", fmt.Sprintf("smtp:\n  host: %s\n  port: %d\n  tls: none\n", srv.Host(), srv.Port()))
+	w.mustRun(0, "resume")
+	if srv.Count() != 5 {
+		t.Fatalf("relay got %d messages, want 5", srv.Count())
+	}
+}
