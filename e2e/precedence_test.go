@@ -62,7 +62,8 @@ func TestResumeNeverCarriesCredentials(t *testing.T) {
 			env = append(env, e)
 		}
 	}
-	w.env = append(env, "MAILBLAST_SMTP_PASSWORD=hunter2secret")
+	env = append(env, "MAILBLAST_SMTP_PASSWORD=hunter2secret")
+	w.env = env
 	w.write("mailblast.yaml", "smtp:\n  host: 127.0.0.1\n  port: 1\n  tls: none\n  username: bob\n  allow_insecure_auth: true\n  connect_attempts: 1\n")
 	w.mustRun(69, "send", "list.csv")
 	w.write("mailblast.yaml", fmt.Sprintf("smtp:\n  host: %s\n  port: %d\n  tls: none\n", srv.Host(), srv.Port()))
