@@ -151,3 +151,22 @@ func TestAbandonAndRemoveWaitForTheRun(t *testing.T) {
 		t.Fatalf("after the run: %+v, want all 40 sent and not abandoned", c)
 	}
 }
+
+// TestTemplateToMustNameRecipient: a template whose To names someone else
+// would show every recipient a stranger's address as theirs; no row of it
+// is sent, and validate says why.
+func TestTemplateToMustNameRecipient(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 3)
+	w.write("to.tmpl", "From: news@example.com\nTo: someone-else@example.org\nSubject: hi\n\nbody\n")
+	out, _, code := w.run("validate", "list.csv", "--template", "to.tmpl")
+	if code != 65 || !strings.Contains(out, "must name the recipient") {
+		t.Fatalf("validate: exit %d, want 65 naming the To problem\n%s", code, out)
+	}
+	w.mustRun(65, "send", "list.csv", "--template", "to.tmpl")
+	if srv.Count() != 0 {
+		t.Fatalf("relay got %d messages", srv.Count())
+	}
+	w.write("ok.tmpl", "From: news@example.com\nTo: {{.first_name}} <{{.email}}>\nSubject: hi\n\nbody\n")
+	w.mustRun(0, "send", "list.csv", "--template", "ok.tmpl")
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +102,8 @@ func (t *Template) prepare(st *renderState, data map[string]string, env Envelope
 		if err := st.addField(envTo, env.To); err != nil {
 			return err
 		}
+	} else if err := namesRecipient(st.to, env.To); err != nil {
+		return &FieldError{Header: "To", Err: err}
 	}
 	if err := checkMessageID(env.MessageID); err != nil {
 		return &FieldError{Header: "Message-ID", Err: err}
@@ -156,7 +159,8 @@ type renderState struct {
 	scratch mail.Header  // for go-message's encoders
 	out     bytes.Buffer // Render's message
 
-	hasAttach  bool // the row has an attachment
+	to         string // the template's To as rendered, to check it names the recipient
+	hasAttach  bool   // the row has an attachment
 	attachName string
 	attachData bytes.Buffer
 
@@ -198,11 +202,17 @@ func (st *renderState) addTemplateField(h *headerTemplate, data map[string]strin
 		if h.raw != nil {
 			st.fields = append(st.fields, fieldRef{raw: h.raw})
 		}
+		if h.spec.name == "To" {
+			st.to = string(h.raw)
+		}
 		return nil
 	}
 	st.val.Reset()
 	if err := h.x.execute(&st.val, data); err != nil {
 		return fmt.Errorf("header %q: %w", h.spec.name, err)
+	}
+	if h.spec.name == "To" {
+		st.to = st.val.String()
 	}
 	return st.addField(h, st.val.String())
 }
@@ -215,6 +225,22 @@ func (st *renderState) addField(h *headerTemplate, v string) error {
 	}
 	if len(st.arena) > start {
 		st.fields = append(st.fields, fieldRef{start: start, end: len(st.arena)})
+	}
+	return nil
+}
+
+// namesRecipient checks that a template's To names the address the message
+// goes to. A To naming someone else would show each recipient another
+// person's address as theirs. The local part and the "@" are compared (the
+// domain may be written in Unicode in the template and in ASCII on the
+// envelope).
+func namesRecipient(to, rcpt string) error {
+	at := strings.LastIndexByte(rcpt, '@')
+	if rcpt == "" || at < 0 {
+		return nil
+	}
+	if !strings.Contains(strings.ToLower(to), strings.ToLower(rcpt[:at+1])) {
+		return fmt.Errorf("%w: it must name the recipient <%s>, as the message goes to that address; leave To out and mailblast writes it", ErrBadAddress, rcpt)
 	}
 	return nil
 }

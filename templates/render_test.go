@@ -133,9 +133,15 @@ func TestRenderEnvelopeTo(t *testing.T) {
 		}
 	}
 
-	// A template's To wins; Envelope.To is only the SMTP recipient.
+	// A template's To must name the recipient: one naming someone else
+	// would show each recipient another person's address as theirs.
 	tmpl = mustParse(t, "From: a@example.com\nTo: {{.name}} <{{.email}}>\nSubject: s\n\nbody\n")
 	env.To = "other@example.net"
+	var fe *FieldError
+	if _, err := tmpl.Render(map[string]string{"name": "Bob", "email": "bob@example.net"}, env); !errors.As(err, &fe) || fe.Header != "To" {
+		t.Errorf("To naming bob@ for a message to other@: err = %v, want a FieldError for To", err)
+	}
+	env.To = "Bob@example.net"
 	msg, err = tmpl.Render(map[string]string{"name": "Bob", "email": "bob@example.net"}, env)
 	if err != nil {
 		t.Fatal(err)
