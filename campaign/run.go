@@ -180,13 +180,20 @@ func (r *run) settle(ctx context.Context) error {
 	if _, err := r.store.ApplySuppressions(ctx, r.c.ID, r.opts.now()); err != nil {
 		return err
 	}
-	if r.opts.Retry.MaxAge > 0 {
-		now := r.opts.now()
-		if r.sum.Expired, err = r.store.Expire(ctx, r.c.ID, now.Add(-r.opts.Retry.MaxAge), now); err != nil {
-			return err
-		}
+	return r.expire(ctx)
+}
+
+// expire fails the rows deferred for longer than retry.max_age. It runs
+// before every pass, so a run that stays for retries (--retry-wait) gives
+// up on them when their time is over, as the next run would.
+func (r *run) expire(ctx context.Context) error {
+	if r.opts.Retry.MaxAge <= 0 {
+		return nil
 	}
-	return nil
+	now := r.opts.now()
+	n, err := r.store.Expire(ctx, r.c.ID, now.Add(-r.opts.Retry.MaxAge), now)
+	r.sum.Expired += n
+	return err
 }
 
 func inFlightMeaning(p ledger.InFlightPolicy) string {
@@ -211,6 +218,9 @@ func (r *run) passes(ctx, hard context.Context) error {
 		}
 		if err := r.waitFor(ctx, next); err != nil {
 			return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
+		}
+		if err := r.expire(ctx); err != nil {
+			return err
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
 
@@ -70,5 +72,20 @@ func TestResumeNeverCarriesCredentials(t *testing.T) {
 	w.mustRun(0, "resume")
 	if srv.Count() != 5 {
 		t.Fatalf("relay got %d messages, want 5", srv.Count())
+	}
+}
+
+// TestMaxAgeWithinARun: a run that stays for retries gives a deferred row
+// up once retry.max_age has passed, as the next run would, instead of
+// retrying it to the end of --retry-wait and exiting 75.
+func TestMaxAgeWithinARun(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{Rcpt: func(string, int) *smtp.SMTPError {
+		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "try later"}
+	}}})
+	w := forServer(t, srv, 2)
+	w.env = append(w.env, "MAILBLAST_RETRY_SCHEDULE=1s", "MAILBLAST_RETRY_MAX_AGE=3s")
+	w.mustRun(0, "send", "list.csv", "--retry-wait", "20s")
+	if st := w.status(); st.Failed != 2 {
+		t.Fatalf("status %+v: want both failed (expired)", st)
 	}
 }
