@@ -181,6 +181,9 @@ func (s *SQLite) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 		if err := rows.Scan(&st, &n, &rec, &flying); err != nil {
 			return c, err
 		}
+		if !knownState(State(st)) { // quick_check reads pages, not meanings
+			return c, fmt.Errorf("%w: %d rows in state %q, which mailblast never writes", ErrDamaged, n, st)
+		}
 		if flying {
 			*c.field(State(st)) -= n
 			c.InFlight += n
@@ -191,6 +194,14 @@ func (s *SQLite) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 		*c.field(State(st)) += n
 	}
 	return c, rows.Err()
+}
+
+func knownState(s State) bool {
+	switch s {
+	case fresh, Pending, InFlight, Sent, Deferred, Failed, Skipped:
+		return true
+	}
+	return false
 }
 
 func (c *Counts) field(s State) *int {

@@ -47,3 +47,17 @@ func TestFinalIsFinal(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnknownStateIsDamage: a state mailblast never writes (a flipped byte
+// that quick_check, which reads pages and not meanings, lets through) makes
+// Counts fail as damage instead of counting the rows as skipped, so status
+// cannot call a campaign finished on its word.
+func TestUnknownStateIsDamage(t *testing.T) {
+	s, c := newCampaign(t, 3)
+	if _, err := s.db.Exec(`UPDATE recipients SET state = 'xent' WHERE row = 3`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Counts(context.Background(), c.ID); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Counts: %v, want ErrDamaged", err)
+	}
+}
