@@ -182,6 +182,7 @@ func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
 		return nil, configErrorf("%w", err)
 	}
 	c.explicit = explicitKeys(v, flags)
+	warnUnknownEnv(&c, os.Environ(), os.Stderr)
 	return &c, c.check()
 }
 

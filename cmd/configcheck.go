@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -339,4 +341,48 @@ func editDistance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// envOwn are MAILBLAST_ variables that are not settings: test and
+// profiling switches.
+var envOwn = map[string]bool{
+	"MAILBLAST_REQUIRE_REAL_SERVERS": true, "MAILBLAST_CPUPROFILE": true,
+	"MAILBLAST_REPORT_SCREENSHOT_DIR": true, "MAILBLAST_CASE": true,
+}
+
+// warnUnknownEnv names MAILBLAST_ variables no setting reads, with the
+// closest one: MAILBLAST_SMTP_CONECTIONS would otherwise be ignored in
+// silence. A warning, not an error: a relay's password_env may be any name.
+func warnUnknownEnv(c *Config, environ []string, w io.Writer) {
+	known := map[string]reflect.StructField{}
+	for _, k := range leafKeys(reflect.TypeFor[Config](), "") {
+		known["mailblast_"+strings.ToLower(strings.ReplaceAll(k, ".", "_"))] = reflect.StructField{}
+	}
+	own := maps.Clone(envOwn)
+	for _, r := range c.SMTP.Relays {
+		own[r.PasswordEnv] = true
+	}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "MAILBLAST_") || own[name] {
+			continue
+		}
+		if _, ok := known[strings.ToLower(name)]; !ok {
+			fmt.Fprintf(w, "mailblast: warning: %s is not a setting and is ignored; did you mean %s?\n", name, strings.ToUpper(closest(name, known)))
+		}
+	}
+}
+
+// leafKeys lists the dotted keys of struct t's settings.
+func leafKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	for k, f := range fieldsByKey(t) {
+		ft := f.Type
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]() {
+			out = append(out, leafKeys(ft, joinKey(prefix, k))...)
+			continue
+		}
+		out = append(out, joinKey(prefix, k))
+	}
+	return out
 }

@@ -43,6 +43,7 @@ func runInit(out interface{ Write([]byte) (int, error) }, dir string) error {
 	for _, e := range entries {
 		b, _ := skeleton.ReadFile("skeleton/" + e.Name())
 		text := strings.ReplaceAll(string(b), "cd DIR", "cd "+abs)
+		text = strings.ReplaceAll(text, "BINARY", binaryPath())
 		p := filepath.Join(dir, e.Name())
 		err := writeNew(p, text)
 		switch {
@@ -56,6 +57,18 @@ func runInit(out interface{ Write([]byte) (int, error) }, dir string) error {
 	}
 	fmt.Fprintln(out, "next: edit mailblast.yaml and list.csv, then `mailblast validate list.csv` and `mailblast preview list.csv`")
 	return nil
+}
+
+// binaryPath is this mailblast's full path, for cron, whose PATH lacks
+// /usr/local/bin and ~/go/bin.
+func binaryPath() string {
+	if p, err := os.Executable(); err == nil {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return p
+	}
+	return "mailblast"
 }
 
 // writeNew creates p with text, failing with fs.ErrExist rather than

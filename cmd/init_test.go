@@ -30,7 +30,7 @@ func TestInitNeverOverwrites(t *testing.T) {
 		}
 	}
 	cron, _ := os.ReadFile(filepath.Join(dir, "crontab.example"))
-	if !strings.Contains(string(cron), "cd "+dir+" && mailblast resume") {
+	if !strings.Contains(string(cron), "cd "+dir+" && "+binaryPath()+" resume") {
 		t.Errorf("crontab.example does not cd to the directory:\n%s", cron)
 	}
 }

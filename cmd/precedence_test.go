@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,5 +32,20 @@ func TestOverlay(t *testing.T) {
 	c.explicit["retry.max_age"] = true
 	if got := c.overlay(stored); got.Retry.MaxAge != 120*time.Hour {
 		t.Errorf("retry.max_age set now: got %v", got.Retry.MaxAge)
+	}
+}
+
+// TestUnknownEnvWarned: a misspelt MAILBLAST_ variable is named, with the
+// closest setting; a relay's own password variable and the test switches
+// are not.
+func TestUnknownEnvWarned(t *testing.T) {
+	var b strings.Builder
+	c := &Config{}
+	c.SMTP.Relays = []RelayConfig{{PasswordEnv: "MAILBLAST_RELAY_PW"}}
+	warnUnknownEnv(c, []string{"MAILBLAST_SMTP_CONECTIONS=3", "MAILBLAST_RELAY_PW=x", "MAILBLAST_SMTP_HOST=h",
+		"MAILBLAST_REQUIRE_REAL_SERVERS=1", "HOME=/"}, &b)
+	if got := b.String(); !strings.Contains(got, "MAILBLAST_SMTP_CONECTIONS is not a setting") ||
+		!strings.Contains(got, "did you mean MAILBLAST_SMTP_CONNECTIONS?") || strings.Count(got, "\n") != 1 {
+		t.Fatalf("warnings:\n%s", got)
 	}
 }
