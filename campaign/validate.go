@@ -128,6 +128,9 @@ func Check(ctx context.Context, opts CheckOptions) (_ *CheckReport, err error) {
 		}
 	}()
 	if err := c.run(ctx, scratch); err != nil {
+		if ctx.Err() != nil { // whatever broke first, a signal stopped it
+			return nil, fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
+		}
 		return nil, err
 	}
 	return c.rep, nil
@@ -167,6 +170,9 @@ func (c *checker) run(ctx context.Context, scratch ledger.Store) error {
 		defer func() { _ = c.again.Close() }() // read only
 	}
 	err = scratch.Recipients(ctx, id, "", func(rec ledger.Recipient) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		return c.row(rec)
 	})
 	if err != nil {

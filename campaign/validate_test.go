@@ -154,3 +154,19 @@ func TestDryRunFileName(t *testing.T) {
 		t.Errorf("long name: %d bytes", len(got))
 	}
 }
+
+// TestCheckInterrupted: a signal during validate is an interruption (exit
+// 130), not an internal error from the scratch ledger it broke off.
+func TestCheckInterrupted(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "u%d@example.com\n", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Check(ctx, CheckOptions{Settings: Settings{List: writeFile(t, "l.csv", b.String())}})
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+}

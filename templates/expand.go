@@ -113,7 +113,7 @@ func (x *expander) execute(buf *bytes.Buffer, data map[string]string) error {
 		}
 		buf.Truncate(start) // let text/template report the missing key
 	}
-	return x.tmpl.Execute(buf, data)
+	return x.tmpl.Execute(&capped{buf: buf, limit: buf.Len() + MaxRendered}, data)
 }
 
 // fields adds to set the data keys the template refers to: .key, $.key and

@@ -48,7 +48,7 @@ func parseHTMLFile(path string) (*htmlExpander, error) {
 }
 
 func (x *htmlExpander) execute(buf *bytes.Buffer, data map[string]string) error {
-	return x.tmpl.Execute(buf, data)
+	return x.tmpl.Execute(&capped{buf: buf, limit: buf.Len() + MaxRendered}, data)
 }
 
 // fields adds the data keys the HTML body refers to.

@@ -458,3 +458,13 @@ func TestFastPathMatchesTextTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestRecursionBounded: a template that calls itself with a large field
+// stops at MaxRendered with an error instead of eating memory.
+func TestRecursionBounded(t *testing.T) {
+	tmpl := mustParse(t, "From: a@example.com\nSubject: s\n\n{{define \"r\"}}{{.big}}{{template \"r\" .}}{{end}}{{template \"r\" .}}\n")
+	_, err := tmpl.Render(map[string]string{"big": strings.Repeat("x", 100<<10)}, testEnv)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+}
