@@ -34,9 +34,9 @@ const ownedByBuilder = "is written by the message builder and cannot be set in a
 
 // knownHeaders is keyed by the lower-case field name.
 var knownHeaders = map[string]headerSpec{
-	"from":   {name: "From", kind: kindMailbox, once: true},
-	"sender": {name: "Sender", kind: kindMailbox, once: true, omitEmpty: true},
-	"to":     {name: "To", kind: kindList, once: true},
+	"from":        {name: "From", kind: kindMailbox, once: true},
+	"sender":      {name: "Sender", kind: kindMailbox, once: true, omitEmpty: true},
+	"to":          {name: "To", kind: kindList, once: true},
 	"cc":          {name: "Cc", kind: kindList, once: true, omitEmpty: true},
 	"reply-to":    {name: "Reply-To", kind: kindList, once: true, omitEmpty: true},
 	"subject":     {name: "Subject", kind: kindSubject, once: true},
