@@ -146,6 +146,10 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 					fmt.Fprintf(os.Stderr, "%smailblast: %v: finishing messages in flight (again to abandon them)\n", clearLine(), sig)
 					cancelSoft(fmt.Errorf("signal %v", sig))
 				case 1:
+					// Said out loud: `timeout -s INT` delivers its signal twice
+					// (to the command and to its process group), which reads as
+					// a double Ctrl-C and leaves the messages on the wire in flight.
+					fmt.Fprintf(os.Stderr, "%smailblast: second %v: abandoning the messages on the wire (they stay in flight; resume settles them)\n", clearLine(), sig)
 					cancelHard()
 					timer = time.AfterFunc(abandonAfter, func() { abandon(fmt.Sprintf("not stopped %s after the second signal", abandonAfter)) })
 				default:
