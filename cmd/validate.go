@@ -55,6 +55,12 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 	if err != nil {
 		return err
 	}
+	// What send would refuse before connecting, validate says too; as a
+	// warning, since checking a list needs no secret.
+	settings := campaignSettings(cfg, opts.list)
+	if _, err := cfg.passwords(&settings); err != nil {
+		fmt.Fprintf(os.Stderr, "mailblast: warning: send would stop here (exit 78): %v\n", err)
+	}
 	return checkList(ctx, cfg, opts.list, "")
 }
 

@@ -89,3 +89,16 @@ func TestMaxAgeWithinARun(t *testing.T) {
 		t.Fatalf("status %+v: want both failed (expired)", st)
 	}
 }
+
+// TestValidateWarnsWhatSendRefuses: a username without a password is what
+// send refuses before connecting (exit 78); validate says so too.
+func TestValidateWarnsWhatSendRefuses(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 2)
+	w.env = append(w.env, "MAILBLAST_SMTP_USERNAME=bob")
+	_, errs, code := w.run("validate", "list.csv")
+	if code != 0 || !strings.Contains(errs, "send would stop here (exit 78)") {
+		t.Fatalf("validate: exit %d\n%s", code, errs)
+	}
+	w.mustRun(78, "send", "list.csv")
+}
