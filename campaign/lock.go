@@ -1,6 +1,8 @@
 package campaign
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -32,13 +34,21 @@ func Lock(stateDir, name string) (unlock func(), err error) {
 	return func() { _ = fl.Unlock() }, nil
 }
 
+// safeName is name as a file name. A name that needed characters replaced
+// gets a short hash of the original, so "a/b" and "a_b" never share a lock
+// (and so never run at once unlocked).
 func safeName(name string) string {
 	b := []byte(name)
+	changed := false
 	for i, c := range b {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 		if !ok {
-			b[i] = '_'
+			b[i], changed = '_', true
 		}
+	}
+	if changed {
+		sum := sha256.Sum256([]byte(name))
+		return string(b) + "-" + hex.EncodeToString(sum[:4])
 	}
 	return string(b)
 }
