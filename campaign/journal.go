@@ -3,12 +3,15 @@ package campaign
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mailblast/mailblast/ledger"
 )
 
 // The wire journal is how "in flight" comes to mean "on the wire". Claims
@@ -112,4 +115,37 @@ func (j *wireJournal) close() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	_ = j.f.Close() // unsynced by design: close reports nothing recovery needs
+}
+
+// Running reports whether a run holds the campaign's lock now. It creates
+// nothing: without a lock file no run has ever held it.
+func Running(stateDir, name string) bool {
+	path := filepath.Join(stateDir, "campaign-"+safeName(name)+".lock")
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	unlock, err := Lock(stateDir, name)
+	if err != nil {
+		return true
+	}
+	unlock()
+	return false
+}
+
+// SettleView is what a crashed run's claims mean, seen before the next run
+// settles them: of the rows the ledger counts in flight, those the wire
+// journal shows handed to a connection. ok is false when the journal cannot
+// be trusted (missing, or from another boot): then all of them may be.
+func SettleView(ctx context.Context, store ledger.Store, stateDir string, c ledger.Campaign) (onWire int, ok bool, err error) {
+	wire, ok := readJournal(journalPath(stateDir, c.Name))
+	if !ok {
+		return 0, false, nil
+	}
+	err = store.Recipients(ctx, c.ID, ledger.InFlight, func(r ledger.Recipient) error {
+		if wire[r.Row] {
+			onWire++
+		}
+		return nil
+	})
+	return onWire, true, err
 }

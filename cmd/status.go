@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
 )
 
@@ -65,9 +66,29 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		if err != nil {
 			return err
 		}
+		if n, err = onTheWire(ctx, store, cfg.StateDir, c, n); err != nil {
+			return err
+		}
 		printStatus(c.Name, n, c.Imported, opts.json)
 	}
 	return nil
+}
+
+// onTheWire: in flight means on the wire. While a run goes on, that is the
+// rows its claims hold. Once it has stopped (a crash, kill -9), claimed rows
+// it never handed to a connection are simply pending, and only those its
+// wire journal names may have reached the relay; the next run settles them.
+func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledger.Campaign, n ledger.Counts) (ledger.Counts, error) {
+	if n.InFlight == 0 || campaign.Running(stateDir, c.Name) {
+		return n, nil
+	}
+	onWire, ok, err := campaign.SettleView(ctx, store, stateDir, c)
+	if err != nil || !ok {
+		return n, err
+	}
+	n.Pending += n.InFlight - onWire
+	n.InFlight = onWire
+	return n, nil
 }
 
 // printStatus: a campaign whose import an interrupt or a crash cut short

@@ -21,6 +21,11 @@ func TestInFlightMeansOnTheWire(t *testing.T) {
 	if code != -int(syscall.SIGKILL) {
 		t.Fatalf("send: exit %d, want killed", code)
 	}
+	// Before any run settles it, status already counts in flight only what
+	// was on the wire: the rest of the claimed rows are pending.
+	if st := w.status(); st.Inflight > conns || st.Sent+st.Pending+st.Inflight != rows {
+		t.Fatalf("status after kill -9: %+v; at most %d on the wire, the rest pending", st, conns)
+	}
 	w.mustRun(0, "resume", "--in-flight", "skip")
 	st := w.status()
 	if st.Recovered > conns || st.Skipped > conns {
