@@ -65,7 +65,7 @@ func listCampaigns(ctx context.Context, out io.Writer, stateDir string, store le
 		fmt.Fprintf(out, "no campaigns in %s\n", stateDir)
 	}
 	for _, c := range list {
-		line, err := describeCampaign(ctx, store, c)
+		line, err := describeCampaign(ctx, store, stateDir, c)
 		if err != nil {
 			return err
 		}
@@ -74,8 +74,11 @@ func listCampaigns(ctx context.Context, out io.Writer, stateDir string, store le
 	return nil
 }
 
-func describeCampaign(ctx context.Context, store ledger.Store, c ledger.Campaign) (campaignLine, error) {
+func describeCampaign(ctx context.Context, store ledger.Store, stateDir string, c ledger.Campaign) (campaignLine, error) {
 	n, err := store.Counts(ctx, c.ID)
+	if err == nil {
+		n, err = onTheWire(ctx, store, stateDir, c, n)
+	}
 	if err != nil {
 		return campaignLine{}, err
 	}
