@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // maxFileSize bounds one attached file. Most mailbox providers refuse
@@ -161,18 +161,9 @@ func newFilePart(h message.Header, data []byte) *filePart {
 // opener is where files are opened: the system (osFiles, for the
 // configured attachments) or an *os.Root (the attachment column's
 // directory).
-type opener interface {
-	Stat(name string) (fs.FileInfo, error)
-	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
-}
+type opener = safefile.FS
 
-type osFiles struct{}
-
-func (osFiles) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
-
-func (osFiles) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
-	return os.OpenFile(name, flag, perm)
-}
+type osFiles = safefile.OS
 
 // readFile reads the regular file at path, opened in fsys, within
 // maxFileSize.
@@ -200,56 +191,18 @@ func readFileInto(buf *bytes.Buffer, fsys opener, path string) error {
 	return nil
 }
 
-// openFile opens path in fsys and checks that it is a regular file of at
-// most maxFileSize bytes. A FIFO blocks open() until a writer comes, which
-// may be never, and a device may never end: so the file is looked at
-// before it is opened, and opened non-blocking, which returns at once even
-// for a FIFO swapped in between, whose fstat then refuses it.
+// openFile opens path in fsys if it is a regular file (safefile: a FIFO
+// or device is refused without blocking) of at most maxFileSize bytes.
 func openFile(fsys opener, path string) (*os.File, int64, error) {
-	fi, err := fsys.Stat(path)
+	f, fi, err := safefile.OpenIn(fsys, path)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := checkRegular(path, fi); err != nil {
-		return nil, 0, err
-	}
-	f, err := fsys.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, 0, err
-	}
-	if fi, err = f.Stat(); err == nil {
-		err = checkRegular(path, fi)
-	}
-	if err != nil {
-		f.Close()
-		return nil, 0, err
+	if fi.Size() > maxFileSize {
+		_ = f.Close() // refused: nothing was read
+		return nil, 0, &fs.PathError{Op: "attach", Path: path, Err: fmt.Errorf("larger than %d MiB", maxFileSize>>20)}
 	}
 	return f, fi.Size(), nil
-}
-
-func checkRegular(path string, fi fs.FileInfo) error {
-	switch {
-	case !fi.Mode().IsRegular():
-		return &fs.PathError{Op: "attach", Path: path, Err: fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode()))}
-	case fi.Size() > maxFileSize:
-		return &fs.PathError{Op: "attach", Path: path, Err: fmt.Errorf("larger than %d MiB", maxFileSize>>20)}
-	}
-	return nil
-}
-
-// fileKind names a mode's file type for the error message.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m.IsDir():
-		return "a directory"
-	}
-	return m.Type().String()
 }
 
 // attachColumn is the per-row attachment of Options.AttachmentColumn.
