@@ -35,7 +35,7 @@ type wireJournal struct {
 }
 
 func journalPath(stateDir, name string) string {
-	return filepath.Join(stateDir, "campaign-"+safeName(name)+".wire")
+	return filepath.Join(stateDir, "campaign-"+FileName(name)+".wire")
 }
 
 // bootID names this boot of the machine; "" where the kernel does not say.
@@ -120,8 +120,7 @@ func (j *wireJournal) close() {
 // Running reports whether a run holds the campaign's lock now. It creates
 // nothing: without a lock file no run has ever held it.
 func Running(stateDir, name string) bool {
-	path := filepath.Join(stateDir, "campaign-"+safeName(name)+".lock")
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(lockPath(stateDir, name)); err != nil {
 		return false
 	}
 	unlock, err := Lock(stateDir, name)

@@ -21,7 +21,7 @@ func Lock(stateDir, name string) (unlock func(), err error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	path := filepath.Join(stateDir, "campaign-"+safeName(name)+".lock")
+	path := lockPath(stateDir, name)
 	fl := flock.New(path, flock.SetPermissions(0o600)) // the state directory's files are the owner's alone
 	ok, err := fl.TryLock()
 	if err != nil {
@@ -34,10 +34,15 @@ func Lock(stateDir, name string) (unlock func(), err error) {
 	return func() { _ = fl.Unlock() }, nil
 }
 
-// safeName is name as a file name. A name that needed characters replaced
-// gets a short hash of the original, so "a/b" and "a_b" never share a lock
-// (and so never run at once unlocked).
-func safeName(name string) string {
+func lockPath(stateDir, name string) string {
+	return filepath.Join(stateDir, "campaign-"+FileName(name)+".lock")
+}
+
+// FileName is a campaign name as a file name (its lock, its journal, its
+// report page). A name that needed characters replaced gets a short hash of
+// the original, so "a/b" and "a_b" never share a lock (and so never run at
+// once unlocked).
+func FileName(name string) string {
 	b := []byte(name)
 	changed := false
 	for i, c := range b {

@@ -19,10 +19,10 @@ func TestMessageIDDomain(t *testing.T) {
 // TestSafeNamesDiffer: names that differ only in characters a file name
 // cannot hold still get different lock files.
 func TestSafeNamesDiffer(t *testing.T) {
-	if a, b := safeName("a/b"), safeName("a_b"); a == b {
+	if a, b := FileName("a/b"), FileName("a_b"); a == b {
 		t.Fatalf("a/b and a_b share %q", a)
 	}
-	if got := safeName("news-2026.12"); got != "news-2026.12" {
+	if got := FileName("news-2026.12"); got != "news-2026.12" {
 		t.Fatalf("a plain name changed: %q", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/report"
 )
@@ -92,7 +93,7 @@ func writeAllHTML(ctx context.Context, store ledger.Store, dir string) error {
 			return err
 		}
 		if dir != "" {
-			p.Href = fmt.Sprintf("%03d-%s.html", i+1, safeName(c.Name))
+			p.Href = fmt.Sprintf("%03d-%s.html", i+1, campaign.FileName(c.Name))
 			if err := writeHTML(filepath.Join(dir, p.Href), func(w io.Writer) error { return report.WritePage(w, p) }); err != nil {
 				return err
 			}
@@ -104,19 +105,6 @@ func writeAllHTML(ctx context.Context, store ledger.Store, dir string) error {
 		out = filepath.Join(dir, "index.html")
 	}
 	return writeHTML(out, func(w io.Writer) error { return report.WriteIndex(w, x) })
-}
-
-// safeName keeps a campaign name's letters, digits, dots, dashes and
-// underscores for a file name; the index number keeps names apart.
-func safeName(s string) string {
-	b := []rune(s)
-	for i, r := range b {
-		keep := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
-		if !keep {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // writeHTML writes to path, or stdout for "", through a buffer.

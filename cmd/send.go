@@ -103,15 +103,17 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry, TLSConfig: cfg.tlsConfig(),
 		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(summaryReporter(cfg, newReporter(cfg))), Store: store,
 	})
+	c, cerr := store.Campaign(bg, name)
+	if cerr != nil { // the run stopped before it created the campaign
+		return finish(sum, err)
+	}
 	if existed != nil {
-		if err = forgetUnsent(bg, store, name, sum, err); errors.Is(err, errForgotten) {
+		if err = forgetUnsent(bg, store, c, sum, err); errors.Is(err, errForgotten) {
 			return err
 		}
 	}
 	err = finish(sum, err)
-	if c, cerr := store.Campaign(bg, name); cerr == nil {
-		recordRun(bg, store, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
-	}
+	recordRun(bg, store, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
 	return err
 }
 
@@ -131,7 +133,7 @@ var errForgotten = errors.New("nothing was sent, so the campaign was not kept; f
 // on its data before any message went out, or skipped every row (what
 // validate calls "no row of the list can be sent"). Anything attempted
 // keeps the campaign: its records are the truth about who got what.
-func forgetUnsent(ctx context.Context, store ledger.Store, name string, sum campaign.Summary, err error) error {
+func forgetUnsent(ctx context.Context, store ledger.Store, c ledger.Campaign, sum campaign.Summary, err error) error {
 	n := sum.Counts
 	if n.Sent+n.Deferred+n.Failed+n.InFlight+n.Recovered > 0 || sum.SentNow > 0 {
 		return err
@@ -141,8 +143,7 @@ func forgetUnsent(ctx context.Context, store ledger.Store, name string, sum camp
 	if !allSkipped && code != exitDataErr && code != exitNoInput {
 		return err
 	}
-	c, cerr := store.Campaign(ctx, name)
-	if cerr != nil || store.RemoveCampaign(ctx, c.ID) != nil {
+	if store.RemoveCampaign(ctx, c.ID) != nil {
 		return err
 	}
 	if allSkipped {

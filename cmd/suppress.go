@@ -43,13 +43,9 @@ func suppressCommand(use, short string, args cobra.PositionalArgs, run func(cont
 	c := &cobra.Command{
 		Use: use, Short: short, Args: args,
 		RunE: func(c *cobra.Command, args []string) error {
-			configFile, _ := c.Flags().GetString("config")
-			cfg, store, err := configAndStore(c.Flags(), configFile)
-			if err != nil {
-				return err
-			}
-			defer closeLedger(store)
-			return run(c.Context(), cfg, store, opts, args)
+			return withStore(c, func(ctx context.Context, cfg *Config, store ledger.Store) error {
+				return run(ctx, cfg, store, opts, args)
+			})
 		},
 	}
 	return c, opts
