@@ -19,98 +19,8 @@ import (
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
 
-// relay is a hostile SMTP relay on a raw socket: serve runs for each
-// connection and misbehaves as the test needs. It records command lines.
-type relay struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	lines []string
-	wrote atomic.Int64
-}
-
-func newRelay(t *testing.T, serve func(r *relay, c net.Conn, in *bufio.Reader)) *relay {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{ln: ln}
-	var wg sync.WaitGroup
-	var live sync.Map
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			live.Store(c, true)
-			wg.Go(func() {
-				defer c.Close()
-				serve(r, c, bufio.NewReader(c))
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		live.Range(func(c, _ any) bool { c.(net.Conn).Close(); return true })
-		wg.Wait()
-	})
-	return r
-}
-
-func (r *relay) port() int { return r.ln.Addr().(*net.TCPAddr).Port }
-
-func (r *relay) read(in *bufio.Reader) (string, error) {
-	l, err := in.ReadString('\n')
-	if err == nil {
-		r.mu.Lock()
-		r.lines = append(r.lines, strings.ToUpper(strings.TrimSpace(l)))
-		r.mu.Unlock()
-	}
-	return l, err
-}
-
-func (r *relay) saw(verb string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, l := range r.lines {
-		if strings.HasPrefix(l, verb) {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *relay) write(c net.Conn, s string) error {
-	n, err := io.WriteString(c, s)
-	r.wrote.Add(int64(n))
-	return err
-}
-
-// hello greets, answers EHLO with ext and the NOOP mailblast sends next.
-func (r *relay) hello(c net.Conn, in *bufio.Reader, ext ...string) error {
-	reply := "220 hostile.example ESMTP\r\n"
-	if err := r.write(c, reply); err != nil {
-		return err
-	}
-	if _, err := r.read(in); err != nil {
-		return err
-	}
-	reply = "250-hostile.example\r\n"
-	for _, e := range ext {
-		reply += "250-" + e + "\r\n"
-	}
-	if err := r.write(c, reply+"250 8BITMIME\r\n"); err != nil {
-		return err
-	}
-	if _, err := r.read(in); err != nil {
-		return err
-	}
-	return r.write(c, "250 2.0.0 ok\r\n")
-}
-
-func hostileWorkspace(t *testing.T, r *relay, rows int) *workspace {
-	w := newWorkspace(t, "127.0.0.1", r.port(), rows)
+func hostileWorkspace(t *testing.T, r *sendertest.Hostile, rows int) *workspace {
+	w := newWorkspace(t, "127.0.0.1", r.Port(), rows)
 	w.env = append(w.env, "MAILBLAST_SMTP_TIMEOUT=2s", "MAILBLAST_SMTP_BACKOFF=50ms", "MAILBLAST_SMTP_CONNECT_ATTEMPTS=2")
 	return w
 }
@@ -214,14 +124,14 @@ func TestHostileThrottleAtSlowRate(t *testing.T) {
 func TestHostileDrippingReply(t *testing.T) {
 	for name, ext := range map[string][]string{"stepwise": nil, "pipelined": {"PIPELINING"}} {
 		t.Run(name, func(t *testing.T) {
-			r := newRelay(t, func(r *relay, c net.Conn, in *bufio.Reader) {
-				if r.hello(c, in, ext...) != nil {
+			r := sendertest.NewHostile(t, func(r *sendertest.Hostile, c net.Conn, in *bufio.Reader) {
+				if r.Greet(c, in, ext...) != nil {
 					return
 				}
-				if _, err := r.read(in); err != nil {
+				if _, err := r.Line(in); err != nil {
 					return
 				}
-				for r.write(c, "250-still thinking\r\n") == nil {
+				for r.Write(c, "250-still thinking\r\n") == nil {
 					time.Sleep(500 * time.Millisecond)
 				}
 			})
@@ -241,19 +151,19 @@ func TestHostileDrippingReply(t *testing.T) {
 // (7 s in all) is not accepted with a 2 s timeout; the relay counts as
 // unavailable and never hears EHLO.
 func TestHostileDrippedGreeting(t *testing.T) {
-	r := newRelay(t, func(r *relay, c net.Conn, in *bufio.Reader) {
+	r := sendertest.NewHostile(t, func(r *sendertest.Hostile, c net.Conn, in *bufio.Reader) {
 		for _, b := range "220 slow.example ESMTP service\r\n" {
-			if r.write(c, string(b)) != nil {
+			if r.Write(c, string(b)) != nil {
 				return
 			}
 			time.Sleep(300 * time.Millisecond)
 		}
-		r.read(in)
+		r.Line(in)
 	})
 	w := hostileWorkspace(t, r, 1)
 	stderr, code, _ := runWithin(t, w, 60*time.Second, "send", "list.csv", "--retry-wait", "0s")
-	if code != 69 || r.saw("EHLO") {
-		t.Errorf("exit %d (want 69), EHLO sent %v: %s", code, r.saw("EHLO"), stderr)
+	if code != 69 || r.Saw("EHLO") {
+		t.Errorf("exit %d (want 69), EHLO sent %v: %s", code, r.Saw("EHLO"), stderr)
 	}
 }
 
@@ -263,15 +173,15 @@ func TestHostileDrippedGreeting(t *testing.T) {
 func TestHostileEndlessLine(t *testing.T) {
 	const most = 128 << 20 // what the relay sends at most, to spare the machine before the fix
 	chunk := strings.Repeat("x", 64<<10)
-	r := newRelay(t, func(r *relay, c net.Conn, in *bufio.Reader) {
-		if r.hello(c, in, "PIPELINING") != nil {
+	r := sendertest.NewHostile(t, func(r *sendertest.Hostile, c net.Conn, in *bufio.Reader) {
+		if r.Greet(c, in, "PIPELINING") != nil {
 			return
 		}
-		if _, err := r.read(in); err != nil {
+		if _, err := r.Line(in); err != nil {
 			return
 		}
-		r.write(c, "250-")
-		for r.wrote.Load() < most && r.write(c, chunk) == nil {
+		r.Write(c, "250-")
+		for r.Wrote() < most && r.Write(c, chunk) == nil {
 		}
 		io.Copy(io.Discard, c) // hold until the client hangs up
 	})
@@ -280,11 +190,11 @@ func TestHostileEndlessLine(t *testing.T) {
 	if code != 75 {
 		t.Fatalf("exit %d, want 75 (deferred): %s", code, stderr)
 	}
-	t.Logf("peak memory %d MB, relay wrote %d KB", rss>>20, r.wrote.Load()>>10)
+	t.Logf("peak memory %d MB, relay wrote %d KB", rss>>20, r.Wrote()>>10)
 	if rss > 64<<20 {
 		t.Errorf("peak memory %d MB against an endless reply line", rss>>20)
 	}
-	if got := r.wrote.Load(); got >= most {
+	if got := r.Wrote(); got >= most {
 		t.Errorf("the client read all %d MB of the line", got>>20)
 	}
 }
@@ -297,23 +207,23 @@ func TestHostileLongReplyText(t *testing.T) {
 		long += "451-4.3.0 " + strings.Repeat("z", 90) + "\r\n"
 	}
 	long += "451 4.3.0 try later\r\n"
-	r := newRelay(t, func(r *relay, c net.Conn, in *bufio.Reader) {
-		if r.hello(c, in) != nil {
+	r := sendertest.NewHostile(t, func(r *sendertest.Hostile, c net.Conn, in *bufio.Reader) {
+		if r.Greet(c, in) != nil {
 			return
 		}
 		for {
-			l, err := r.read(in)
+			l, err := r.Line(in)
 			if err != nil {
 				return
 			}
 			switch v := strings.ToUpper(l); {
 			case strings.HasPrefix(v, "RCPT"):
-				r.write(c, long)
+				r.Write(c, long)
 			case strings.HasPrefix(v, "QUIT"):
-				r.write(c, "221 bye\r\n")
+				r.Write(c, "221 bye\r\n")
 				return
 			default:
-				r.write(c, "250 ok\r\n")
+				r.Write(c, "250 ok\r\n")
 			}
 		}
 	})
@@ -354,9 +264,9 @@ func TestHostileSilentAfterDot(t *testing.T) {
 // TestHostileRefusingGreeting: a 554 greeting is the relay refusing us:
 // exit 69 saying so, not 78 (configuration).
 func TestHostileRefusingGreeting(t *testing.T) {
-	r := newRelay(t, func(r *relay, c net.Conn, in *bufio.Reader) {
-		r.write(c, "554 5.7.1 no service for you\r\n")
-		r.read(in)
+	r := sendertest.NewHostile(t, func(r *sendertest.Hostile, c net.Conn, in *bufio.Reader) {
+		r.Write(c, "554 5.7.1 no service for you\r\n")
+		r.Line(in)
 	})
 	w := hostileWorkspace(t, r, 1)
 	stderr, code, _ := runWithin(t, w, 60*time.Second, "send", "list.csv", "--retry-wait", "0s")

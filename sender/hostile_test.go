@@ -18,101 +18,8 @@ import (
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
 
-// hostile is a relay written to misbehave: serve runs for each accepted
-// connection, on a raw socket. It records the command lines it reads.
-type hostile struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	lines []string
-	conns atomic.Int64
-	wrote atomic.Int64 // bytes written by serve through write
-}
-
-func newHostile(t *testing.T, serve func(h *hostile, c net.Conn, r *bufio.Reader)) *hostile {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &hostile{ln: ln}
-	var wg sync.WaitGroup
-	var live sync.Map
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			h.conns.Add(1)
-			live.Store(c, true)
-			wg.Go(func() {
-				defer c.Close()
-				serve(h, c, bufio.NewReader(c))
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		live.Range(func(c, _ any) bool { c.(net.Conn).Close(); return true })
-		wg.Wait()
-	})
-	return h
-}
-
-func (h *hostile) port() int { return h.ln.Addr().(*net.TCPAddr).Port }
-
-// line reads one command line and records it.
-func (h *hostile) line(r *bufio.Reader) (string, error) {
-	l, err := r.ReadString('\n')
-	if err == nil {
-		h.mu.Lock()
-		h.lines = append(h.lines, strings.TrimSpace(l))
-		h.mu.Unlock()
-	}
-	return l, err
-}
-
-func (h *hostile) saw(prefix string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, l := range h.lines {
-		if strings.HasPrefix(strings.ToUpper(l), prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-func (h *hostile) write(c net.Conn, s string) error {
-	n, err := io.WriteString(c, s)
-	h.wrote.Add(int64(n))
-	return err
-}
-
-// greet sends a good greeting, answers EHLO with the given extensions and
-// the NOOP that the client sends after it.
-func (h *hostile) greet(c net.Conn, r *bufio.Reader, ext ...string) error {
-	if err := h.write(c, "220 hostile.example ESMTP\r\n"); err != nil {
-		return err
-	}
-	if _, err := h.line(r); err != nil {
-		return err
-	}
-	reply := "250-hostile.example\r\n"
-	for _, e := range ext {
-		reply += "250-" + e + "\r\n"
-	}
-	if err := h.write(c, reply+"250 8BITMIME\r\n"); err != nil {
-		return err
-	}
-	if _, err := h.line(r); err != nil {
-		return err
-	}
-	return h.write(c, "250 2.0.0 ok\r\n")
-}
-
-func hostileConfig(h *hostile) sender.Config {
-	return sender.Config{Host: "127.0.0.1", Port: h.port(), TLS: sender.NoTLS, Connections: 1, Timeout: 500 * time.Millisecond,
+func hostileConfig(h *sendertest.Hostile) sender.Config {
+	return sender.Config{Host: "127.0.0.1", Port: h.Port(), TLS: sender.NoTLS, Connections: 1, Timeout: 500 * time.Millisecond,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxConnectFailures: 2}
 }
 
@@ -154,14 +61,14 @@ func wantDeferred(t *testing.T, res map[int]sender.Result, n int) {
 func TestDrippedReplyTimesOut(t *testing.T) {
 	for name, ext := range map[string][]string{"stepwise": nil, "pipelined": {"PIPELINING"}} {
 		t.Run(name, func(t *testing.T) {
-			h := newHostile(t, func(h *hostile, c net.Conn, r *bufio.Reader) {
-				if h.greet(c, r, ext...) != nil {
+			h := sendertest.NewHostile(t, func(h *sendertest.Hostile, c net.Conn, r *bufio.Reader) {
+				if h.Greet(c, r, ext...) != nil {
 					return
 				}
-				if _, err := h.line(r); err != nil { // MAIL
+				if _, err := h.Line(r); err != nil { // MAIL
 					return
 				}
-				for h.write(c, "250-still thinking\r\n") == nil {
+				for h.Write(c, "250-still thinking\r\n") == nil {
 					time.Sleep(100 * time.Millisecond)
 				}
 			})
@@ -174,20 +81,20 @@ func TestDrippedReplyTimesOut(t *testing.T) {
 // TestDrippedGreetingRefused: a greeting dripped a byte at a time is not
 // waited for beyond the timeout; EHLO is never sent.
 func TestDrippedGreetingRefused(t *testing.T) {
-	h := newHostile(t, func(h *hostile, c net.Conn, r *bufio.Reader) {
+	h := sendertest.NewHostile(t, func(h *sendertest.Hostile, c net.Conn, r *bufio.Reader) {
 		for _, b := range "220 slow.example ESMTP\r\n" {
-			if h.write(c, string(b)) != nil {
+			if h.Write(c, string(b)) != nil {
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		h.line(r)
+		h.Line(r)
 	})
 	_, err := within(t, 20*time.Second, hostileConfig(h), 1)
 	if !errors.Is(err, sender.ErrRelayUnavailable) {
 		t.Errorf("err %v, want ErrRelayUnavailable", err)
 	}
-	if h.saw("EHLO") {
+	if h.Saw("EHLO") {
 		t.Errorf("a greeting that took 2.4 s was accepted with a 0.5 s timeout")
 	}
 }
@@ -196,36 +103,36 @@ func TestDrippedGreetingRefused(t *testing.T) {
 // lines, is cut off after a bounded amount instead of growing the process.
 func TestEndlessReply(t *testing.T) {
 	const most = 64 << 20 // what the relay sends at most: enough to notice
-	endless := func(h *hostile, c net.Conn, line string) {
-		for h.wrote.Load() < most && h.write(c, line) == nil {
+	endless := func(h *sendertest.Hostile, c net.Conn, line string) {
+		for h.Wrote() < most && h.Write(c, line) == nil {
 		}
 		io.Copy(io.Discard, c) // hold until the client hangs up
 	}
 	long := strings.Repeat("x", 64<<10)
-	cases := map[string]func(h *hostile, c net.Conn, r *bufio.Reader){
-		"endless line after pipelined MAIL": func(h *hostile, c net.Conn, r *bufio.Reader) {
-			if h.greet(c, r, "PIPELINING") != nil {
+	cases := map[string]func(h *sendertest.Hostile, c net.Conn, r *bufio.Reader){
+		"endless line after pipelined MAIL": func(h *sendertest.Hostile, c net.Conn, r *bufio.Reader) {
+			if h.Greet(c, r, "PIPELINING") != nil {
 				return
 			}
-			if _, err := h.line(r); err == nil {
-				h.write(c, "250-")
+			if _, err := h.Line(r); err == nil {
+				h.Write(c, "250-")
 				endless(h, c, long)
 			}
 		},
-		"endless lines to EHLO": func(h *hostile, c net.Conn, r *bufio.Reader) {
-			h.write(c, "220 hostile.example ESMTP\r\n")
-			if _, err := h.line(r); err == nil {
+		"endless lines to EHLO": func(h *sendertest.Hostile, c net.Conn, r *bufio.Reader) {
+			h.Write(c, "220 hostile.example ESMTP\r\n")
+			if _, err := h.Line(r); err == nil {
 				endless(h, c, "250-"+strings.Repeat("y", 200)+"\r\n")
 			}
 		},
 	}
 	for name, serve := range cases {
 		t.Run(name, func(t *testing.T) {
-			h := newHostile(t, serve)
+			h := sendertest.NewHostile(t, serve)
 			cfg := hostileConfig(h)
 			cfg.MaxConnectFailures = 1
 			within(t, 30*time.Second, cfg, 1)
-			if w := h.wrote.Load(); w >= most {
+			if w := h.Wrote(); w >= most {
 				t.Errorf("the client read all %d MB of an endless reply", w>>20)
 			}
 		})
@@ -256,9 +163,9 @@ func TestSilentAfterDotNotResent(t *testing.T) {
 // TestRefusingGreeting: a 554 greeting is the relay refusing us, not a
 // configuration error; it is not retried.
 func TestRefusingGreeting(t *testing.T) {
-	h := newHostile(t, func(h *hostile, c net.Conn, r *bufio.Reader) {
-		h.write(c, "554 5.7.1 no service for you\r\n")
-		h.line(r)
+	h := sendertest.NewHostile(t, func(h *sendertest.Hostile, c net.Conn, r *bufio.Reader) {
+		h.Write(c, "554 5.7.1 no service for you\r\n")
+		h.Line(r)
 	})
 	cfg := hostileConfig(h)
 	cfg.MaxConnectFailures = 5
@@ -266,7 +173,7 @@ func TestRefusingGreeting(t *testing.T) {
 	if !errors.Is(err, sender.ErrRelayUnavailable) || !strings.Contains(err.Error(), "refuses") {
 		t.Errorf("err %v, want ErrRelayUnavailable saying the relay refuses us", err)
 	}
-	if n := h.conns.Load(); n != 1 {
+	if n := h.Conns(); n != 1 {
 		t.Errorf("%d connections to a relay that refused us", n)
 	}
 }
@@ -357,7 +264,7 @@ func TestGiveUpAfter(t *testing.T) {
 // nothing is given up on within GiveUpAfter (and some slack for a busy
 // machine).
 func TestSilentRelayGivesUp(t *testing.T) {
-	h := newHostile(t, func(h *hostile, c net.Conn, r *bufio.Reader) { io.Copy(io.Discard, c) })
+	h := sendertest.NewHostile(t, func(h *sendertest.Hostile, c net.Conn, r *bufio.Reader) { io.Copy(io.Discard, c) })
 	cfg := hostileConfig(h)
 	cfg.MaxConnectFailures, cfg.Connections = 4, 2
 	start := time.Now()
