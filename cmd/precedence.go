@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -32,24 +33,17 @@ func explicitKeys(v *viper.Viper, flags *pflag.FlagSet) map[string]bool {
 	return set
 }
 
-// smtpOverrides copy one setting from the current configuration onto a
-// campaign's stored relay settings.
-var smtpOverrides = map[string]func(dst *campaign.SMTPSettings, src campaign.SMTPSettings){
-	"smtp.host":                        func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Host = s.Host },
-	"smtp.port":                        func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Port = s.Port },
-	"smtp.tls":                         func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.TLS = s.TLS },
-	"smtp.helo":                        func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Helo = s.Helo },
-	"smtp.connections":                 func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Connections = s.Connections },
-	"smtp.max_messages_per_connection": func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.MaxMessagesPerConn = s.MaxMessagesPerConn },
-	"smtp.timeout":                     func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Timeout = s.Timeout },
-	"smtp.connect_attempts":            func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.ConnectAttempts = s.ConnectAttempts },
-	"smtp.backoff":                     func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Backoff = s.Backoff },
-	"smtp.pipelining":                  func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Pipelining = s.Pipelining },
-	"smtp.chunking":                    func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Chunking = s.Chunking },
-	"smtp.rate":                        func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Rate = s.Rate },
-	"smtp.burst":                       func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Burst = s.Burst },
-	"smtp.ramp":                        func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.Ramp = s.Ramp },
-	"smtp.throttle_recover":            func(d *campaign.SMTPSettings, s campaign.SMTPSettings) { d.ThrottleRecover = s.ThrottleRecover },
+// overlaySMTP copies onto stored the fields of cur whose keys this run
+// set. A stored field's JSON name is its key under smtp. (host, port,
+// max_messages_per_connection ...), so a new setting needs no entry here.
+func (c *Config) overlaySMTP(stored *campaign.SMTPSettings, cur campaign.SMTPSettings) {
+	dst, src := reflect.ValueOf(stored).Elem(), reflect.ValueOf(cur)
+	for _, f := range reflect.VisibleFields(dst.Type()) {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if c.explicit["smtp."+name] {
+			dst.FieldByIndex(f.Index).Set(src.FieldByIndex(f.Index))
+		}
+	}
 }
 
 // overlay is a stored campaign's settings with what this run's flags,
@@ -61,11 +55,7 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	// configuration's alone, like the password itself: a stored username
 	// meeting a relay the current file names would send it the password.
 	s.SMTP.Username, s.SMTP.AllowInsecureAuth = cur.Username, cur.AllowInsecureAuth
-	for key, apply := range smtpOverrides {
-		if c.explicit[key] {
-			apply(&s.SMTP, cur)
-		}
-	}
+	c.overlaySMTP(&s.SMTP, cur)
 	// A new tls without a port of its own takes that mode's port.
 	if c.explicit["smtp.tls"] && !c.explicit["smtp.port"] {
 		s.SMTP.Port = cur.Port
