@@ -60,8 +60,14 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	if c.explicit["smtp.tls"] && !c.explicit["smtp.port"] {
 		s.SMTP.Port = cur.Port
 	}
-	if c.explicit["smtp.relays"] {
+	switch {
+	case c.explicit["smtp.relays"]:
 		s.Relays = c.relaySettings
+	case c.explicit["smtp.host"]: // today's one relay replaces the stored ones
+		s.Relays = nil
+	}
+	for i := range s.Relays { // stored relays too: never in clear unless today says so
+		s.Relays[i].AllowInsecureAuth = cur.AllowInsecureAuth
 	}
 	if c.explicit["retry.schedule"] || len(s.Retry.Schedule) == 0 {
 		s.Retry.Schedule = c.Retry.Schedule

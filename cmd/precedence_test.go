@@ -49,3 +49,20 @@ func TestUnknownEnvWarned(t *testing.T) {
 		t.Fatalf("warnings:\n%s", got)
 	}
 }
+
+// TestOverlayRelays: stored relays stay when today sets neither smtp.relays
+// nor smtp.host, but never keep a stored allow_insecure_auth; a host set
+// today replaces them.
+func TestOverlayRelays(t *testing.T) {
+	stored := campaign.Settings{Relays: []campaign.RelaySettings{{Name: "a",
+		SMTPSettings: campaign.SMTPSettings{Host: "old.example", Username: "ua", AllowInsecureAuth: true}}}}
+	c := &Config{explicit: map[string]bool{}}
+	if got := c.overlay(stored); len(got.Relays) != 1 || got.Relays[0].AllowInsecureAuth {
+		t.Errorf("relays %+v: want the stored one, without allow_insecure_auth", got.Relays)
+	}
+	stored.Relays[0].AllowInsecureAuth = true
+	c.explicit["smtp.host"] = true
+	if got := c.overlay(stored); len(got.Relays) != 0 {
+		t.Errorf("relays %+v: smtp.host set today replaces them", got.Relays)
+	}
+}

@@ -102,3 +102,29 @@ func TestValidateWarnsWhatSendRefuses(t *testing.T) {
 	}
 	w.mustRun(78, "send", "list.csv")
 }
+
+// TestResumeStoredRelaysNeverInClear: a campaign started with relays:
+// and allow_insecure_auth. Today's file names one relay, without either:
+// resume sends there, and the stored relay (which would have taken the
+// password in clear) gets nothing.
+func TestResumeStoredRelaysNeverInClear(t *testing.T) {
+	stored := sendertest.NewServer(t, sendertest.Options{})
+	today := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, today, 3)
+	var env []string
+	for _, e := range w.env {
+		if !strings.HasPrefix(e, "MAILBLAST_SMTP_") {
+			env = append(env, e)
+		}
+	}
+	env = append(env, "PW_A=secret")
+	w.env = env
+	w.write("mailblast.yaml", "smtp:\n  host: 127.0.0.1\n  tls: none\n  allow_insecure_auth: true\n  connect_attempts: 1\n"+
+		"  relays: [{name: a, host: 127.0.0.1, port: 1, username: ua, password_env: PW_A}]\n")
+	w.mustRun(69, "send", "list.csv")
+	w.write("mailblast.yaml", fmt.Sprintf("smtp:\n  host: %s\n  port: %d\n  tls: none\n", today.Host(), today.Port()))
+	w.mustRun(0, "resume")
+	if today.Count() != 3 || stored.Count() != 0 {
+		t.Fatalf("today's relay got %d, the stored one %d; want 3 and 0", today.Count(), stored.Count())
+	}
+}
