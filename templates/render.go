@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"golang.org/x/net/idna"
 )
 
 // Envelope holds what one message needs beyond the template data.
@@ -235,14 +236,35 @@ func (st *renderState) addField(h *headerTemplate, v string) error {
 // domain may be written in Unicode in the template and in ASCII on the
 // envelope).
 func namesRecipient(to, rcpt string) error {
-	at := strings.LastIndexByte(rcpt, '@')
-	if rcpt == "" || at < 0 {
+	if rcpt == "" {
 		return nil
 	}
-	if !strings.Contains(strings.ToLower(to), strings.ToLower(rcpt[:at+1])) {
-		return fmt.Errorf("%w: it must name the recipient <%s>, as the message goes to that address; leave To out and mailblast writes it", ErrBadAddress, rcpt)
+	if name, value, ok := strings.Cut(to, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "To") {
+		to = value // a constant To is kept as its whole field
+	}
+	list, err := mail.ParseAddressList(strings.TrimSpace(to))
+	if err != nil || len(list) != 1 || !sameAddress(list[0].Address, rcpt) {
+		return fmt.Errorf("%w: it must name the recipient <%s> and no one else, as the message goes to that address alone; leave To out and mailblast writes it", ErrBadAddress, rcpt)
 	}
 	return nil
+}
+
+// sameAddress compares two addresses without regard to case, with the
+// domain in its ASCII form (the template may write it in Unicode, the
+// envelope has it in punycode).
+func sameAddress(a, b string) bool {
+	ascii := func(s string) string {
+		at := strings.LastIndexByte(s, '@')
+		if at < 0 {
+			return strings.ToLower(s)
+		}
+		d, err := idna.Lookup.ToASCII(s[at+1:])
+		if err != nil {
+			d = s[at+1:]
+		}
+		return strings.ToLower(s[:at+1] + d)
+	}
+	return ascii(a) == ascii(b)
 }
 
 // checkMessageID accepts left@right in printable ASCII without the

@@ -141,6 +141,16 @@ func TestRenderEnvelopeTo(t *testing.T) {
 	if _, err := tmpl.Render(map[string]string{"name": "Bob", "email": "bob@example.net"}, env); !errors.As(err, &fe) || fe.Header != "To" {
 		t.Errorf("To naming bob@ for a message to other@: err = %v, want a FieldError for To", err)
 	}
+	// Nor by naming the recipient only in a display name or a comment, or
+	// beside someone else.
+	for _, to := range []string{`"{{.email}}" <boss@evil.example>`, `{{.name}} <{{.email}}>, boss@evil.example`,
+		`boss@evil.example (<{{.email}}>)`} {
+		bad := mustParse(t, "From: a@example.com\nTo: "+to+"\nSubject: s\n\nbody\n")
+		env.To = "bob@example.net"
+		if _, err := bad.Render(map[string]string{"name": "Bob", "email": "bob@example.net"}, env); !errors.As(err, &fe) || fe.Header != "To" {
+			t.Errorf("To: %s: err = %v, want a FieldError for To", to, err)
+		}
+	}
 	env.To = "Bob@example.net"
 	msg, err = tmpl.Render(map[string]string{"name": "Bob", "email": "bob@example.net"}, env)
 	if err != nil {
