@@ -104,7 +104,9 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(summaryReporter(cfg, newReporter(cfg))), Store: store,
 	})
 	c, cerr := store.Campaign(bg, name)
-	if cerr != nil { // the run stopped before it created the campaign
+	if cerr != nil || errors.Is(err, campaign.ErrLocked) {
+		// Not a run of this campaign: it was never created, or another
+		// mailblast is running it and records its own end.
 		return finish(sum, err)
 	}
 	if existed != nil {
