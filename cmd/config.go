@@ -197,6 +197,13 @@ func readConfigFile(v *viper.Viper, file string) error {
 	if file == "" {
 		return nil
 	}
+	// viper opens the file itself: look first, so a FIFO is refused, not
+	// waited on for ever.
+	f, err := safefile.Open(file)
+	if err != nil {
+		return configErrorf("%w", err)
+	}
+	_ = f.Close() // only looked at
 	v.SetConfigFile(file)
 	if err := v.ReadInConfig(); err != nil {
 		return configErrorf("%w", err)
