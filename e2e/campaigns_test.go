@@ -144,11 +144,12 @@ func TestAbandonAndRemoveWaitForTheRun(t *testing.T) {
 	}
 	w.mustRun(73, "campaign", "abandon", "list")
 	w.mustRun(73, "campaign", "rm", "list", "--yes")
+	w.mustRun(73, "send", "list.csv") // refused: not a run of the campaign
 	if err := c.Wait(); err != nil {
 		t.Fatalf("send: %v\n%s", err, errb)
 	}
-	if c := campaignsJSON(t, w)["list"]; c.Sent != 40 || c.Abandoned {
-		t.Fatalf("after the run: %+v, want all 40 sent and not abandoned", c)
+	if c := campaignsJSON(t, w)["list"]; c.Sent != 40 || c.Abandoned || c.LastExit == nil || *c.LastExit != 0 {
+		t.Fatalf("after the run: %+v, want all 40 sent, not abandoned, last exit 0", c)
 	}
 }
 
