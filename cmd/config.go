@@ -36,6 +36,11 @@ type Config struct {
 	Progress    string        `mapstructure:"progress"`
 	LogEvery    time.Duration `mapstructure:"log_every"`
 	MetricsFile string        `mapstructure:"metrics_file"`
+	// ReturnPath is the envelope sender (MAIL FROM), VERP-tagged per
+	// recipient; "" keeps the From address.
+	ReturnPath string         `mapstructure:"return_path"`
+	Feedback   FeedbackConfig `mapstructure:"feedback"`
+	Listen     ListenConfig   `mapstructure:"listen"`
 
 	rate          float64                  // smtp.rate, parsed
 	tlsMode       sender.TLSMode           // smtp.tls, parsed
@@ -95,6 +100,10 @@ type MessageConfig struct {
 	Unsubscribe      struct {
 		URL    string `mapstructure:"url"`
 		Mailto string `mapstructure:"mailto"`
+		// BaseURL and SecretFile make mailblast's own signed one-click
+		// link, served by `mailblast listen`.
+		BaseURL    string `mapstructure:"base_url"`
+		SecretFile string `mapstructure:"secret_file"`
 	} `mapstructure:"unsubscribe"`
 	FeedbackID string            `mapstructure:"feedback_id"`
 	Headers    map[string]string `mapstructure:"headers"`
@@ -136,6 +145,9 @@ func setDefaults(v *viper.Viper) {
 		"template": "", "campaign": "", "state_dir": defaultStateDir(), "email_column": "email",
 		"in_flight": string(ledger.Resend), "grace": 30 * time.Second, "progress": "auto", "log_every": 5 * time.Second,
 	} {
+		v.SetDefault(key, val)
+	}
+	for key, val := range feedbackDefaults() {
 		v.SetDefault(key, val)
 	}
 }
