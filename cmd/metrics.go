@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/mailblast/mailblast/campaign"
@@ -27,10 +26,9 @@ func addMetricsFlag(f *pflag.FlagSet) {
 
 // withMetrics runs run, writing the metrics file it is configured with
 // at the start, every metricsEvery, and at the end with the exit code.
-func withMetrics(c *cobra.Command, configFile string, run func() error) error {
-	cfg, err := loadConfig(c.Flags(), configFile)
-	if err != nil || cfg.MetricsFile == "" {
-		return run() // run reports a bad configuration itself
+func withMetrics(cfg *Config, run func() error) error {
+	if cfg.MetricsFile == "" {
+		return run()
 	}
 	m := metrics.New(cfg.MetricsFile, time.Now())
 	if err := m.Write(); err != nil {
@@ -40,7 +38,7 @@ func withMetrics(c *cobra.Command, configFile string, run func() error) error {
 	done := make(chan struct{})
 	go func() { defer close(done); m.Loop(ctx, metricsEvery) }()
 	runMetrics = m
-	err = run()
+	err := run()
 	runMetrics = nil
 	stop()
 	<-done

@@ -32,7 +32,11 @@ state directory. It sends what is due and exits: run it from cron.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.cmd = c
 			opts.configFile, _ = c.Flags().GetString("config")
-			return withMetrics(c, opts.configFile, func() error { return runResume(c.Context(), opts) })
+			cfg, err := loadConfig(c.Flags(), opts.configFile)
+			if err != nil {
+				return err
+			}
+			return withMetrics(cfg, func() error { return runResume(c.Context(), opts, cfg) })
 		},
 	}
 	f := c.Flags()
@@ -46,11 +50,7 @@ state directory. It sends what is due and exits: run it from cron.`,
 	return c
 }
 
-func runResume(ctx context.Context, opts *resumeOptions) error {
-	cfg, err := loadConfig(opts.cmd.Flags(), opts.configFile)
-	if err != nil {
-		return err
-	}
+func runResume(ctx context.Context, opts *resumeOptions, cfg *Config) error {
 	// From cron, resume sends what is due and exits: it waits for later
 	// retries only when asked on its own command line.
 	if !opts.cmd.Flags().Changed("retry-wait") {

@@ -35,7 +35,11 @@ anyone the ledger shows as sent.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.list, opts.cmd = args[0], c
 			opts.configFile, _ = c.Flags().GetString("config")
-			return withMetrics(c, opts.configFile, func() error { return runSend(c.Context(), opts) })
+			cfg, err := loadConfig(c.Flags(), opts.configFile)
+			if err != nil {
+				return err
+			}
+			return withMetrics(cfg, func() error { return runSend(c.Context(), opts, cfg) })
 		},
 	}
 	f := c.Flags()
@@ -52,11 +56,7 @@ anyone the ledger shows as sent.`,
 	return c
 }
 
-func runSend(ctx context.Context, opts *sendOptions) error {
-	cfg, err := loadConfig(opts.cmd.Flags(), opts.configFile)
-	if err != nil {
-		return err
-	}
+func runSend(ctx context.Context, opts *sendOptions, cfg *Config) error {
 	if cfg.Template == "" {
 		return &usageError{errorf("no template: pass --template FILE or set template in the config")}
 	}
