@@ -109,6 +109,8 @@ func TestBadConfigExits78(t *testing.T) {
 		"tls":         "smtp:\n  tls: maybe\n",
 		"connections": "smtp:\n  connections: 0\n",
 		"yaml":        "smtp: [\n",
+		"helo crlf":   "smtp:\n  helo: \"mx.example.com\\r\\nRSET\"\n",
+		"relay helo":  "smtp:\n  relays:\n    - {name: a, host: a}\n  helo: \"a b\"\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(flagSet(), writeConfig(t, body))

@@ -63,7 +63,21 @@ func checkRelay(key string, s campaign.SMTPSettings) []error {
 		notNegative(key+".backoff", s.Backoff),
 		notNegative(key+".ramp", s.Ramp),
 		notNegative(key+".throttle_recover", s.ThrottleRecover),
+		heloName(key+".helo", s.Helo),
 	)
+}
+
+// heloName refuses an EHLO name that is not a domain or an address
+// literal: it goes on the wire as is, and a CR or LF in it would end the
+// command early (it failed at EHLO and was retried as relay trouble).
+func heloName(key, v string) error {
+	ok := !strings.ContainsFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-:[]", r))
+	})
+	if !ok {
+		return fmt.Errorf("%s is %q; use a domain name such as mail.example.com, or an address literal such as [192.0.2.1]", keyName(key), v)
+	}
+	return nil
 }
 
 // checkRun validates the settings of a run that are not a relay's.
