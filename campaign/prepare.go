@@ -114,6 +114,10 @@ func (r *run) verify(strictList bool) error {
 		if err != nil {
 			return fmt.Errorf("campaign %q: %s: %w", r.c.Name, f.kind, err)
 		}
+		if !same && f.kind == "list" && r.c.ListPath != f.path {
+			return fmt.Errorf("%w: campaign %q in this state directory is the list %s, started %s; this is another list, %s: give it its own name with --campaign NAME",
+				ErrListChanged, r.c.Name, r.c.ListPath, r.c.CreatedAt.Local().Format("2006-01-02 15:04"), f.path)
+		}
 		if !same {
 			return fmt.Errorf("%w: campaign %q was started with a different %s %s; restore it, or start a new campaign with --campaign NAME",
 				ErrListChanged, r.c.Name, f.kind, f.path)
