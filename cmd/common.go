@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
@@ -158,3 +159,10 @@ func absPath(p string) string {
 	}
 	return p
 }
+
+// streams is where a command writes: its output and its messages. It comes
+// from the cobra command (OutOrStdout, ErrOrStderr), so a test runs a
+// command with buffers in their place.
+type streams struct{ out, err io.Writer }
+
+func streamsOf(c *cobra.Command) streams { return streams{out: c.OutOrStdout(), err: c.ErrOrStderr()} }

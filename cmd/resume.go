@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +16,10 @@ import (
 type resumeOptions struct {
 	configFile string
 	cmd        *cobra.Command
+	io         streams
+	// retryWaitSet: --retry-wait was given; without it resume from cron
+	// sends what is due and exits.
+	retryWaitSet bool
 }
 
 func newResumeCommand() *cobra.Command {
@@ -30,7 +34,8 @@ state directory. It sends what is due and exits: run it from cron.`,
 		Example: `  */10 * * * * cd /srv/news && MAILBLAST_SMTP_PASSWORD_FILE=/srv/news/pass mailblast resume`,
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.cmd = c
+			opts.cmd, opts.io = c, streamsOf(c)
+			opts.retryWaitSet = c.Flags().Changed("retry-wait")
 			opts.configFile, _ = c.Flags().GetString("config")
 			cfg, err := loadConfig(c.Flags(), opts.configFile)
 			if err != nil {
@@ -53,7 +58,7 @@ state directory. It sends what is due and exits: run it from cron.`,
 func runResume(ctx context.Context, opts *resumeOptions, cfg *Config) error {
 	// From cron, resume sends what is due and exits: it waits for later
 	// retries only when asked on its own command line.
-	if !opts.cmd.Flags().Changed("retry-wait") {
+	if !opts.retryWaitSet {
 		cfg.Retry.Wait = 0
 	}
 	todo, err := unfinished(ctx, cfg)
@@ -61,7 +66,7 @@ func runResume(ctx context.Context, opts *resumeOptions, cfg *Config) error {
 		return err
 	}
 	if len(todo) == 0 {
-		fmt.Fprintf(os.Stderr, "mailblast: nothing to resume in %s\n", absPath(cfg.StateDir))
+		fmt.Fprintf(opts.io.err, "mailblast: nothing to resume in %s\n", absPath(cfg.StateDir))
 		return nil
 	}
 	var errs []error
@@ -81,7 +86,7 @@ func runResume(ctx context.Context, opts *resumeOptions, cfg *Config) error {
 		}
 		errs = append(errs, err)
 	}
-	return reportAllButWorst(liftStuck(errs))
+	return reportAllButWorst(opts.io.err, liftStuck(opts.io.err, errs))
 }
 
 // stuck reports whether a campaign can never continue as it is: its list or
@@ -104,7 +109,7 @@ func (e *stuckError) Unwrap() error { return e.err }
 
 // liftStuck keeps a bare resume from cron useful: a stuck campaign is
 // reported, but decides the exit code only when no other campaign ran.
-func liftStuck(errs []error) []error {
+func liftStuck(w io.Writer, errs []error) []error {
 	var se *stuckError
 	ran := false
 	for _, err := range errs {
@@ -116,7 +121,7 @@ func liftStuck(errs []error) []error {
 	out := make([]error, 0, len(errs))
 	for _, err := range errs {
 		if errors.As(err, &se) {
-			fmt.Fprintf(os.Stderr, "mailblast: %v\n", err)
+			fmt.Fprintf(w, "mailblast: %v\n", err)
 			continue
 		}
 		out = append(out, err)
@@ -126,11 +131,11 @@ func liftStuck(errs []error) []error {
 
 // reportAllButWorst prints every campaign's error but the one that decides
 // the exit code, which it returns for Main to print: each error once.
-func reportAllButWorst(errs []error) error {
+func reportAllButWorst(out io.Writer, errs []error) error {
 	w := worst(errs)
 	for _, err := range errs {
 		if err != nil && err != w && !errors.Is(err, errUnfinished) {
-			fmt.Fprintf(os.Stderr, "mailblast: %v\n", err)
+			fmt.Fprintf(out, "mailblast: %v\n", err)
 		}
 	}
 	return w

@@ -61,7 +61,7 @@ func runSend(ctx context.Context, opts *sendOptions, cfg *Config) error {
 		return &usageError{errorf("no template: pass --template FILE or set template in the config")}
 	}
 	if opts.dryRun != "" {
-		return checkList(ctx, cfg, opts.list, opts.dryRun)
+		return checkList(ctx, streamsOf(opts.cmd), cfg, opts.list, opts.dryRun)
 	}
 	if cfg.SMTP.Host == "" && len(cfg.relaySettings) == 0 {
 		return configErrorf("smtp.host is not set (MAILBLAST_SMTP_HOST or smtp.host in mailblast.yaml)")

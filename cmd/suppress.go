@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +15,7 @@ import (
 type suppressOptions struct {
 	reason string
 	json   bool
+	io     streams
 }
 
 func newSuppressCommand() *cobra.Command {
@@ -43,6 +43,7 @@ func suppressCommand(use, short string, args cobra.PositionalArgs, run func(cont
 	c := &cobra.Command{
 		Use: use, Short: short, Args: args,
 		RunE: func(c *cobra.Command, args []string) error {
+			opts.io = streamsOf(c)
 			return withStore(c, func(ctx context.Context, cfg *Config, store ledger.Store) error {
 				return run(ctx, cfg, store, opts, args)
 			})
@@ -71,7 +72,7 @@ func newSuppressAddCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("%d added, %d already suppressed\n", n, len(args)-n)
+			fmt.Fprintf(opts.io.out, "%d added, %d already suppressed\n", n, len(args)-n)
 			return nil
 		})
 	c.Example = `  mailblast suppress add ann@example.com bob@example.org --reason "asked by phone"`
@@ -86,7 +87,7 @@ func newSuppressImportCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printSuppressImport(args[0], res)
+			printSuppressImport(opts.io, args[0], res)
 			return nil
 		})
 	c.Long = `Import adds every address of FILE to the suppression list. FILE is either a
@@ -101,29 +102,29 @@ for CSV); the others are added.`
 	return c
 }
 
-func printSuppressImport(file string, res campaign.SuppressImport) {
-	fmt.Printf("%s: %d added, %d already suppressed, %d skipped\n", file, res.Added, res.Already, res.InvalidCount)
+func printSuppressImport(t streams, file string, res campaign.SuppressImport) {
+	fmt.Fprintf(t.out, "%s: %d added, %d already suppressed, %d skipped\n", file, res.Added, res.Already, res.InvalidCount)
 	unit := "line"
 	if res.CSV {
 		unit = "row"
 	}
 	for _, l := range res.Invalid {
-		fmt.Fprintf(os.Stderr, "mailblast: %s: %s %d skipped: %s\n", file, unit, l.Line, l.Reason)
+		fmt.Fprintf(t.err, "mailblast: %s: %s %d skipped: %s\n", file, unit, l.Line, l.Reason)
 	}
 	if more := res.InvalidCount - len(res.Invalid); more > 0 {
-		fmt.Fprintf(os.Stderr, "mailblast: %s: and %d more %ss skipped\n", file, more, unit)
+		fmt.Fprintf(t.err, "mailblast: %s: and %d more %ss skipped\n", file, more, unit)
 	}
 }
 
 func newSuppressListCommand() *cobra.Command {
 	c, opts := suppressCommand("list", "Print the suppression list", noArgs,
 		func(ctx context.Context, cfg *Config, store ledger.Store, opts *suppressOptions, args []string) error {
-			enc := json.NewEncoder(os.Stdout)
+			enc := json.NewEncoder(opts.io.out)
 			return store.Suppressions(ctx, func(s ledger.Suppression) error {
 				if opts.json {
 					return enc.Encode(s)
 				}
-				_, err := fmt.Printf("%s\t%s\t%s\t%s\n", s.Address, s.Source, s.CreatedAt.UTC().Format(time.RFC3339), s.Reason)
+				_, err := fmt.Fprintf(opts.io.out, "%s\t%s\t%s\t%s\n", s.Address, s.Source, s.CreatedAt.UTC().Format(time.RFC3339), s.Reason)
 				return err
 			})
 		})
@@ -142,9 +143,9 @@ func newSuppressRemoveCommand() *cobra.Command {
 				return err
 			}
 			for _, m := range missing {
-				fmt.Fprintf(os.Stderr, "mailblast: %s was not suppressed\n", m)
+				fmt.Fprintf(opts.io.err, "mailblast: %s was not suppressed\n", m)
 			}
-			fmt.Printf("%d removed\n", len(args)-len(missing))
+			fmt.Fprintf(opts.io.out, "%d removed\n", len(args)-len(missing))
 			return nil
 		})
 	return c

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ type validateOptions struct {
 	list       string
 	configFile string
 	cmd        *cobra.Command
+	io         streams
 }
 
 func newValidateCommand() *cobra.Command {
@@ -39,7 +39,7 @@ template renders for every row), 65 otherwise.`,
 		Example: `  mailblast validate list.csv --template message.tmpl`,
 		Args:    exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.list, opts.cmd = args[0], c
+			opts.list, opts.cmd, opts.io = args[0], c, streamsOf(c)
 			opts.configFile, _ = c.Flags().GetString("config")
 			return runValidate(c.Context(), opts)
 		},
@@ -59,13 +59,13 @@ func runValidate(ctx context.Context, opts *validateOptions) error {
 	// warning, since checking a list needs no secret.
 	settings := campaignSettings(cfg, opts.list)
 	if _, err := cfg.passwords(&settings); err != nil {
-		fmt.Fprintf(os.Stderr, "mailblast: warning: send would stop here (exit 78): %v\n", err)
+		fmt.Fprintf(opts.io.err, "mailblast: warning: send would stop here (exit 78): %v\n", err)
 	}
-	return checkList(ctx, cfg, opts.list, "")
+	return checkList(ctx, opts.io, cfg, opts.list, "")
 }
 
 // checkList is validate, and send --dry-run when dir is set.
-func checkList(ctx context.Context, cfg *Config, list, dir string) error {
+func checkList(ctx context.Context, io streams, cfg *Config, list, dir string) error {
 	store, err := openStoreReadOnly(cfg)
 	if err != nil {
 		return err
@@ -89,9 +89,9 @@ func checkList(ctx context.Context, cfg *Config, list, dir string) error {
 	if err != nil {
 		return err
 	}
-	printCheck(os.Stdout, list, rep)
+	printCheck(io.out, list, rep)
 	if dir != "" {
-		fmt.Printf("dry run: %d messages written to %s; nothing sent, the ledger untouched\n", written, dir)
+		fmt.Fprintf(io.out, "dry run: %d messages written to %s; nothing sent, the ledger untouched\n", written, dir)
 	}
 	return rep.Err()
 }

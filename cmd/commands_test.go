@@ -1,0 +1,164 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mailblast/mailblast/sender/sendertest"
+)
+
+// cli runs mailblast's commands in this process, in a directory of its
+// own with its own state directory, writing to buffers instead of the
+// terminal.
+type cli struct {
+	t     *testing.T
+	dir   string
+	state string
+}
+
+func newCLI(t *testing.T) *cli {
+	dir := t.TempDir()
+	t.Chdir(dir) // no stray mailblast.yaml is read
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "xdg"))
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "MAILBLAST_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+	return &cli{t: t, dir: dir, state: filepath.Join(dir, "state")}
+}
+
+// run returns the command's standard output, its messages and exit code.
+func (c *cli) run(args ...string) (string, string, int) {
+	c.t.Helper()
+	root := newRootCommand()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(append(args, "--state-dir", c.state))
+	err := ledgerError(root.ExecuteContext(context.Background()))
+	if err != nil {
+		errb.WriteString("mailblast: " + err.Error() + "\n")
+	}
+	return out.String(), errb.String(), exitCode(err)
+}
+
+func (c *cli) write(name, body string) string {
+	c.t.Helper()
+	p := filepath.Join(c.dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+func TestSuppressCommands(t *testing.T) {
+	c := newCLI(t)
+	out, _, code := c.run("suppress", "add", "Ann@Example.com", "bob@example.org", "--reason", "asked by phone")
+	if code != 0 || out != "2 added, 0 already suppressed\n" {
+		t.Fatalf("add: exit %d, %q", code, out)
+	}
+	if out, _, _ = c.run("suppress", "add", "ann@example.com"); out != "0 added, 1 already suppressed\n" {
+		t.Errorf("add again: %q", out)
+	}
+	c.write("unsub.csv", "email\ncarl@example.net\nnot an address\n")
+	out, msgs, code := c.run("suppress", "import", "unsub.csv")
+	if code != 0 || !strings.Contains(out, "1 added, 0 already suppressed, 1 skipped") || !strings.Contains(msgs, "row 3 skipped") {
+		t.Errorf("import: exit %d, out %q, messages %q", code, out, msgs)
+	}
+	out, _, _ = c.run("suppress", "list", "--json")
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var s struct{ Address, Reason string }
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatalf("list --json line %q: %v", line, err)
+		}
+		got = append(got, s.Address+"/"+s.Reason)
+	}
+	if want := "ann@example.com/asked by phone bob@example.org/asked by phone carl@example.net/imported from unsub.csv"; strings.Join(got, " ") != want {
+		t.Errorf("list: %v, want %s", got, want)
+	}
+	out, msgs, _ = c.run("suppress", "remove", "bob@example.org", "nobody@example.org")
+	if out != "1 removed\n" || !strings.Contains(msgs, "nobody@example.org was not suppressed") {
+		t.Errorf("remove: out %q, messages %q", out, msgs)
+	}
+	if _, _, code := c.run("suppress", "add"); code != exitUsage {
+		t.Errorf("add without an address: exit %d, want %d", code, exitUsage)
+	}
+}
+
+const testTemplate = "From: News <news@example.com>\nTo: {{.email}}\nSubject: Hello {{.name}}\n\nHi {{.name}}.\n"
+
+func TestValidateCommand(t *testing.T) {
+	c := newCLI(t)
+	c.write("message.tmpl", testTemplate)
+	c.write("list.csv", "email,name\nann@example.com,Ann\nnot-an-address,Bob\nann@example.com,Ann again\n")
+	out, _, code := c.run("validate", "list.csv", "--template", "message.tmpl")
+	if code != 0 {
+		t.Fatalf("validate: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"3 rows: 1 to send, 2 skipped", "invalid address", "duplicate of row 2", "renders for every row"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	c.write("broken.tmpl", "From: news@example.com\nTo: {{.email}}\nSubject: {{.nope}}\n\nx\n")
+	if _, msgs, code := c.run("validate", "list.csv", "--template", "broken.tmpl"); code != exitDataErr || !strings.Contains(msgs+out, "nope") {
+		t.Errorf("a template naming a missing column: exit %d, want %d; %s", code, exitDataErr, msgs)
+	}
+	c.write("mailblast.yaml", "smtp:\n  username: bob\n")
+	if _, msgs, _ := c.run("validate", "list.csv", "--template", "message.tmpl"); !strings.Contains(msgs, "send would stop here (exit 78)") {
+		t.Errorf("a username without a password is not warned of: %q", msgs)
+	}
+}
+
+// TestResumeCommand: from cron, resume sends what has fallen due and
+// exits 75 while a recipient is still deferred; with nothing left it says
+// so and exits 0.
+func TestResumeCommand(t *testing.T) {
+	c := newCLI(t)
+	if _, msgs, code := c.run("resume"); code != 0 || !strings.Contains(msgs, "nothing to resume") {
+		t.Fatalf("empty state dir: exit %d, %q", code, msgs)
+	}
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Rcpt: func(addr string, attempt int) *smtp.SMTPError {
+			if strings.HasPrefix(addr, "bob@") && attempt <= 2 {
+				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+			}
+			return nil
+		},
+	}})
+	t.Setenv("MAILBLAST_SMTP_HOST", srv.Host())
+	t.Setenv("MAILBLAST_SMTP_PORT", strconv.Itoa(srv.Port()))
+	t.Setenv("MAILBLAST_SMTP_TLS", "none")
+	t.Setenv("MAILBLAST_PROGRESS", "quiet")
+	t.Setenv("MAILBLAST_RETRY_SCHEDULE", "1ms")
+	c.write("message.tmpl", testTemplate)
+	c.write("list.csv", "email,name\nann@example.com,Ann\nbob@example.com,Bob\n")
+	if _, msgs, code := c.run("send", "list.csv", "--template", "message.tmpl", "--retry-wait", "0"); code != exitTempFail {
+		t.Fatalf("send: exit %d, want %d (bob deferred)\n%s", code, exitTempFail, msgs)
+	}
+	time.Sleep(5 * time.Millisecond) // bob's retry falls due
+	if _, msgs, code := c.run("resume"); code != exitTempFail {
+		t.Fatalf("first resume: exit %d, want %d (bob deferred again)\n%s", code, exitTempFail, msgs)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, msgs, code := c.run("resume"); code != 0 {
+		t.Fatalf("second resume: exit %d, want 0\n%s", code, msgs)
+	}
+	if got := len(srv.ByRecipient()["bob@example.com"]); got != 1 {
+		t.Errorf("bob got %d messages, want 1", got)
+	}
+	if _, msgs, code := c.run("resume"); code != 0 || !strings.Contains(msgs, "nothing to resume") {
+		t.Errorf("finished: exit %d, %q", code, msgs)
+	}
+}
