@@ -16,11 +16,11 @@ import (
 // arguments. It is stored in the ledger and must never hold a secret: the
 // one field that does, each relay's Password, is never encoded.
 type Settings struct {
-	List        string        `json:"list"`
-	Template    string        `json:"template"`
-	EmailColumn string        `json:"email_column"`
-	SMTP        SMTPSettings  `json:"smtp"`
-	Retry       RetrySettings `json:"retry"`
+	List        string          `json:"list"`
+	Template    string          `json:"template"`
+	EmailColumn string          `json:"email_column"`
+	SMTP        sender.Settings `json:"smtp"`
+	Retry       RetrySettings   `json:"retry"`
 	// Relays, when given, replace SMTP as the relays to send through.
 	Relays []RelaySettings `json:"relays,omitempty"`
 	// Message is how the message is built around the template file
@@ -33,7 +33,7 @@ type Settings struct {
 // RelaySettings is one relay of several. Its password comes from a file
 // or an environment variable, named here, read at run time into Password.
 type RelaySettings struct {
-	SMTPSettings
+	sender.Settings
 	Name         string  `json:"name"`
 	Weight       float64 `json:"weight"`
 	PasswordFile string  `json:"password_file,omitempty"`
@@ -42,27 +42,6 @@ type RelaySettings struct {
 	// lives in the entry it belongs to, so it cannot reach another relay
 	// (keyed by name, two relays called alike once shared one).
 	Password string `json:"-"`
-}
-
-// SMTPSettings is the relay without its password.
-type SMTPSettings struct {
-	Host               string         `json:"host"`
-	Port               int            `json:"port"`
-	TLS                sender.TLSMode `json:"tls"`
-	Helo               string         `json:"helo"`
-	Username           string         `json:"username"`
-	AllowInsecureAuth  bool           `json:"allow_insecure_auth"`
-	Connections        int            `json:"connections"`
-	MaxMessagesPerConn int            `json:"max_messages_per_connection"`
-	Timeout            time.Duration  `json:"timeout"`
-	ConnectAttempts    int            `json:"connect_attempts"`
-	Backoff            time.Duration  `json:"backoff"`
-	Pipelining         sender.Toggle  `json:"pipelining,omitempty"`
-	Chunking           sender.Toggle  `json:"chunking,omitempty"`
-	Rate               float64        `json:"rate,omitempty"` // messages per second
-	Burst              int            `json:"burst,omitempty"`
-	Ramp               time.Duration  `json:"ramp,omitempty"`
-	ThrottleRecover    time.Duration  `json:"throttle_recover,omitempty"`
 }
 
 // RetrySettings is Retry as stored.

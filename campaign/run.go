@@ -266,7 +266,7 @@ func (r *run) logf(format string, args ...any) {
 func (r *run) relays() (*sender.Group, error) {
 	list := r.opts.Settings.Relays
 	if len(list) == 0 {
-		list = []RelaySettings{{SMTPSettings: r.opts.Settings.SMTP}}
+		list = []RelaySettings{{Settings: r.opts.Settings.SMTP}}
 	}
 	pools := make([]*sender.Pool, 0, len(list))
 	for _, rs := range list {
@@ -281,22 +281,15 @@ func (r *run) relays() (*sender.Group, error) {
 }
 
 func (r *run) poolConfig(rs RelaySettings) sender.Config {
-	s := rs.SMTPSettings
+	s := rs.Settings
 	// Each relay of Settings.Relays carries its own password; only the
 	// one relay of Settings.SMTP takes Options.Password.
 	password := rs.Password
 	if len(r.opts.Settings.Relays) == 0 {
 		password = r.opts.Password
 	}
-	return sender.Config{
-		Host: s.Host, Port: s.Port, TLS: s.TLS, TLSConfig: r.opts.TLSConfig, Helo: s.Helo,
-		Username: s.Username, Password: password, AllowInsecureAuth: s.AllowInsecureAuth,
-		Connections: s.Connections, MaxMessagesPerConn: s.MaxMessagesPerConn, Timeout: s.Timeout,
-		BackoffMin: s.Backoff, BackoffMax: 30 * time.Second, MaxConnectFailures: s.ConnectAttempts,
-		Pipelining: s.Pipelining, Chunking: s.Chunking,
-		Rate: s.Rate, Burst: s.Burst, Ramp: s.Ramp, ThrottleRecover: s.ThrottleRecover,
-		Name: rs.Name, Weight: rs.Weight, Logf: r.logf, OnWire: r.onWire,
-	}
+	return sender.Config{Settings: s, Password: password, TLSConfig: r.opts.TLSConfig,
+		Name: rs.Name, Weight: rs.Weight, Logf: r.logf, OnWire: r.onWire}
 }
 
 func (r *run) onWire(env *sender.Envelope) {

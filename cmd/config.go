@@ -7,10 +7,13 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
@@ -42,36 +45,20 @@ type Config struct {
 	Feedback   FeedbackConfig `mapstructure:"feedback"`
 	Listen     ListenConfig   `mapstructure:"listen"`
 
-	rate          float64                  // smtp.rate, parsed
-	tlsMode       sender.TLSMode           // smtp.tls, parsed
 	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
 	relaySettings []campaign.RelaySettings // smtp.relays, completed
 	explicit      map[string]bool          // keys this run sets (flags, env, file): they win on resume
 }
 
-// SMTPConfig is the relay.
+// SMTPConfig is the relay: its Settings, the one type a campaign stores
+// and the sender runs with, and what is never stored (the password, the
+// CA file, other relays).
 type SMTPConfig struct {
-	Host                     string        `mapstructure:"host"`
-	Port                     int           `mapstructure:"port"`
-	Username                 string        `mapstructure:"username"`
-	Password                 string        `mapstructure:"password"`
-	PasswordFile             string        `mapstructure:"password_file"`
-	TLS                      string        `mapstructure:"tls"`
-	CAFile                   string        `mapstructure:"ca_file"`
-	Helo                     string        `mapstructure:"helo"`
-	Connections              int           `mapstructure:"connections"`
-	MaxMessagesPerConnection int           `mapstructure:"max_messages_per_connection"`
-	Timeout                  time.Duration `mapstructure:"timeout"`
-	AllowInsecureAuth        bool          `mapstructure:"allow_insecure_auth"`
-	ConnectAttempts          int           `mapstructure:"connect_attempts"`
-	Pipelining               bool          `mapstructure:"pipelining"`
-	Chunking                 bool          `mapstructure:"chunking"`
-	Backoff                  time.Duration `mapstructure:"backoff"`
-	Rate                     string        `mapstructure:"rate"`
-	Burst                    int           `mapstructure:"burst"`
-	Ramp                     time.Duration `mapstructure:"ramp"`
-	ThrottleRecover          time.Duration `mapstructure:"throttle_recover"`
-	Relays                   []RelayConfig `mapstructure:"relays"`
+	sender.Settings `mapstructure:",squash"`
+	Password        string        `mapstructure:"password"`
+	PasswordFile    string        `mapstructure:"password_file"`
+	CAFile          string        `mapstructure:"ca_file"`
+	Relays          []RelayConfig `mapstructure:"relays"`
 }
 
 // RelayConfig is one entry of smtp.relays; unset fields take smtp.*'s.
@@ -134,11 +121,7 @@ func configErrorf(format string, args ...any) error {
 func setDefaults(v *viper.Viper) {
 	d := campaign.DefaultRetry()
 	for key, val := range map[string]any{
-		"smtp.host": "", "smtp.port": 0, "smtp.username": "", "smtp.password": "", "smtp.password_file": "",
-		"smtp.tls": "starttls", "smtp.ca_file": "", "smtp.helo": "", "smtp.connections": 4, "smtp.max_messages_per_connection": 1000,
-		"smtp.timeout": time.Minute, "smtp.allow_insecure_auth": false,
-		"smtp.connect_attempts": 8, "smtp.backoff": time.Second, "smtp.pipelining": true, "smtp.chunking": true,
-		"smtp.rate": "", "smtp.burst": 1, "smtp.ramp": time.Duration(0), "smtp.throttle_recover": 30 * time.Second,
+		"smtp.password": "", "smtp.password_file": "", "smtp.ca_file": "",
 		"html_template": "", "attachment_column": "", "attachment_dir": "", "feedback_id": "",
 		"unsubscribe.url": "", "unsubscribe.mailto": "", "dkim.domain": "", "dkim.selector": "", "dkim.key_file": "",
 		"retry.schedule": d.Schedule, "retry.max_age": d.MaxAge, "retry.wait": d.Wait,
@@ -149,6 +132,20 @@ func setDefaults(v *viper.Viper) {
 	}
 	for key, val := range feedbackDefaults() {
 		v.SetDefault(key, val)
+	}
+	setStructDefaults(v, "smtp", sender.DefaultSettings())
+}
+
+// setStructDefaults makes each field of a settings struct a key under
+// prefix (named by its mapstructure tag) with the field's value as its
+// default: the defaults live once, in the package that owns the type.
+func setStructDefaults(v *viper.Viper, prefix string, defaults any) {
+	rv := reflect.ValueOf(defaults)
+	for _, f := range reflect.VisibleFields(rv.Type()) {
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name != "" && name != "-" {
+			v.SetDefault(prefix+"."+name, rv.FieldByIndex(f.Index).Interface())
+		}
 	}
 }
 
@@ -190,8 +187,8 @@ func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
 		return nil, err
 	}
 	var c Config
-	if err := v.Unmarshal(&c); err != nil {
-		return nil, configErrorf("%w", err)
+	if err := v.Unmarshal(&c, viper.DecodeHook(decodeHooks)); err != nil {
+		return nil, decodeError(err)
 	}
 	c.explicit = explicitKeys(v, flags)
 	warnUnknownEnv(&c, os.Environ(), os.Stderr)
@@ -297,17 +294,6 @@ func relayPassword(i int, r campaign.RelaySettings) (string, error) {
 	return pw, nil
 }
 
-func (c *Config) smtpSettings() campaign.SMTPSettings {
-	return campaign.SMTPSettings{
-		Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.tlsMode, Helo: c.SMTP.Helo,
-		Username: c.SMTP.Username, AllowInsecureAuth: c.SMTP.AllowInsecureAuth,
-		Connections: c.SMTP.Connections, MaxMessagesPerConn: c.SMTP.MaxMessagesPerConnection, Timeout: c.SMTP.Timeout,
-		ConnectAttempts: c.SMTP.ConnectAttempts, Backoff: c.SMTP.Backoff,
-		Pipelining: toggle(c.SMTP.Pipelining), Chunking: toggle(c.SMTP.Chunking),
-		Rate: c.rate, Burst: c.SMTP.Burst, Ramp: c.SMTP.Ramp, ThrottleRecover: c.SMTP.ThrottleRecover,
-	}
-}
-
 // tlsConfig is the TLS configuration every relay is checked with: nil for
 // the system roots, or those plus smtp.ca_file.
 func (c *Config) tlsConfig() *tls.Config { return c.tls }
@@ -355,13 +341,32 @@ func absIf(p string) string {
 	return absPath(p)
 }
 
-func toggle(on bool) sender.Toggle {
-	if on {
-		return ""
-	}
-	return sender.Off
-}
+// decodeHooks turn what the file, the environment and flags write into the
+// types settings have: durations and lists as viper does, a TLS mode and a
+// rate from their names (TextUnmarshaler), and yes/no into a Toggle.
+var decodeHooks = mapstructure.ComposeDecodeHookFunc(
+	mapstructure.StringToTimeDurationHookFunc(),
+	mapstructure.StringToWeakSliceHookFunc(","), // as viper does: "1s,2s" is a list of durations too
+	toggleHook,
+	mapstructure.TextUnmarshallerHookFunc(),
+)
 
+func toggleHook(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[sender.Toggle]() || from == to {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case bool:
+		return sender.ToggleOf(v), nil
+	case string:
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q: use true or false", v)
+		}
+		return sender.ToggleOf(on), nil
+	}
+	return data, nil
+}
 func (c *Config) retry() campaign.Retry {
 	r := campaign.DefaultRetry()
 	r.Schedule, r.MaxAge, r.Wait = c.Retry.Schedule, c.Retry.MaxAge, c.Retry.Wait
@@ -372,4 +377,21 @@ func (c *Config) retry() campaign.Retry {
 func addPacingFlags(f *pflag.FlagSet) {
 	f.String("rate", "", "most messages per second, minute or hour: 50/s, 3000/m, 100000/h (default unpaced)")
 	f.Duration("ramp", 0, "warm-up: grow the rate from a tenth to all of --rate over this time, e.g. 1h")
+}
+
+// decodeError rewrites mapstructure's "decoding failed ...: 'smtp.tls'
+// TLS mode ..." as one line per setting, "smtp.tls: TLS mode ...", each
+// naming its key (and flag) first, like the other configuration errors.
+func decodeError(err error) error {
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		key, rest, ok := strings.Cut(strings.TrimPrefix(l, "'"), "' ")
+		switch {
+		case ok && strings.HasPrefix(l, "'"):
+			lines = append(lines, keyName(key)+": "+rest)
+		case l != "" && !strings.HasPrefix(l, "decoding failed"):
+			lines = append(lines, l)
+		}
+	}
+	return configErrorf("%s", strings.Join(lines, "\n"))
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/sender"
 )
 
@@ -50,10 +49,10 @@ func TestPrecedence(t *testing.T) {
 	if cfg.SMTP.Port != 2626 {
 		t.Errorf("port %d: env (2626) must win over file (2525)", cfg.SMTP.Port)
 	}
-	if cfg.SMTP.Host != "file.example" || cfg.Template != "file.tmpl" || cfg.SMTP.TLS != "tls" {
+	if cfg.SMTP.Host != "file.example" || cfg.Template != "file.tmpl" || cfg.SMTP.TLS != sender.Implicit {
 		t.Errorf("file values lost: %+v", cfg)
 	}
-	if cfg.SMTP.MaxMessagesPerConnection != 1000 || cfg.SMTP.Timeout != time.Minute {
+	if cfg.SMTP.MaxMessagesPerConn != 1000 || cfg.SMTP.Timeout != time.Minute {
 		t.Errorf("defaults lost: %+v", cfg.SMTP)
 	}
 }
@@ -168,16 +167,16 @@ func TestRelayTLSValidated(t *testing.T) {
 // TestTLSModeText: campaigns in existing ledgers store the mode's name.
 func TestTLSModeText(t *testing.T) {
 	for _, m := range []sender.TLSMode{sender.StartTLS, sender.Implicit, sender.NoTLS} {
-		b, err := json.Marshal(campaign.SMTPSettings{TLS: m})
+		b, err := json.Marshal(sender.Settings{TLS: m})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var back campaign.SMTPSettings
+		var back sender.Settings
 		if err := json.Unmarshal(b, &back); err != nil || back.TLS != m {
 			t.Errorf("%v: %s read back as %v, %v", m, b, back.TLS, err)
 		}
 	}
-	var s campaign.SMTPSettings
+	var s sender.Settings
 	if err := json.Unmarshal([]byte(`{"tls":"none"}`), &s); err != nil || s.TLS != sender.NoTLS {
 		t.Errorf("stored \"none\": %v %v", s.TLS, err)
 	}

@@ -24,17 +24,10 @@ import (
 // through checkRelay, so no relay can escape a rule the top level keeps.
 func (c *Config) check() error {
 	var errs []error
-	var err error
-	if c.tlsMode, err = parseTLS("smtp.tls", c.SMTP.TLS); err != nil {
-		errs = append(errs, err)
-	}
 	if c.SMTP.Port == 0 {
-		c.SMTP.Port = c.tlsMode.DefaultPort()
+		c.SMTP.Port = c.SMTP.TLS.DefaultPort()
 	}
-	if c.rate, err = parseRate("smtp.rate", c.SMTP.Rate); err != nil {
-		errs = append(errs, err)
-	}
-	errs = append(errs, checkRelay("smtp", c.smtpSettings())...)
+	errs = append(errs, checkRelay("smtp", c.SMTP.Settings)...)
 	errs = append(errs, c.checkRun()...)
 	if len(errs) == 0 {
 		// Relays inherit smtp.*: checked only once it is sound, so that a
@@ -52,7 +45,7 @@ func (c *Config) check() error {
 
 // checkRelay is the one validation of a relay's settings, under key
 // ("smtp" or "smtp.relays[i]").
-func checkRelay(key string, s campaign.SMTPSettings) []error {
+func checkRelay(key string, s sender.Settings) []error {
 	return nonNil(
 		between(key+".port", s.Port, 1, 65535),
 		between(key+".connections", s.Connections, 1, 1000),
@@ -71,10 +64,8 @@ func checkRelay(key string, s campaign.SMTPSettings) []error {
 // literal: it goes on the wire as is, and a CR or LF in it would end the
 // command early (it failed at EHLO and was retried as relay trouble).
 func heloName(key, v string) error {
-	ok := !strings.ContainsFunc(v, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-:[]", r))
-	})
-	if !ok {
+	const allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]"
+	if strings.ContainsFunc(v, func(r rune) bool { return !strings.ContainsRune(allowed, r) }) {
 		return fmt.Errorf("%s is %q; use a domain name such as mail.example.com, or an address literal such as [192.0.2.1]", keyName(key), v)
 	}
 	return nil
@@ -123,7 +114,7 @@ func (c *Config) relays() ([]campaign.RelaySettings, []error) {
 
 // relay completes one entry of smtp.relays from smtp.* and checks it.
 func (c *Config) relay(key string, i int, rc RelayConfig) (campaign.RelaySettings, []error) {
-	rs := campaign.RelaySettings{SMTPSettings: c.smtpSettings(), Name: rc.Name, Weight: rc.Weight,
+	rs := campaign.RelaySettings{Settings: c.SMTP.Settings, Name: rc.Name, Weight: rc.Weight,
 		PasswordFile: absIf(rc.PasswordFile), PasswordEnv: rc.PasswordEnv}
 	if rs.Name == "" {
 		rs.Name = fmt.Sprintf("relay%d", i+1)
@@ -149,14 +140,16 @@ func (c *Config) relay(key string, i int, rc RelayConfig) (campaign.RelaySetting
 	}
 	if rc.Rate != "" {
 		var err error
-		rs.Rate, err = parseRate(key+".rate", rc.Rate)
+		var r float64
+		r, err = parseRate(key+".rate", rc.Rate)
+		rs.Rate = sender.Rate(r)
 		add(err)
 	}
 	if rc.Weight < 0 {
 		add(fmt.Errorf("%s.weight is %g; use 0 or more (0 counts as 1)", key, rc.Weight))
 	}
 	add(relaySecret(key, rc))
-	return rs, append(errs, checkRelay(key, rs.SMTPSettings)...)
+	return rs, append(errs, checkRelay(key, rs.Settings)...)
 }
 
 // relaySecret: a relay's username needs a password of the relay's own.

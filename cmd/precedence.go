@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/sender"
 )
 
 // explicitKeys are the keys this run's flags, environment or config file
@@ -36,7 +37,7 @@ func explicitKeys(v *viper.Viper, flags *pflag.FlagSet) map[string]bool {
 // overlaySMTP copies onto stored the fields of cur whose keys this run
 // set. A stored field's JSON name is its key under smtp. (host, port,
 // max_messages_per_connection ...), so a new setting needs no entry here.
-func (c *Config) overlaySMTP(stored *campaign.SMTPSettings, cur campaign.SMTPSettings) {
+func (c *Config) overlaySMTP(stored *sender.Settings, cur sender.Settings) {
 	dst, src := reflect.ValueOf(stored).Elem(), reflect.ValueOf(cur)
 	for _, f := range reflect.VisibleFields(dst.Type()) {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -50,7 +51,7 @@ func (c *Config) overlaySMTP(stored *campaign.SMTPSettings, cur campaign.SMTPSet
 // environment and config file set on top. The list, template and message
 // files stay the campaign's: they are what it is.
 func (c *Config) overlay(s campaign.Settings) campaign.Settings {
-	cur := c.smtpSettings()
+	cur := c.SMTP.Settings
 	// Who logs in, and whether a password may go in clear, are today's
 	// configuration's alone, like the password itself: a stored username
 	// meeting a relay the current file names would send it the password.

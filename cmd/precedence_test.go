@@ -13,10 +13,11 @@ import (
 // included, comes from what the campaign stored.
 func TestOverlay(t *testing.T) {
 	stored := campaign.Settings{
-		SMTP:  campaign.SMTPSettings{Host: "old.example", Port: 587, TLS: sender.StartTLS, Connections: 9},
+		SMTP:  sender.Settings{Host: "old.example", Port: 587, TLS: sender.StartTLS, Connections: 9},
 		Retry: campaign.RetrySettings{Schedule: []time.Duration{time.Minute}, MaxAge: time.Hour},
 	}
-	c := &Config{explicit: map[string]bool{"smtp.tls": true}, tlsMode: sender.NoTLS}
+	c := &Config{explicit: map[string]bool{"smtp.tls": true}}
+	c.SMTP.TLS = sender.NoTLS
 	c.SMTP.Host, c.SMTP.Port, c.SMTP.Connections = "new.example", 25, 4
 	c.Retry.Schedule, c.Retry.MaxAge = []time.Duration{5 * time.Minute}, 120*time.Hour
 	got := c.overlay(stored)
@@ -55,7 +56,7 @@ func TestUnknownEnvWarned(t *testing.T) {
 // today replaces them.
 func TestOverlayRelays(t *testing.T) {
 	stored := campaign.Settings{Relays: []campaign.RelaySettings{{Name: "a",
-		SMTPSettings: campaign.SMTPSettings{Host: "old.example", Username: "ua", AllowInsecureAuth: true}}}}
+		Settings: sender.Settings{Host: "old.example", Username: "ua", AllowInsecureAuth: true}}}}
 	c := &Config{explicit: map[string]bool{}}
 	if got := c.overlay(stored); len(got.Relays) != 1 || got.Relays[0].AllowInsecureAuth {
 		t.Errorf("relays %+v: want the stored one, without allow_insecure_auth", got.Relays)

@@ -75,7 +75,7 @@ func runSend(ctx context.Context, opts *sendOptions, cfg *Config) error {
 func campaignSettings(cfg *Config, list string) campaign.Settings {
 	return campaign.Settings{
 		List: absPath(list), Template: absPath(cfg.Template), EmailColumn: cfg.EmailColumn,
-		SMTP: cfg.smtpSettings(), Retry: campaign.RetrySettings{Schedule: cfg.Retry.Schedule, MaxAge: cfg.Retry.MaxAge},
+		SMTP: cfg.SMTP.Settings, Retry: campaign.RetrySettings{Schedule: cfg.Retry.Schedule, MaxAge: cfg.Retry.MaxAge},
 		Relays: cfg.relaySettings, Message: cfg.message(),
 	}
 }

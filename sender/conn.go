@@ -83,37 +83,15 @@ func (m *TLSMode) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Config is the relay and how to use it.
+// Config is a relay and how to use it for one run: its Settings, and
+// what a run adds that is never stored.
 type Config struct {
-	Host               string
-	Port               int
-	TLS                TLSMode
-	TLSConfig          *tls.Config // nil: system roots, ServerName = Host
-	Helo               string
-	Username           string
-	Password           string
-	AllowInsecureAuth  bool // AUTH over a connection without TLS
-	Connections        int
-	MaxMessagesPerConn int
-	Timeout            time.Duration // each reply as a whole, each write; a dial gets min(Timeout, 30s)
-	// Backoff between failed connects starts at BackoffMin, doubles to
-	// BackoffMax; after MaxConnectFailures consecutive failures the relay
-	// counts as down. The defaults (1s, 30s, 8) wait about a minute and a
-	// half for a relay that refuses connections, at most GiveUpAfter (4
-	// minutes) for one that accepts them and says nothing.
-	BackoffMin, BackoffMax time.Duration
-	MaxConnectFailures     int
-	// Pipelining and Chunking (RFC 2920, RFC 3030) are used when the relay
-	// offers them, unless set to Off.
-	Pipelining, Chunking Toggle
-	// Rate is messages per second (0: unpaced), Burst the most sent at
-	// once, Ramp a warm-up from a tenth of Rate to all of it.
-	Rate  float64
-	Burst int
-	Ramp  time.Duration
-	// ThrottleRecover is the quiet time after a throttling reply before
-	// the rate and connections start growing back (default 30s).
-	ThrottleRecover time.Duration
+	Settings
+	Password  string
+	TLSConfig *tls.Config // nil: system roots, ServerName = Host
+	// BackoffMax caps the wait between failed connects (0: the constant
+	// BackoffMax); tests shorten it.
+	BackoffMax time.Duration
 	// Name and Weight place this relay in a Group: recipients are spread
 	// in proportion to Weight (default 1).
 	Name   string
@@ -125,12 +103,6 @@ type Config struct {
 	// Logf receives pacing changes; nil drops them.
 	Logf func(format string, args ...any)
 }
-
-// Toggle turns an SMTP extension off; the zero value means "when offered".
-type Toggle string
-
-// Off disables an extension the relay offers.
-const Off Toggle = "off"
 
 func (c *Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
 

@@ -3,7 +3,6 @@ package sender_test
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/mailblast/mailblast/sender"
 )
@@ -11,11 +10,10 @@ import (
 // A pool of four connections to a relay: envelopes go in on a channel,
 // every outcome comes back through the callback, classified once.
 func ExamplePool() {
-	pool, err := sender.NewPool(sender.Config{
-		Host: "smtp.example.com", Port: 587, TLS: sender.StartTLS,
-		Username: "mailer", Password: "from-a-secret-store",
-		Connections: 4, Timeout: time.Minute, Rate: 50, // messages per second
-	})
+	s := sender.DefaultSettings()
+	s.Host, s.Port, s.Username = "smtp.example.com", 587, "mailer"
+	s.Rate = 50 // messages per second
+	pool, err := sender.NewPool(sender.Config{Settings: s, Password: "from-a-secret-store"})
 	if err != nil {
 		panic(err)
 	}

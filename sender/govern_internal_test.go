@@ -16,7 +16,7 @@ func TestSlowDownNeverExceedsTheRate(t *testing.T) {
 	for _, r := range []float64{1.0 / 3600, 20.0 / 60, 0.5, 1, 50} {
 		t.Run(fmt.Sprintf("%g/s", r), func(t *testing.T) {
 			var logs []string
-			g := newGovernor(&Config{Rate: r, Connections: 4, ThrottleRecover: time.Second,
+			g := newGovernor(&Config{Settings: Settings{Rate: Rate(r), Connections: 4, ThrottleRecover: time.Second},
 				Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }})
 			base := rate.Limit(r)
 			g.observe(&Error{Code: 421, Enhanced: "4.7.0", Relay: true})
@@ -43,7 +43,7 @@ func TestSlowDownNeverExceedsTheRate(t *testing.T) {
 
 // TestIdleCloseLeavesTheRate: an idle-timeout close is not throttling.
 func TestIdleCloseLeavesTheRate(t *testing.T) {
-	g := newGovernor(&Config{Rate: 10, Connections: 4})
+	g := newGovernor(&Config{Settings: Settings{Rate: 10, Connections: 4}})
 	g.observe(&Error{Code: 421, Enhanced: "4.4.2", Relay: true, Message: "idle timeout"})
 	if g.lim.Limit() != 10 || g.allowed != 4 {
 		t.Errorf("rate %v, %d connections after an idle close", g.lim.Limit(), g.allowed)

@@ -19,8 +19,9 @@ import (
 )
 
 func hostileConfig(h *sendertest.Hostile) sender.Config {
-	return sender.Config{Host: "127.0.0.1", Port: h.Port(), TLS: sender.NoTLS, Connections: 1, Timeout: 500 * time.Millisecond,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxConnectFailures: 2}
+	return sender.Config{Settings: sender.Settings{Host: "127.0.0.1", Port: h.Port(), TLS: sender.NoTLS, Connections: 1,
+		Timeout: 500 * time.Millisecond, Backoff: 10 * time.Millisecond, ConnectAttempts: 2},
+		BackoffMax: 50 * time.Millisecond}
 }
 
 // within runs sendAll and fails the test if it takes longer than limit.
@@ -130,7 +131,7 @@ func TestEndlessReply(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h := sendertest.NewHostile(t, serve)
 			cfg := hostileConfig(h)
-			cfg.MaxConnectFailures = 1
+			cfg.ConnectAttempts = 1
 			within(t, 30*time.Second, cfg, 1)
 			if w := h.Wrote(); w >= most {
 				t.Errorf("the client read all %d MB of an endless reply", w>>20)
@@ -168,7 +169,7 @@ func TestRefusingGreeting(t *testing.T) {
 		h.Line(r)
 	})
 	cfg := hostileConfig(h)
-	cfg.MaxConnectFailures = 5
+	cfg.ConnectAttempts = 5
 	_, err := within(t, 20*time.Second, cfg, 2)
 	if !errors.Is(err, sender.ErrRelayUnavailable) || !strings.Contains(err.Error(), "refuses") {
 		t.Errorf("err %v, want ErrRelayUnavailable saying the relay refuses us", err)
@@ -183,7 +184,7 @@ func TestRefusingGreeting(t *testing.T) {
 func TestImplicitTLSToPlainRelay(t *testing.T) {
 	s := sendertest.NewServer(t, sendertest.Options{})
 	cfg := config(s, sender.Implicit)
-	cfg.MaxConnectFailures = 5
+	cfg.ConnectAttempts = 5
 	_, err := within(t, 20*time.Second, cfg, 1)
 	var e *sender.Error
 	if !errors.As(err, &e) || !e.Permanent || e.Command != "TLS" || errors.Is(err, sender.ErrRelayUnavailable) {
@@ -205,8 +206,9 @@ func TestConnectRetryIsLogged(t *testing.T) {
 	ln.Close()
 	var mu sync.Mutex
 	var logs []string
-	cfg := sender.Config{Host: "127.0.0.1", Port: port, TLS: sender.NoTLS, Connections: 2, Timeout: time.Second,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond, MaxConnectFailures: 3,
+	cfg := sender.Config{Settings: sender.Settings{Host: "127.0.0.1", Port: port, TLS: sender.NoTLS, Connections: 2,
+		Timeout: time.Second, Backoff: 10 * time.Millisecond, ConnectAttempts: 3},
+		BackoffMax: 20 * time.Millisecond,
 		Logf: func(f string, args ...any) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -254,7 +256,7 @@ func TestIdleCloseIsNotThrottling(t *testing.T) {
 // to 30s, 8 attempts) a relay that accepts connections and never speaks
 // holds a run 4 minutes at most, as the README says.
 func TestGiveUpAfter(t *testing.T) {
-	cfg := sender.Config{Timeout: time.Minute, BackoffMin: time.Second, BackoffMax: 30 * time.Second, MaxConnectFailures: 8}
+	cfg := sender.Config{Settings: sender.DefaultSettings(), BackoffMax: sender.BackoffMax}
 	if got := cfg.GiveUpAfter(); got != 4*time.Minute {
 		t.Errorf("GiveUpAfter %s, want 4m0s", got)
 	}
@@ -266,7 +268,7 @@ func TestGiveUpAfter(t *testing.T) {
 func TestSilentRelayGivesUp(t *testing.T) {
 	h := sendertest.NewHostile(t, func(h *sendertest.Hostile, c net.Conn, r *bufio.Reader) { io.Copy(io.Discard, c) })
 	cfg := hostileConfig(h)
-	cfg.MaxConnectFailures, cfg.Connections = 4, 2
+	cfg.ConnectAttempts, cfg.Connections = 4, 2
 	start := time.Now()
 	_, err := within(t, 20*time.Second, cfg, 2)
 	if !errors.Is(err, sender.ErrRelayUnavailable) {

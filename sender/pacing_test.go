@@ -79,14 +79,14 @@ func TestRateLimit(t *testing.T) {
 	}
 	span := at[n-1].Sub(at[0]).Seconds()
 	// n messages with a burst of 2 need at least (n-2)/rate seconds.
-	if min := float64(n-cfg.Burst) / cfg.Rate * 0.95; span < min {
-		t.Errorf("%d messages in %.2fs: faster than %.0f/s (need ≥ %.2fs)", n, span, cfg.Rate, min)
+	if min := float64(n-cfg.Burst) / float64(cfg.Rate) * 0.95; span < min {
+		t.Errorf("%d messages in %.2fs: faster than %.0f/s (need ≥ %.2fs)", n, span, float64(cfg.Rate), min)
 	}
-	if span > float64(n)/cfg.Rate*2 {
-		t.Errorf("%d messages took %.2fs at %.0f/s", n, span, cfg.Rate)
+	if span > float64(n)/float64(cfg.Rate)*2 {
+		t.Errorf("%d messages took %.2fs at %.0f/s", n, span, float64(cfg.Rate))
 	}
 	// No window of 1/rate holds more than burst+1 arrivals.
-	win := time.Duration(float64(time.Second) / cfg.Rate)
+	win := time.Duration(float64(time.Second) / float64(cfg.Rate))
 	for i := range at {
 		j := i
 		for j < len(at) && at[j].Sub(at[i]) < win {
@@ -176,7 +176,7 @@ func groupSend(t *testing.T, pools []*sender.Pool, n int) (map[int]sender.Result
 
 func pool(t *testing.T, s *sendertest.Server, name string, weight float64) *sender.Pool {
 	cfg := config(s, sender.NoTLS)
-	cfg.Name, cfg.Weight, cfg.MaxConnectFailures = name, weight, 3
+	cfg.Name, cfg.Weight, cfg.ConnectAttempts = name, weight, 3
 	p, err := sender.NewPool(cfg)
 	if err != nil {
 		t.Fatal(err)

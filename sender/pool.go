@@ -60,18 +60,19 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Host == "" || cfg.Port <= 0 {
 		return nil, errors.New("smtp.host and smtp.port must be set")
 	}
+	d := DefaultSettings()
 	cfg.Connections = max(cfg.Connections, 1)
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = time.Minute
+		cfg.Timeout = d.Timeout
 	}
-	if cfg.BackoffMin <= 0 {
-		cfg.BackoffMin = time.Second
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = d.Backoff
 	}
-	if cfg.BackoffMax < cfg.BackoffMin {
-		cfg.BackoffMax = max(30*time.Second, cfg.BackoffMin)
+	if cfg.BackoffMax < cfg.Backoff {
+		cfg.BackoffMax = max(BackoffMax, cfg.Backoff)
 	}
-	if cfg.MaxConnectFailures <= 0 {
-		cfg.MaxConnectFailures = 8
+	if cfg.ConnectAttempts <= 0 {
+		cfg.ConnectAttempts = d.ConnectAttempts
 	}
 	if cfg.Helo == "" {
 		cfg.Helo = "localhost"
@@ -327,30 +328,30 @@ func (p *Pool) failed(e *Error, start time.Time) error {
 	p.mu.Lock()
 	p.failures++
 	n := p.failures
-	p.notUntil = start.Add(backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, n))
+	p.notUntil = start.Add(backoff(p.cfg.Backoff, p.cfg.BackoffMax, n))
 	p.mu.Unlock()
 	switch n {
 	case 1:
 		p.gov.logf("relay %s: connect failed: %v; retrying, %d attempts in all, for %s at most",
-			p.cfg.Name, e, p.cfg.MaxConnectFailures, p.cfg.GiveUpAfter().Round(time.Second))
-	case p.cfg.MaxConnectFailures:
+			p.cfg.Name, e, p.cfg.ConnectAttempts, p.cfg.GiveUpAfter().Round(time.Second))
+	case p.cfg.ConnectAttempts:
 		p.gov.logf("relay %s: connect failed (%d in a row): %v", p.cfg.Name, n, e)
 	}
-	if n >= p.cfg.MaxConnectFailures && !p.group.othersHealthy(p) {
+	if n >= p.cfg.ConnectAttempts && !p.group.othersHealthy(p) {
 		return fmt.Errorf("%w after %d attempts: %v", ErrRelayUnavailable, n, e)
 	}
 	return errTryElsewhere
 }
 
 // GiveUpAfter is the longest a relay that cannot be reached holds a run
-// before it counts as down: MaxConnectFailures attempts, each of at most
+// before it counts as down: ConnectAttempts attempts, each of at most
 // min(Timeout, 30s) and started the longest backoff after the previous
 // one started, or when it ended if that is later.
 func (c *Config) GiveUpAfter() time.Duration {
 	setup := min(c.Timeout, maxSetup)
 	total := setup
-	for n := 1; n < c.MaxConnectFailures; n++ {
-		total += max(setup, backoffBase(c.BackoffMin, c.BackoffMax, n))
+	for n := 1; n < c.ConnectAttempts; n++ {
+		total += max(setup, backoffBase(c.Backoff, c.BackoffMax, n))
 	}
 	return total
 }

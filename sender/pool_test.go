@@ -33,9 +33,10 @@ var transactions = []transaction{
 var current = transactions[2]
 
 func config(s *sendertest.Server, mode sender.TLSMode) sender.Config {
-	return sender.Config{Host: s.Host(), Port: s.Port(), TLS: mode, Connections: 2, Timeout: 5 * time.Second,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxConnectFailures: 3,
-		Pipelining: current.pipelining, Chunking: current.chunking, ThrottleRecover: 100 * time.Millisecond}
+	return sender.Config{Settings: sender.Settings{Host: s.Host(), Port: s.Port(), TLS: mode, Connections: 2, Timeout: 5 * time.Second,
+		Backoff: 10 * time.Millisecond, ConnectAttempts: 3,
+		Pipelining: current.pipelining, Chunking: current.chunking, ThrottleRecover: 100 * time.Millisecond},
+		BackoffMax: 50 * time.Millisecond}
 }
 
 // eachTransaction runs a test once per kind of transaction.
@@ -311,7 +312,7 @@ func TestRelayDownThenUp(t *testing.T) {
 	s := sendertest.NewServer(t, sendertest.Options{})
 	s.SetDown(true)
 	cfg := config(s, sender.NoTLS)
-	cfg.MaxConnectFailures, cfg.BackoffMin, cfg.BackoffMax = 20, 20*time.Millisecond, 100*time.Millisecond
+	cfg.ConnectAttempts, cfg.Backoff, cfg.BackoffMax = 20, 20*time.Millisecond, 100*time.Millisecond
 	time.AfterFunc(300*time.Millisecond, func() { s.SetDown(false) })
 	res, err := sendAll(t, cfg, 10)
 	if err != nil {
