@@ -148,8 +148,9 @@ func TestResumeCommand(t *testing.T) {
 		t.Fatalf("send: exit %d, want %d (bob deferred)\n%s", code, exitTempFail, msgs)
 	}
 	time.Sleep(5 * time.Millisecond) // bob's retry falls due
-	if _, msgs, code := c.run("resume"); code != exitTempFail {
-		t.Fatalf("first resume: exit %d, want %d (bob deferred again)\n%s", code, exitTempFail, msgs)
+	_, msgs, code := c.run("resume")
+	if code != exitTempFail || !strings.Contains(msgs, "1 recipients of campaign list are not final yet") {
+		t.Fatalf("first resume: exit %d, want %d (bob deferred again) and word of it\n%s", code, exitTempFail, msgs)
 	}
 	time.Sleep(5 * time.Millisecond)
 	if _, msgs, code := c.run("resume"); code != 0 {

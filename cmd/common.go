@@ -119,11 +119,11 @@ func configAndStore(flags *pflag.FlagSet, configFile string) (*Config, *ledger.S
 
 // newReporter picks the display: a bar only on a terminal, plain lines for
 // cron and pipes.
-func newReporter(cfg *Config) *progress.Reporter {
+func newReporter(w io.Writer, cfg *Config) *progress.Reporter {
 	mode := progress.Mode(cfg.Progress)
 	if cfg.Progress == "auto" || cfg.Progress == "" {
 		mode = progress.Plain
-		if term.IsTerminal(int(os.Stderr.Fd())) {
+		if isTerminal(w) {
 			mode = progress.Bar
 		}
 	}
@@ -131,12 +131,12 @@ func newReporter(cfg *Config) *progress.Reporter {
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	return progress.New(os.Stderr, mode, every)
+	return progress.New(w, mode, every)
 }
 
 // finish turns a run's summary into the command's error: unfinished
 // recipients exit 75 with a word on when to resume.
-func finish(sum campaign.Summary, err error) error {
+func finish(w io.Writer, sum campaign.Summary, err error) error {
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func finish(sum campaign.Summary, err error) error {
 	if sum.NextDue.After(time.Now()) {
 		when = sum.NextDue.Format(time.RFC3339)
 	}
-	fmt.Fprintf(os.Stderr, "mailblast: %d recipients of campaign %s are not final yet; the next is due %s: run \"mailblast resume\" then (cron is fine)\n",
+	fmt.Fprintf(w, "mailblast: %d recipients of campaign %s are not final yet; the next is due %s: run \"mailblast resume\" then (cron is fine)\n",
 		left, sum.Campaign, when)
 	return errUnfinished
 }
@@ -166,3 +166,10 @@ func absPath(p string) string {
 type streams struct{ out, err io.Writer }
 
 func streamsOf(c *cobra.Command) streams { return streams{out: c.OutOrStdout(), err: c.ErrOrStderr()} }
+
+// isTerminal reports whether w is a terminal: a bar and a summary are for
+// a person watching, not for cron, a pipe or a test's buffer.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -2,8 +2,6 @@ package cmd
 
 import (
 	"context"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,17 +18,9 @@ func TestRecordRunFailureWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.Close()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := os.Stderr
-	os.Stderr = w
-	recordRun(context.Background(), store, 1, ledger.Run{Started: time.Now(), Ended: time.Now()})
-	os.Stderr = saved
-	w.Close()
-	got, _ := io.ReadAll(r)
-	if !strings.Contains(string(got), "warning: how this run ended was not recorded") {
-		t.Errorf("stderr = %q, want the warning", got)
+	var got strings.Builder
+	recordRun(context.Background(), &got, store, 1, ledger.Run{Started: time.Now(), Ended: time.Now()})
+	if !strings.Contains(got.String(), "warning: how this run ended was not recorded") {
+		t.Errorf("stderr = %q, want the warning", got.String())
 	}
 }

@@ -76,7 +76,7 @@ func runResume(ctx context.Context, opts *resumeOptions, cfg *Config) error {
 		}
 		s, err := campaign.DecodeSettings(c)
 		if err == nil {
-			err = runCampaign(ctx, cfg, c.Name, cfg.overlay(s))
+			err = runCampaign(ctx, opts.io, cfg, c.Name, cfg.overlay(s))
 		}
 		if err != nil && !errors.Is(err, errUnfinished) {
 			err = fmt.Errorf("campaign %s: %w", c.Name, err)

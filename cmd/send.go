@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,7 +66,7 @@ func runSend(ctx context.Context, opts *sendOptions, cfg *Config) error {
 	if cfg.SMTP.Host == "" && len(cfg.relaySettings) == 0 {
 		return configErrorf("smtp.host is not set (MAILBLAST_SMTP_HOST or smtp.host in mailblast.yaml)")
 	}
-	return runCampaign(ctx, cfg, campaignName(cfg, opts.list), campaignSettings(cfg, opts.list))
+	return runCampaign(ctx, streamsOf(opts.cmd), cfg, campaignName(cfg, opts.list), campaignSettings(cfg, opts.list))
 }
 
 // campaignSettings is the one place a campaign's settings are built from
@@ -84,7 +84,7 @@ func campaignSettings(cfg *Config, list string) campaign.Settings {
 // campaign package. Each run's end is recorded for `campaigns`; a campaign
 // this run created and could not send a single message of is removed
 // again, so fixing the template or list needs no clean-up.
-func runCampaign(ctx context.Context, cfg *Config, name string, settings campaign.Settings) error {
+func runCampaign(ctx context.Context, io streams, cfg *Config, name string, settings campaign.Settings) error {
 	password, err := cfg.passwords(&settings)
 	if err != nil {
 		return err
@@ -101,30 +101,30 @@ func runCampaign(ctx context.Context, cfg *Config, name string, settings campaig
 	started := time.Now()
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry, TLSConfig: cfg.tlsConfig(),
-		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(summaryReporter(cfg, newReporter(cfg))), Store: store,
+		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(summaryReporter(io.err, cfg, newReporter(io.err, cfg))), Store: store,
 	})
 	c, cerr := store.Campaign(bg, name)
 	if cerr != nil || errors.Is(err, campaign.ErrLocked) {
 		// Not a run of this campaign: it was never created, or another
 		// mailblast is running it and records its own end.
-		return finish(sum, err)
+		return finish(io.err, sum, err)
 	}
 	if existed != nil {
 		if err = forgetUnsent(bg, store, c, sum, err); errors.Is(err, errForgotten) {
 			return err
 		}
 	}
-	err = finish(sum, err)
-	recordRun(bg, store, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
+	err = finish(io.err, sum, err)
+	recordRun(bg, io.err, store, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
 	return err
 }
 
 // recordRun notes the run's end for `campaigns`. A failure is a warning,
 // not the run's outcome: what was sent is recorded already, and the exit
 // status must say how the sending went.
-func recordRun(ctx context.Context, store ledger.Store, id int64, r ledger.Run) {
+func recordRun(ctx context.Context, w io.Writer, store ledger.Store, id int64, r ledger.Run) {
 	if err := store.RecordRun(ctx, id, r); err != nil {
-		fmt.Fprintf(os.Stderr, "mailblast: warning: how this run ended was not recorded (campaigns will not show it): %v\n", err)
+		fmt.Fprintf(w, "mailblast: warning: how this run ended was not recorded (campaigns will not show it): %v\n", err)
 	}
 }
 

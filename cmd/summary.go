@@ -3,13 +3,10 @@ package cmd
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
@@ -21,17 +18,17 @@ import (
 // account in words when the run shows a progress bar (a person watching
 // a terminal): rates, the commonest reasons for deferring and failing,
 // and what to do next. Plain and quiet output (cron) stay one line.
-func summaryReporter(cfg *Config, r campaign.Reporter) campaign.Reporter {
-	if !showsBar(cfg) {
+func summaryReporter(w io.Writer, cfg *Config, r campaign.Reporter) campaign.Reporter {
+	if !showsBar(w, cfg) {
 		return r
 	}
-	return &endSummary{next: r, w: os.Stderr, reasons: map[string]int{}}
+	return &endSummary{next: r, w: w, reasons: map[string]int{}}
 }
 
 // showsBar is newReporter's choice of a bar.
-func showsBar(cfg *Config) bool {
+func showsBar(w io.Writer, cfg *Config) bool {
 	if cfg.Progress == "auto" || cfg.Progress == "" {
-		return term.IsTerminal(int(os.Stderr.Fd()))
+		return isTerminal(w)
 	}
 	return progress.Mode(cfg.Progress) == progress.Bar
 }
