@@ -169,9 +169,9 @@ type fullRelay struct{}
 func (fullRelay) NewSession(*smtp.Conn) (smtp.Session, error) { return fullRelay{}, nil }
 func (fullRelay) Mail(string, *smtp.MailOptions) error        { return nil }
 func (fullRelay) Rcpt(string, *smtp.RcptOptions) error        { return nil }
-func (fullRelay) Data(r io.Reader) error                       { _, err := io.Copy(io.Discard, r); return err }
-func (fullRelay) Reset()                                       {}
-func (fullRelay) Logout() error                                { return nil }
+func (fullRelay) Data(r io.Reader) error                      { _, err := io.Copy(io.Discard, r); return err }
+func (fullRelay) Reset()                                      {}
+func (fullRelay) Logout() error                               { return nil }
 
 // startFullRelay returns the relay's port and its CA file.
 func startFullRelay(t *testing.T, maxBytes int64) (int, string) {
