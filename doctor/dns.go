@@ -35,6 +35,9 @@ func (r *resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
+	// A 2048-bit DKIM key makes an answer of more than 512 bytes: offer a
+	// larger UDP buffer (EDNS0), and take a truncated answer over TCP.
+	m.SetEdns0(4096, false)
 	c := &dns.Client{Net: "udp", Timeout: r.timeout}
 	in, _, err := c.ExchangeContext(ctx, m, r.server)
 	if err == nil && in.Truncated {

@@ -43,11 +43,19 @@ func (z zone) add(t *testing.T, records ...string) {
 	}
 }
 
-// ServeDNS answers from the zone; a name it lacks is NXDOMAIN.
+// ServeDNS answers from the zone; a name it lacks is NXDOMAIN. Names
+// starting "tcp-only" are answered over UDP with an empty truncated
+// answer, as a server does when the records do not fit: the client must
+// ask again over TCP.
 func (z zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
 	q := req.Question[0]
+	if strings.HasPrefix(q.Name, "tcp-only") && w.LocalAddr().Network() == "udp" {
+		m.Truncated = true
+		_ = w.WriteMsg(m)
+		return
+	}
 	rrs, known := z[strings.ToLower(q.Name)]
 	if !known {
 		m.Rcode = dns.RcodeNameError
@@ -120,7 +128,7 @@ func testZone(t *testing.T) (server, goodKey, badKey string) {
 	z.add(t,
 		`good.example. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"`,
 		`good.example. 300 IN TXT "google-site-verification=abc"`,
-		`mb._domainkey.good.example. 300 IN TXT "v=DKIM1; k=ed25519; p=`+goodP+`"`,
+		`tcp-only._domainkey.good.example. 300 IN TXT "v=DKIM1; k=ed25519; p=`+goodP+`"`,
 		`_dmarc.good.example. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@good.example"`,
 		`bounce.good.example. 300 IN MX 10 mx.good.example.`,
 		`bounce.good.example. 300 IN TXT "v=spf1 ip4:127.0.0.1 ~all"`,
@@ -195,12 +203,17 @@ func startFullRelay(t *testing.T, maxBytes int64) (int, string) {
 }
 
 // doctorWorkspace is a workspace whose template is From news@DOMAIN,
-// signed with key for DOMAIN, with one-click unsubscribe.
+// signed with key for DOMAIN, with one-click unsubscribe. good.example's
+// selector is answered over TCP only.
 func doctorWorkspace(t *testing.T, port int, domain, key string, extra ...string) *workspace {
 	w := newWorkspace(t, "127.0.0.1", port, 3)
 	w.write("message.tmpl", "From: News <news@"+domain+">\nSubject: Hello {{.first_name}}\n\nHi {{.first_name}}\n")
+	selector := "mb"
+	if domain == "good.example" {
+		selector = "tcp-only"
+	}
 	w.env = append(w.env, "MAILBLAST_SMTP_TLS=starttls",
-		"MAILBLAST_DKIM_DOMAIN="+domain, "MAILBLAST_DKIM_SELECTOR=mb", "MAILBLAST_DKIM_KEY_FILE="+key,
+		"MAILBLAST_DKIM_DOMAIN="+domain, "MAILBLAST_DKIM_SELECTOR="+selector, "MAILBLAST_DKIM_KEY_FILE="+key,
 		"MAILBLAST_UNSUBSCRIBE_URL=https://"+domain+"/unsubscribe?e={{urlquery .email}}")
 	w.env = append(w.env, extra...)
 	return w
@@ -356,6 +369,17 @@ func TestDoctorRelayFailures(t *testing.T) {
 		w.write("list.csv", "email,first_name,n\nuser1@example.com,A,1\njosé@example.com,B,2\n")
 		got, rep = runDoctor(t, w, dnsServer, 78)
 		wantStatuses(t, got, map[string]string{"size": "OK", "smtputf8": "FAIL"}, rep)
+	})
+	t.Run("implicit TLS", func(t *testing.T) {
+		srv := sendertest.NewServer(t, sendertest.Options{ImplicitTLS: true})
+		w := doctorWorkspace(t, srv.Port(), "good.example", goodKey, "SSL_CERT_FILE="+srv.CertFile(), "MAILBLAST_SMTP_TLS=tls")
+		got, rep := runDoctor(t, w, dnsServer, 1)
+		wantStatuses(t, got, map[string]string{"relay": "OK", "tls": "WARN", "pipelining": "OK"}, rep)
+		for _, f := range rep.Findings {
+			if f.Check == "tls" && !strings.Contains(f.Detail, "verified, expires") {
+				t.Errorf("tls detail %q should give the expiry", f.Detail)
+			}
+		}
 	})
 	t.Run("auth in clear", func(t *testing.T) {
 		srv := sendertest.NewServer(t, sendertest.Options{Username: "u", Password: "secret-pw"})
