@@ -131,6 +131,8 @@ func (d *doctor) auth(p *sender.Probe) Finding {
 		return fail("auth", "the relay offers AUTH "+mechs+", neither PLAIN nor LOGIN", "use a relay account that takes PLAIN or LOGIN")
 	case p.AuthErr != nil:
 		return fail("auth", "login refused: "+p.AuthErr.Error(), "check smtp.username and the password (MAILBLAST_SMTP_PASSWORD or smtp.password_file)")
+	case p.TLS == nil:
+		return warn("auth", "the password goes in clear: smtp.allow_insecure_auth is set and there is no TLS", "set smtp.tls: starttls or tls unless the relay is on this host")
 	case d.opts.Login:
 		return ok("auth", "login accepted ("+offeredText(mechs, has)+")")
 	}

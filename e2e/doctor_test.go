@@ -387,6 +387,9 @@ func TestDoctorRelayFailures(t *testing.T) {
 			"MAILBLAST_SMTP_TLS=none", "MAILBLAST_SMTP_USERNAME=u", "MAILBLAST_SMTP_PASSWORD=secret-pw")
 		got, rep := runDoctor(t, w, dnsServer, 78)
 		wantStatuses(t, got, map[string]string{"tls": "WARN", "auth": "FAIL", "bulk.tls": "WARN"}, rep)
+		w.env = append(w.env, "MAILBLAST_SMTP_ALLOW_INSECURE_AUTH=true")
+		got, rep = runDoctor(t, w, dnsServer, 1, "--auth")
+		wantStatuses(t, got, map[string]string{"tls": "WARN", "auth": "WARN"}, rep)
 	})
 	t.Run("login", func(t *testing.T) {
 		srv := sendertest.NewServer(t, sendertest.Options{TLS: true, Username: "u", Password: "secret-pw"})
