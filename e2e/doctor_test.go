@@ -290,8 +290,22 @@ func TestDoctorAllGood(t *testing.T) {
 			t.Errorf("size should say all 3 rows were rendered: %q", f.Detail)
 		}
 	}
+	// The JSON shape: status, and findings of exactly four string fields.
+	out := w.mustRun(0, "doctor", "list.csv", "--json", "--dns-server", dnsServer)
+	var shape map[string]any
+	if err := json.Unmarshal([]byte(out), &shape); err != nil || len(shape) != 2 || shape["status"] != "OK" {
+		t.Fatalf("JSON %v: %s", err, out)
+	}
+	for _, f := range shape["findings"].([]any) {
+		m := f.(map[string]any)
+		for _, k := range []string{"check", "status", "detail", "fix"} {
+			if _, ok := m[k].(string); !ok || len(m) != 4 {
+				t.Errorf("finding %v: want exactly check, status, detail and fix, strings", m)
+			}
+		}
+	}
 	// The text form ends with the overall status.
-	out := w.mustRun(0, "doctor", "list.csv", "--dns-server", dnsServer)
+	out = w.mustRun(0, "doctor", "list.csv", "--dns-server", dnsServer)
 	if !strings.HasSuffix(out, "\nOK\n") || !strings.Contains(out, "OK    dkim") {
 		t.Errorf("text output:\n%s", out)
 	}
@@ -356,6 +370,17 @@ func TestDoctorRelayFailures(t *testing.T) {
 		for _, f := range rep.Findings {
 			if f.Check == "tls" && !strings.Contains(f.Detail, "certificate") {
 				t.Errorf("tls detail %q should name the certificate error", f.Detail)
+			}
+		}
+	})
+	t.Run("no STARTTLS", func(t *testing.T) {
+		srv := sendertest.NewServer(t, sendertest.Options{})
+		w := doctorWorkspace(t, srv.Port(), "good.example", goodKey)
+		got, rep := runDoctor(t, w, dnsServer, 78)
+		wantStatuses(t, got, map[string]string{"relay": "OK", "tls": "FAIL", "bulk.tls": "FAIL"}, rep)
+		for _, f := range rep.Findings {
+			if f.Check == "tls" && !strings.Contains(f.Detail, "STARTTLS") {
+				t.Errorf("tls detail %q should say STARTTLS is missing", f.Detail)
 			}
 		}
 	})
