@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"strings"
 
@@ -67,7 +68,7 @@ func (d *doctor) dkim(ctx context.Context) Finding {
 }
 
 // judgeDKIM compares the key of name's record with mine.
-func judgeDKIM(name string, txts []string, mine any) Finding {
+func judgeDKIM(name string, txts []string, mine crypto.PublicKey) Finding {
 	fix := fmt.Sprintf("publish the key file's public key as the TXT record of %s (mailblast validate prints the record)", name)
 	if len(txts) == 0 {
 		return fail("dkim", name+" has no TXT record: receivers cannot verify the signature", fix)
