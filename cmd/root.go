@@ -24,6 +24,7 @@ import (
 // Exit codes, sysexits-style. Listed in the help text and the README.
 const (
 	exitOK          = 0
+	exitWarnings    = 1   // doctor: warnings, no failure
 	exitUsage       = 64  // bad command line
 	exitDataErr     = 65  // bad list or template, or they changed under a campaign
 	exitNoInput     = 66  // list or template file missing
@@ -39,6 +40,7 @@ const (
 
 const exitStatusHelp = `EXIT STATUS
    0  every recipient is final: sent, failed or skipped
+   1  doctor: warnings only, no failure
   64  usage error
   65  bad list or template (the message names row and column), or the list
       or template changed under an existing campaign; validate: the
@@ -97,6 +99,8 @@ func exitCode(err error) int {
 		return exitTempFail
 	case errors.Is(err, errLedger):
 		return exitIOErr
+	case errors.Is(err, errWarnings):
+		return exitWarnings
 	}
 	return exitSoftware
 }
@@ -222,6 +226,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
 	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand(), newLedgerCommand())
 	root.AddCommand(newInitCommand(), newDocsCommand(), newCampaignsCommand(), newCampaignCommand())
+	root.AddCommand(newDoctorCommand(), newTestSendCommand())
 	root.Version = version
 	root.SuggestionsMinimumDistance = 2
 	root.SetVersionTemplate(versionLine() + "\n")
