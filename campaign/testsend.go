@@ -51,7 +51,7 @@ func TestSend(ctx context.Context, opts TestSendOptions) (TestSendResult, error)
 	cfg := FirstRelay(opts.Settings, opts.Password, opts.TLSConfig)
 	// One message on one connection and one connection attempt: someone
 	// is waiting for the answer.
-	cfg.Connections, cfg.MaxConnectFailures, cfg.Rate = 1, 1, 0
+	cfg.Connections, cfg.ConnectAttempts, cfg.Rate = 1, 1, 0
 	res.Relay = fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
 	env := &sender.Envelope{ID: res.Row, From: res.Message.From, To: opts.To.ASCII, Data: res.Message.Data, UTF8: opts.To.UTF8}
 	r, err := sendOne(ctx, cfg, env)
@@ -151,7 +151,7 @@ func PrefixSubject(src []byte, prefix string) []byte {
 // probes it.
 func FirstRelay(s Settings, password string, tc *tls.Config) sender.Config {
 	r := &run{opts: &Options{Settings: s, Password: password, TLSConfig: tc}}
-	rs := RelaySettings{SMTPSettings: s.SMTP}
+	rs := RelaySettings{Settings: s.SMTP}
 	if len(s.Relays) > 0 {
 		rs = s.Relays[0]
 	}

@@ -14,7 +14,8 @@ import (
 // the certificate, logs in only when asked, and sends no transaction.
 func TestProbeRelay(t *testing.T) {
 	srv := sendertest.NewServer(t, sendertest.Options{TLS: true, Username: "u", Password: "pw"})
-	cfg := sender.Config{Host: srv.Host(), Port: srv.Port(), TLSConfig: srv.ClientTLSConfig(), Username: "u", Password: "pw", Timeout: 10 * time.Second}
+	cfg := sender.Config{Settings: sender.Settings{Host: srv.Host(), Port: srv.Port(), Username: "u", Timeout: 10 * time.Second},
+		TLSConfig: srv.ClientTLSConfig(), Password: "pw"}
 	p, err := sender.ProbeRelay(context.Background(), cfg, false)
 	if err != nil || p.TLSErr != nil {
 		t.Fatalf("probe: %v %v", err, p.TLSErr)
@@ -47,7 +48,7 @@ func TestProbeRelay(t *testing.T) {
 // the probe's TLS failure, not as an error of the probe.
 func TestProbeUntrusted(t *testing.T) {
 	srv := sendertest.NewServer(t, sendertest.Options{TLS: true})
-	p, err := sender.ProbeRelay(context.Background(), sender.Config{Host: srv.Host(), Port: srv.Port(), Timeout: 10 * time.Second}, false)
+	p, err := sender.ProbeRelay(context.Background(), sender.Config{Settings: sender.Settings{Host: srv.Host(), Port: srv.Port(), Timeout: 10 * time.Second}}, false)
 	if err != nil || p.TLSErr == nil || p.TLSErr.Command != "TLS" {
 		t.Fatalf("probe: %v, TLS error %v", err, p.TLSErr)
 	}
