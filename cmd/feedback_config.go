@@ -58,10 +58,18 @@ func feedbackDefaults() map[string]any {
 // up to 2 million campaigns of up to 268 million rows; 30 leaves slack.
 const maxReturnLocal = 64 - 1 - 30
 
+// checkCoreFeedback validates return_path and the soft-bounce rule.
+func (c *Config) checkCoreFeedback() []error {
+	errs := nonNil(
+		between("feedback.soft_bounce_limit", c.Feedback.SoftBounceLimit, 1, 1000),
+		positive("feedback.soft_bounce_window", c.Feedback.SoftBounceWindow),
+	)
+	return append(errs, checkReturnPath(c.ReturnPath)...)
+}
+
 // checkReturnPath validates return_path: "" or a bare ASCII address whose
 // local part leaves room for +TOKEN.
-func (c *Config) checkReturnPath() []error {
-	rp := c.ReturnPath
+func checkReturnPath(rp string) []error {
 	if rp == "" {
 		return nil
 	}
