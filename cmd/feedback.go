@@ -132,6 +132,9 @@ func applyMessage(ctx context.Context, app *feedback.Applier, format string, m f
 		return nil
 	}
 	rep, err := feedback.Parse(bytes.NewReader(m.Data))
+	if err == nil && rep.Class == feedback.ClassUnreadable {
+		err = errors.New("not a message mailblast can read")
+	}
 	if err != nil {
 		return err
 	}
