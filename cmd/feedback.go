@@ -77,13 +77,14 @@ func runFeedbackImport(ctx context.Context, cfg *Config, store ledger.Store, opt
 	if err != nil {
 		return err
 	}
-	var sum feedback.Summary
+	im := app.NewImporter()
+	sum := &im.Summary
 	read := func(m feedback.Message, err error) error {
 		if ctx.Err() != nil {
 			return campaign.ErrInterrupted
 		}
 		if err == nil {
-			err = applyMessage(ctx, app, opts.format, m, &sum)
+			err = applyMessage(ctx, im, opts.format, m)
 		}
 		var le *applyFailure
 		if errors.As(err, &le) {
@@ -101,7 +102,10 @@ func runFeedbackImport(ctx context.Context, cfg *Config, store ledger.Store, opt
 			return err
 		}
 	}
-	if err := printFeedbackSummary(os.Stdout, sum, opts.json); err != nil {
+	if err := im.Flush(ctx); err != nil {
+		return err
+	}
+	if err := printFeedbackSummary(os.Stdout, *sum, opts.json); err != nil {
 		return err
 	}
 	if sum.Unreadable > 0 {
@@ -117,16 +121,16 @@ type applyFailure struct{ err error }
 
 func (e *applyFailure) Error() string { return e.err.Error() }
 
-// applyMessage parses one message (or provider payload) and applies its
+// applyMessage parses one message (or provider payload) and queues its
 // events. A parse error is the message's; an Apply error the ledger's.
-func applyMessage(ctx context.Context, app *feedback.Applier, format string, m feedback.Message, sum *feedback.Summary) error {
+func applyMessage(ctx context.Context, im *feedback.Importer, format string, m feedback.Message) error {
 	if format != "" {
 		events, err := feedback.ParseProvider(format, m.Data)
 		if err != nil {
 			return err
 		}
-		sum.Messages++
-		if err := app.ApplyEvents(ctx, events, sum); err != nil {
+		im.Summary.Messages++
+		if err := im.Events(ctx, events); err != nil {
 			return &applyFailure{err}
 		}
 		return nil
@@ -138,7 +142,7 @@ func applyMessage(ctx context.Context, app *feedback.Applier, format string, m f
 	if err != nil {
 		return err
 	}
-	if err := app.ApplyReport(ctx, rep, sum); err != nil {
+	if err := im.Report(ctx, rep); err != nil {
 		return &applyFailure{err}
 	}
 	return nil

@@ -80,17 +80,60 @@ func (a *Applier) Apply(ctx context.Context, ev Event) (Result, error) {
 		return "", err
 	}
 	res, err := a.store.RecordFeedback(ctx, f)
-	switch {
-	case errors.Is(err, ledger.ErrIllegalTransition), errors.Is(err, ledger.ErrNoRow):
+	if errors.Is(err, ledger.ErrIllegalTransition) || errors.Is(err, ledger.ErrNoRow) {
 		return Unmatched, nil
-	case err != nil:
-		return "", fmt.Errorf("feedback: %w", err)
-	case res.Duplicate:
-		return Duplicate, nil
-	case res.Moved || res.Suppressed:
-		return Applied, nil
 	}
-	return Recorded, nil
+	if err != nil {
+		return "", fmt.Errorf("feedback: %w", err)
+	}
+	return result(res), nil
+}
+
+func result(res ledger.FeedbackResult) Result {
+	switch {
+	case res.Refused != nil:
+		return Unmatched
+	case res.Duplicate:
+		return Duplicate
+	case res.Moved || res.Suppressed:
+		return Applied
+	}
+	return Recorded
+}
+
+// ApplyBatch is Apply for many Events, recorded in one transaction: one
+// commit instead of one per Event, for a mailbox read at once. Each Event
+// is matched and decided as Apply would; an error records none of them.
+func (a *Applier) ApplyBatch(ctx context.Context, events []Event) ([]Result, error) {
+	out := make([]Result, len(events))
+	var list []ledger.Feedback
+	var at []int // out's index of each of list
+	for i, ev := range events {
+		t, ok, err := a.match(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out[i] = Unmatched
+			continue
+		}
+		f, err := a.decide(ev, t)
+		if err != nil {
+			return nil, err
+		}
+		list, at = append(list, f), append(at, i)
+	}
+	if len(list) == 0 {
+		return out, nil
+	}
+	res, err := a.store.RecordFeedbacks(ctx, list)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: %w", err)
+	}
+	for k, r := range res {
+		out[at[k]] = result(r)
+	}
+	return out, nil
 }
 
 // match finds the row ev is about: a Target the caller verified, then a

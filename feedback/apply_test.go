@@ -316,3 +316,38 @@ func TestConcurrentApply(t *testing.T) {
 		t.Fatalf("results %v", got)
 	}
 }
+
+// TestApplyBatch: events recorded in one transaction each get Apply's
+// result; one about a row never delivered is refused alone; the Importer
+// counts messages and events.
+func TestApplyBatch(t *testing.T) {
+	f := newFixture(t)
+	id := f.campaign("c", []string{"a@example.com", "b@example.com", "c@example.com"}, 4)
+	key, _ := feedback.VERPKey(context.Background(), f.store)
+	pending := hard("p", "", "")
+	pending.Token = feedback.SignToken(key, feedback.PurposeVERP, feedback.Target{CampaignID: id, Row: 4})
+	evs := []feedback.Event{hard("k2", msgID(id, 2), ""), pending, hard("k2", msgID(id, 2), ""),
+		hard("forged", "0123456789abcdef01234567.3@example.com", ""),
+		{Kind: feedback.Complaint, Source: "arf", MessageID: msgID(id, 3), Key: "c3"}}
+	res, err := f.app.ApplyBatch(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []feedback.Result{feedback.Applied, feedback.Unmatched, feedback.Duplicate, feedback.Unmatched, feedback.Applied}
+	if fmt.Sprint(res) != fmt.Sprint(want) {
+		t.Fatalf("results %v, want %v", res, want)
+	}
+	if f.state(id, 2) != ledger.Bounced || f.state(id, 3) != ledger.Complained || f.state(id, 4) != ledger.Pending {
+		t.Error("the batch moved the wrong rows")
+	}
+	im := f.app.NewImporter()
+	ctx := context.Background()
+	_ = im.Report(ctx, feedback.Report{Class: feedback.ClassDSN, Events: evs[:2]})
+	_ = im.Report(ctx, feedback.Report{Class: feedback.ClassAutoReply})
+	if err := im.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := im.Summary; s.Messages != 2 || s.AutoReplies != 1 || s.Duplicates != 1 || s.Unmatched != 1 {
+		t.Errorf("summary %+v", s)
+	}
+}

@@ -248,6 +248,7 @@ type Store interface {
 	// transaction (ledger/sqlite_feedback.go); SoftBounces counts an
 	// address's soft bounces since a time.
 	RecordFeedback(ctx context.Context, f Feedback) (FeedbackResult, error)
+	RecordFeedbacks(ctx context.Context, list []Feedback) ([]FeedbackResult, error)
 	SoftBounces(ctx context.Context, address string, since time.Time) (int, error)
 	// SentMessage finds, in any campaign, row sent with messageID.
 	SentMessage(ctx context.Context, row int, messageID string) (campaignID int64, r Recipient, ok bool, err error)

@@ -63,6 +63,9 @@ type FeedbackResult struct {
 	Duplicate  bool // the Key was recorded before: nothing changed
 	Moved      bool // the row's state changed
 	Suppressed bool // the row's address was added to the suppression list
+	// Refused, in RecordFeedbacks' results only, is why nothing of this
+	// one was recorded: ErrIllegalTransition (never delivered) or ErrNoRow.
+	Refused error
 }
 
 // RecordFeedback records f in one transaction: the log row, the attempt
@@ -86,6 +89,36 @@ func (s *SQLite) RecordFeedback(ctx context.Context, f Feedback) (FeedbackResult
 		return FeedbackResult{}, fmt.Errorf("ledger: feedback: %w", err)
 	}
 	return res, nil
+}
+
+// RecordFeedbacks records many in one transaction, each as RecordFeedback
+// would (a later one sees what an earlier one wrote): one commit, one
+// fsync, for a mailbox's worth. One about a row never delivered, or none,
+// is refused alone (its result's Refused); any other error records none.
+func (s *SQLite) RecordFeedbacks(ctx context.Context, list []Feedback) ([]FeedbackResult, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: feedback: %w", err)
+	}
+	defer tx.Rollback()
+	out := make([]FeedbackResult, len(list))
+	for i, f := range list {
+		if f.At.IsZero() {
+			f.At = time.Now()
+		}
+		res, err := recordFeedback(tx, f)
+		if errors.Is(err, ErrIllegalTransition) || errors.Is(err, ErrNoRow) {
+			res.Refused, err = err, nil // refused before anything of it was written
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("ledger: feedback: %w", err)
+	}
+	return out, nil
 }
 
 func recordFeedback(tx *sql.Tx, f Feedback) (FeedbackResult, error) {
@@ -184,8 +217,8 @@ func moveRow(tx *sql.Tx, f Feedback, to State) error {
 	if err != nil {
 		return fmt.Errorf("ledger: feedback row %d: %w", f.Row, err)
 	}
-	if affected(res) != 1 {
-		return fmt.Errorf("ledger: feedback row %d to %s: %w", f.Row, to, ErrIllegalTransition)
+	if affected(res) != 1 { // read in this very transaction: cannot happen
+		return fmt.Errorf("ledger: feedback row %d to %s: the row changed under its transaction", f.Row, to)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, open Open) {
 		"FeedbackIdempotent":        feedbackIdempotent,
 		"FeedbackSoftLimit":         feedbackSoftLimit,
 		"SentMessageFindsTheRow":    sentMessageFindsTheRow,
+		"FeedbackBatch":             feedbackBatch,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
@@ -346,5 +347,28 @@ func sentMessageFindsTheRow(t *testing.T, s ledger.Store) {
 	k2, err2 := s.Secret(ctx, "verp")
 	if err != nil || err2 != nil || len(k1) != 32 || string(k1) != string(k2) {
 		t.Fatalf("Secret: %x %v, then %x %v: want the same 32 bytes", k1, err, k2, err2)
+	}
+}
+
+// RecordFeedbacks records a batch in one transaction, a later one seeing
+// an earlier one; one about a row never delivered is refused alone.
+func feedbackBatch(t *testing.T, s ledger.Store) {
+	id := campaign(t, s, 3)
+	now := time.Now()
+	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 4, DueAt: now}}, Outcomes: []ledger.Outcome{sentWithID(2), sentWithID(3)}}, now)
+	fb := func(key string, row int, to ledger.State) ledger.Feedback {
+		return ledger.Feedback{Key: key, At: now, Kind: string(to), Source: "test", CampaignID: id, Row: row, State: to}
+	}
+	res, err := s.RecordFeedbacks(context.Background(), []ledger.Feedback{
+		fb("a", 2, ledger.Bounced), fb("b", 4, ledger.Bounced), fb("a", 2, ledger.Bounced), fb("c", 3, ledger.Complained), fb("d", 9, ledger.Bounced)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 5 || !res[0].Moved || !errors.Is(res[1].Refused, ledger.ErrIllegalTransition) || !res[2].Duplicate ||
+		!res[3].Moved || !errors.Is(res[4].Refused, ledger.ErrNoRow) {
+		t.Fatalf("results %+v", res)
+	}
+	if n := counts(t, s, id); n.Bounced != 1 || n.Complained != 1 || n.InFlight != 1 {
+		t.Fatalf("counts %+v", n)
 	}
 }
