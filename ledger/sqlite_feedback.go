@@ -58,6 +58,68 @@ type Feedback struct {
 	SoftSince time.Time
 }
 
+// The statements of RecordFeedback, prepared once (feedbackStatements):
+// parsing SQL was a fifth of an event's cost.
+const (
+	qFeedbackRow = `SELECT ` + recipientCols + ` FROM recipients WHERE campaign_id = ? AND row = ?`
+	qFeedbackLog = `INSERT INTO feedback (key, at, kind, source, campaign_id, row, address, status, diagnostic, soft)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`
+	qFeedbackLastAttempt = `SELECT COALESCE(MAX(n), 0) FROM attempt_log WHERE campaign_id = ? AND row = ?`
+	qFeedbackAttempt     = `INSERT INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qFeedbackSuppress    = `INSERT INTO suppressions (address, reason, source, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (address) DO NOTHING`
+	qSoftBounces = `SELECT COUNT(*) FROM feedback WHERE address = ? AND at >= ? AND soft`
+	qSentMessage = `SELECT c.id FROM campaigns AS c CROSS JOIN recipients AS r
+		ON r.campaign_id = c.id AND r.row = ? WHERE r.message_id = ? LIMIT 1`
+)
+
+// qFeedbackMove moves a row to to, the transition checked in the statement.
+func qFeedbackMove(to State) (string, error) {
+	from, err := allowedFrom(to)
+	return `UPDATE recipients SET state = ?, code = ?, enhanced = ?, text = ?, updated_at = ?
+		WHERE campaign_id = ? AND row = ? AND state IN ` + from, err
+}
+
+var feedbackStatements = func() []string {
+	qs := []string{qFeedbackRow, qFeedbackLog, qFeedbackLastAttempt, qFeedbackAttempt, qFeedbackSuppress, qSoftBounces, bumpSuppressGen}
+	for _, to := range []State{Bounced, Complained, Unsubscribed} {
+		q, _ := qFeedbackMove(to) // in the table: cannot fail
+		qs = append(qs, q)
+	}
+	return qs
+}()
+
+// fbTx runs the prepared statements in a transaction (and any other
+// statement unprepared).
+type fbTx struct {
+	s  *SQLite
+	tx *sql.Tx
+}
+
+func (t fbTx) stmt(q string) *sql.Stmt {
+	t.s.mu.Lock()
+	st, ok := t.s.stmts[stmtKey{t.s.db, q}]
+	t.s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return t.tx.Stmt(st)
+}
+
+func (t fbTx) Exec(q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(q); st != nil {
+		return st.Exec(args...)
+	}
+	return t.tx.Exec(q, args...)
+}
+
+func (t fbTx) QueryRow(q string, args ...any) *sql.Row {
+	if st := t.stmt(q); st != nil {
+		return st.QueryRow(args...)
+	}
+	return t.tx.QueryRow(q, args...)
+}
+
 // FeedbackResult is what RecordFeedback changed.
 type FeedbackResult struct {
 	Duplicate  bool // the Key was recorded before: nothing changed
@@ -76,12 +138,15 @@ func (s *SQLite) RecordFeedback(ctx context.Context, f Feedback) (FeedbackResult
 	if f.At.IsZero() {
 		f.At = time.Now()
 	}
+	if err := s.prepare(feedbackStatements...); err != nil {
+		return FeedbackResult{}, err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return FeedbackResult{}, fmt.Errorf("ledger: feedback: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := recordFeedback(tx, f)
+	res, err := recordFeedback(fbTx{s, tx}, f)
 	if err != nil || res.Duplicate {
 		return res, err
 	}
@@ -96,6 +161,9 @@ func (s *SQLite) RecordFeedback(ctx context.Context, f Feedback) (FeedbackResult
 // fsync, for a mailbox's worth. One about a row never delivered, or none,
 // is refused alone (its result's Refused); any other error records none.
 func (s *SQLite) RecordFeedbacks(ctx context.Context, list []Feedback) ([]FeedbackResult, error) {
+	if err := s.prepare(feedbackStatements...); err != nil {
+		return nil, err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: feedback: %w", err)
@@ -106,7 +174,7 @@ func (s *SQLite) RecordFeedbacks(ctx context.Context, list []Feedback) ([]Feedba
 		if f.At.IsZero() {
 			f.At = time.Now()
 		}
-		res, err := recordFeedback(tx, f)
+		res, err := recordFeedback(fbTx{s, tx}, f)
 		if errors.Is(err, ErrIllegalTransition) || errors.Is(err, ErrNoRow) {
 			res.Refused, err = err, nil // refused before anything of it was written
 		}
@@ -121,7 +189,7 @@ func (s *SQLite) RecordFeedbacks(ctx context.Context, list []Feedback) ([]Feedba
 	return out, nil
 }
 
-func recordFeedback(tx *sql.Tx, f Feedback) (FeedbackResult, error) {
+func recordFeedback(tx fbTx, f Feedback) (FeedbackResult, error) {
 	var res FeedbackResult
 	cur, err := rowForFeedback(tx, f)
 	if err != nil {
@@ -149,9 +217,8 @@ func recordFeedback(tx *sql.Tx, f Feedback) (FeedbackResult, error) {
 
 // rowForFeedback reads the row f is about; one never delivered is
 // ErrIllegalTransition: no report can be about a message never sent.
-func rowForFeedback(tx *sql.Tx, f Feedback) (Recipient, error) {
-	r, err := scanRecipient(tx.QueryRow(`SELECT `+recipientCols+` FROM recipients
-		WHERE campaign_id = ? AND row = ?`, f.CampaignID, f.Row))
+func rowForFeedback(tx fbTx, f Feedback) (Recipient, error) {
+	r, err := scanRecipient(tx.QueryRow(qFeedbackRow, f.CampaignID, f.Row))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("ledger: feedback: %w: row %d", ErrNoRow, f.Row)
 	}
@@ -168,9 +235,8 @@ func rowForFeedback(tx *sql.Tx, f Feedback) (Recipient, error) {
 }
 
 // logFeedback inserts f's log row; false when its Key is there already.
-func logFeedback(tx *sql.Tx, f Feedback, address string) (dup bool, err error) {
-	res, err := tx.Exec(`INSERT INTO feedback (key, at, kind, source, campaign_id, row, address, status, diagnostic, soft)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+func logFeedback(tx fbTx, f Feedback, address string) (dup bool, err error) {
+	res, err := tx.Exec(qFeedbackLog,
 		f.Key, unix(f.At), f.Kind, f.Source, f.CampaignID, f.Row, address, f.Status, f.Diagnostic, f.Soft)
 	if err != nil {
 		return false, fmt.Errorf("ledger: feedback row %d: %w", f.Row, err)
@@ -181,13 +247,12 @@ func logFeedback(tx *sql.Tx, f Feedback, address string) (dup bool, err error) {
 // logFeedbackAttempt adds the report to the row's history. A row sent at
 // its first attempt has no log row (its recipients row holds the attempt,
 // which the report is about to overwrite): that attempt is logged first.
-func logFeedbackAttempt(tx *sql.Tx, f Feedback, cur Recipient, to State) error {
+func logFeedbackAttempt(tx fbTx, f Feedback, cur Recipient, to State) error {
 	var n int
-	if err := tx.QueryRow(`SELECT COALESCE(MAX(n), 0) FROM attempt_log WHERE campaign_id = ? AND row = ?`,
-		f.CampaignID, f.Row).Scan(&n); err != nil {
+	if err := tx.QueryRow(qFeedbackLastAttempt, f.CampaignID, f.Row).Scan(&n); err != nil {
 		return fmt.Errorf("ledger: feedback row %d: %w", f.Row, err)
 	}
-	ins := `INSERT INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	ins := qFeedbackAttempt
 	if n == 0 && cur.Attempts > 0 {
 		n = cur.Attempts
 		if _, err := tx.Exec(ins, f.CampaignID, f.Row, n, unix(cur.UpdatedAt), string(Sent), cur.Code, cur.Enhanced, cur.Text); err != nil {
@@ -206,13 +271,12 @@ func logFeedbackAttempt(tx *sql.Tx, f Feedback, cur Recipient, to State) error {
 
 // moveRow sets the row's new state, the transition checked again in the
 // statement itself.
-func moveRow(tx *sql.Tx, f Feedback, to State) error {
-	from, err := allowedFrom(to)
+func moveRow(tx fbTx, f Feedback, to State) error {
+	q, err := qFeedbackMove(to)
 	if err != nil {
 		return err
 	}
-	res, err := tx.Exec(`UPDATE recipients SET state = ?, code = ?, enhanced = ?, text = ?, updated_at = ?
-		WHERE campaign_id = ? AND row = ? AND state IN `+from,
+	res, err := tx.Exec(q,
 		string(to), f.Code, f.Status, f.Diagnostic, unix(f.At), f.CampaignID, f.Row)
 	if err != nil {
 		return fmt.Errorf("ledger: feedback row %d: %w", f.Row, err)
@@ -225,7 +289,7 @@ func moveRow(tx *sql.Tx, f Feedback, to State) error {
 
 // suppressForFeedback adds the row's address when f says so, or when its
 // soft bounces reached the limit.
-func suppressForFeedback(tx *sql.Tx, f Feedback, address string) (bool, error) {
+func suppressForFeedback(tx fbTx, f Feedback, address string) (bool, error) {
 	source := f.Suppress
 	if source == "" && f.Soft && f.SoftLimit > 0 {
 		n, err := softBounces(tx, address, f.SoftSince)
@@ -239,8 +303,7 @@ func suppressForFeedback(tx *sql.Tx, f Feedback, address string) (bool, error) {
 	if source == "" || address == "" {
 		return false, nil
 	}
-	res, err := tx.Exec(`INSERT INTO suppressions (address, reason, source, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (address) DO NOTHING`, address, f.Reason, source, unix(time.Now()))
+	res, err := tx.Exec(qFeedbackSuppress, address, f.Reason, source, unix(time.Now()))
 	if err != nil {
 		return false, fmt.Errorf("ledger: suppress row %d: %w", f.Row, err)
 	}
@@ -257,7 +320,7 @@ func softBounces(q interface {
 	QueryRow(string, ...any) *sql.Row
 }, address string, since time.Time) (int, error) {
 	var n int
-	err := q.QueryRow(`SELECT COUNT(*) FROM feedback WHERE address = ? AND at >= ? AND soft`, address, unix(since)).Scan(&n)
+	err := q.QueryRow(qSoftBounces, address, unix(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: soft bounces: %w", err)
 	}
@@ -277,16 +340,25 @@ func (s *SQLite) SoftBounces(ctx context.Context, address string, since time.Tim
 func (s *SQLite) SentMessage(ctx context.Context, row int, messageID string) (int64, Recipient, bool, error) {
 	var id int64
 	var r Recipient
-	err := s.db.QueryRowContext(ctx, `SELECT c.id FROM campaigns AS c CROSS JOIN recipients AS r
-		ON r.campaign_id = c.id AND r.row = ? WHERE r.message_id = ? LIMIT 1`, row, messageID).Scan(&id)
+	// The reading connection: matching never waits behind a write.
+	st, err := s.cached(s.rdb, qSentMessage)
+	if err != nil {
+		return 0, r, false, err
+	}
+	err = st.QueryRowContext(ctx, row, messageID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) || messageID == "" {
 		return 0, r, false, nil
 	}
 	if err != nil {
 		return 0, r, false, fmt.Errorf("ledger: message %s: %w", messageID, err)
 	}
-	r, err = s.Recipient(ctx, id, row)
-	return id, r, err == nil, err
+	if st, err = s.cached(s.rdb, qFeedbackRow); err != nil {
+		return 0, r, false, err
+	}
+	if r, err = scanRecipient(st.QueryRowContext(ctx, id, row)); err != nil {
+		return 0, r, false, fmt.Errorf("ledger: message %s: %w", messageID, err)
+	}
+	return id, r, true, nil
 }
 
 // Secret is the ledger's secret of name: 32 random bytes made on first
