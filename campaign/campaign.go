@@ -28,6 +28,9 @@ type Settings struct {
 	Message templates.Options `json:"message"`
 	// Files holds the digests of Message's files when the campaign began.
 	Files map[string]string `json:"files,omitempty"`
+	// ReturnPath, when set, is the envelope sender, VERP-tagged per row:
+	// local+TOKEN@domain (verpAddress). "" sends the From address.
+	ReturnPath string `json:"return_path,omitempty"`
 }
 
 // RelaySettings is one relay of several. Its password comes from a file

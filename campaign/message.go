@@ -53,6 +53,14 @@ func messageID(c ledger.Campaign, rec ledger.Recipient, domain string) string {
 	return hex.EncodeToString(h.Sum(nil)[:12]) + "." + strconv.Itoa(rec.Row) + "@" + domain
 }
 
+// verpAddress is the envelope sender that names its row: returnPath's
+// local part, '+', the signed token, '@', its domain. A bounce comes back
+// to it; the token is what follows the last '+' of the local part.
+func verpAddress(returnPath, token string) string {
+	at := strings.LastIndexByte(returnPath, '@')
+	return returnPath[:at] + "+" + token + returnPath[at:]
+}
+
 // messageIDDomain is the From address's domain in ASCII: a Message-ID is
 // ASCII only, and an IDN From domain is not the row's fault.
 func messageIDDomain(from string) string {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/sender"
 )
@@ -276,5 +277,9 @@ func (r *run) build(j *job) error {
 	}
 	j.mid = m.ID
 	j.env = sender.Envelope{ID: j.rec.Row, Tag: j, From: m.From, To: m.To, Data: m.Data, UTF8: j.rec.UTF8}
+	if rp := r.opts.Settings.ReturnPath; rp != "" {
+		j.env.EnvID = feedback.SignToken(r.verpKey, feedback.PurposeVERP, feedback.Target{CampaignID: r.c.ID, Row: j.rec.Row})
+		j.env.From = verpAddress(rp, j.env.EnvID)
+	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/recipients"
 	"github.com/mailblast/mailblast/sender"
@@ -33,6 +34,7 @@ type run struct {
 	listRows int         // the list's rows, when this run imports it
 	listStat os.FileInfo // the list as prescan read it, when this run imports it
 	started  bool        // the reporter has been started
+	verpKey  []byte      // signs the VERP and ENVID tokens, with Settings.ReturnPath
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -78,6 +80,11 @@ func (r *run) run(ctx, hard context.Context) error {
 	}
 	if err := r.load(ctx); err != nil {
 		return err
+	}
+	if r.opts.Settings.ReturnPath != "" {
+		if r.verpKey, err = feedback.VERPKey(ctx, r.store); err != nil {
+			return err
+		}
 	}
 	if err := r.settle(ctx); err != nil {
 		return err

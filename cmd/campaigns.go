@@ -111,8 +111,12 @@ func printCampaign(out io.Writer, l campaignLine, asJSON bool) {
 	if l.LastExit != nil {
 		last = fmt.Sprintf("last run %s, exit %d", l.LastRun.Format(time.RFC3339), *l.LastExit)
 	}
-	fmt.Fprintf(out, "%s (%s): created %s, list %s; total %d, pending %d, deferred %d, sent %d, failed %d, skipped %d; %s\n",
-		l.Name, state, l.Created.Format(time.RFC3339), l.List, l.Total, l.Pending, l.Deferred, l.Sent, l.Failed, l.Skipped, last)
+	after := ""
+	if l.Bounced+l.Complained+l.Unsubscribed > 0 {
+		after = fmt.Sprintf(", bounced %d, complained %d, unsubscribed %d", l.Bounced, l.Complained, l.Unsubscribed)
+	}
+	fmt.Fprintf(out, "%s (%s): created %s, list %s; total %d, pending %d, deferred %d, sent %d, failed %d, skipped %d%s; %s\n",
+		l.Name, state, l.Created.Format(time.RFC3339), l.List, l.Total, l.Pending, l.Deferred, l.Sent, l.Failed, l.Skipped, after, last)
 }
 
 func newCampaignCommand() *cobra.Command {

@@ -1,6 +1,12 @@
 package cmd
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailblast/mailblast/campaign"
+)
 
 // FeedbackConfig is how reports coming back after the 250 are read
 // (`feedback import`, `feedback fetch`) and when soft bounces suppress.
@@ -45,4 +51,37 @@ func feedbackDefaults() map[string]any {
 		"listen.sendgrid_public_key_file": "", "listen.mailgun_signing_key_file": "",
 		"unsubscribe.base_url": "", "unsubscribe.secret_file": "",
 	}
+}
+
+// maxReturnLocal keeps local+TOKEN within RFC 5321's 64 octets: a token is
+// at most 28 characters (campaign and row as varints, an 80-bit MAC) for
+// up to 2 million campaigns of up to 268 million rows; 30 leaves slack.
+const maxReturnLocal = 64 - 1 - 30
+
+// checkCoreFeedback validates return_path and the soft-bounce rule.
+func (c *Config) checkCoreFeedback() []error {
+	errs := nonNil(
+		between("feedback.soft_bounce_limit", c.Feedback.SoftBounceLimit, 1, 1000),
+		positive("feedback.soft_bounce_window", c.Feedback.SoftBounceWindow),
+	)
+	return append(errs, checkReturnPath(c.ReturnPath)...)
+}
+
+// checkReturnPath validates return_path: "" or a bare ASCII address whose
+// local part leaves room for +TOKEN.
+func checkReturnPath(rp string) []error {
+	if rp == "" {
+		return nil
+	}
+	if strings.ContainsAny(rp, "\r\n") {
+		return []error{fmt.Errorf("%s holds a line break; use a bare address like bounces@example.com", keyName("return_path"))}
+	}
+	a, err := campaign.ParseAddress(rp)
+	if err != nil || a.UTF8 || a.ASCII != rp {
+		return []error{fmt.Errorf("%s is %q; use a bare ASCII address like bounces@example.com", keyName("return_path"), rp)}
+	}
+	if local := rp[:strings.LastIndexByte(rp, '@')]; len(local) > maxReturnLocal {
+		return []error{fmt.Errorf("%s: the local part %q is longer than %d characters, which leaves no room for +TOKEN", keyName("return_path"), local, maxReturnLocal)}
+	}
+	return nil
 }

@@ -70,6 +70,9 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	for i := range s.Relays { // stored relays too: never in clear unless today says so
 		s.Relays[i].AllowInsecureAuth = cur.AllowInsecureAuth
 	}
+	if c.explicit["return_path"] {
+		s.ReturnPath = c.ReturnPath
+	}
 	if c.explicit["retry.schedule"] || len(s.Retry.Schedule) == 0 {
 		s.Retry.Schedule = c.Retry.Schedule
 	}

@@ -37,7 +37,7 @@ func newReportCommand() *cobra.Command {
 	}
 	c.Flags().String("campaign", "", "campaign (required when there are several)")
 	c.Flags().StringVar(&opts.format, "format", "csv", "csv or json")
-	c.Flags().StringVar(&opts.state, "state", "", "only this state: pending, inflight, sent, deferred, failed, skipped")
+	c.Flags().StringVar(&opts.state, "state", "", "only this state: pending, inflight, sent, deferred, failed, skipped, bounced, complained, unsubscribed")
 	addReportHTMLFlags(c)
 	return c
 }
@@ -93,7 +93,8 @@ func runReport(ctx context.Context, opts *reportOptions) error {
 }
 
 // reportStates are the states --state takes.
-var reportStates = []ledger.State{ledger.Pending, ledger.InFlight, ledger.Sent, ledger.Deferred, ledger.Failed, ledger.Skipped}
+var reportStates = []ledger.State{ledger.Pending, ledger.InFlight, ledger.Sent, ledger.Deferred, ledger.Failed, ledger.Skipped,
+	ledger.Bounced, ledger.Complained, ledger.Unsubscribed}
 
 func checkState(state string) error {
 	if state == "" || slices.Contains(reportStates, ledger.State(state)) {

@@ -71,7 +71,11 @@ func reportPage(ctx context.Context, store ledger.Store, c ledger.Campaign) (*re
 	}
 	n := st.Counts
 	finished := c.Imported && n.Pending+n.Deferred+n.InFlight == 0
-	return report.New(c.Name, st, finished, nil, time.Now()), nil
+	var fb *report.Feedback
+	if st.Feedback > 0 { // reports were read: the rates are known, zero or not
+		fb = &report.Feedback{Complaints: st.Counts.Complained, Unsubscribes: st.Counts.Unsubscribed}
+	}
+	return report.New(c.Name, st, finished, fb, time.Now()), nil
 }
 
 // writeAllHTML writes the overview to stdout without -o; with -o DIR it

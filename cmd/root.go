@@ -44,7 +44,8 @@ const exitStatusHelp = `EXIT STATUS
   64  usage error
   65  bad list or template (the message names row and column), or the list
       or template changed under an existing campaign; validate: the
-      campaign cannot be sent as it is
+      campaign cannot be sent as it is; feedback import: some messages
+      could not be read (each is named; the rest were applied)
   66  list or template file not found, or not a regular file (a FIFO...)
   69  relay unavailable, or refusing us (5xx greeting): nobody was marked
       failed; resume later
@@ -93,7 +94,7 @@ func exitCode(err error) int {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, safefile.ErrNotRegular):
 		return exitNoInput
 	case errors.As(err, &re), errors.Is(err, campaign.ErrTemplate), errors.Is(err, campaign.ErrListChanged),
-		errors.Is(err, campaign.ErrNotSendable), errors.Is(err, campaign.ErrInvalidAddress):
+		errors.Is(err, campaign.ErrNotSendable), errors.Is(err, campaign.ErrInvalidAddress), errors.Is(err, errUnreadable):
 		return exitDataErr
 	case errors.Is(err, errUnfinished):
 		return exitTempFail
@@ -224,6 +225,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.PersistentFlags().String("state-dir", "", "directory of the ledger and locks (default $XDG_STATE_HOME/mailblast)")
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitStatusHelp + "\n")
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
+	root.AddCommand(newFeedbackCommand())
 	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand(), newLedgerCommand())
 	root.AddCommand(newInitCommand(), newDocsCommand(), newCampaignsCommand(), newCampaignCommand())
 	root.AddCommand(newDoctorCommand(), newTestSendCommand())

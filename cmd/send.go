@@ -76,7 +76,7 @@ func campaignSettings(cfg *Config, list string) campaign.Settings {
 	return campaign.Settings{
 		List: absPath(list), Template: absPath(cfg.Template), EmailColumn: cfg.EmailColumn,
 		SMTP: cfg.SMTP.Settings, Retry: campaign.RetrySettings{Schedule: cfg.Retry.Schedule, MaxAge: cfg.Retry.MaxAge},
-		Relays: cfg.relaySettings, Message: cfg.message(),
+		Relays: cfg.relaySettings, Message: cfg.message(), ReturnPath: cfg.ReturnPath,
 	}
 }
 

@@ -106,6 +106,9 @@ func printStatus(name string, n ledger.Counts, imported, asJSON bool) {
 	}
 	fmt.Fprintf(os.Stdout, "%s (%s): total %d, pending %d, in flight %d, sent %d, deferred %d, failed %d, skipped %d",
 		name, state, n.Total, n.Pending, n.InFlight, n.Sent, n.Deferred, n.Failed, n.Skipped)
+	if n.Bounced+n.Complained+n.Unsubscribed > 0 {
+		fmt.Printf("; after delivery: bounced %d, complained %d, unsubscribed %d", n.Bounced, n.Complained, n.Unsubscribed)
+	}
 	if n.Recovered > 0 {
 		fmt.Printf("; %d were in flight at a crash (possible duplicates)", n.Recovered)
 	}

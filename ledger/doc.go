@@ -30,7 +30,7 @@
 //     frontier; the rows are not written. Until the pass settles its claims
 //     (Batch.Settled), a claimed row without an outcome is in flight. A
 //     permanent failure whose enhanced code says the mailbox does not exist
-//     (badMailbox) puts the row's Key on the suppression list in the same
+//     (MailboxGone) puts the row's Key on the suppression list in the same
 //     transaction.
 //  5. RecoverInFlight, at the start of a run, turns the in-flight rows of the
 //     claims a crash left back into pending (resend) or into skipped, counts
@@ -48,18 +48,37 @@
 //	 │  deferred ◀─ 4xx ──────────┤ and (after a crash) named by the
 //	 ▼                            │ caller's wire journal
 //	sent ◀──── 250 ───────────────┤
-//	failed ◀── 5xx, max_age ──────┤
-//	skipped ◀─ suppressed, duplicate, bad row, abandoned, --in-flight skip
+//	 │ failed ◀── 5xx, max_age ───┤
+//	 │ skipped ◀─ suppressed, duplicate, bad row, abandoned, --in-flight skip
+//	 │
+//	 │ feedback after the 250 (RecordFeedback), never back:
+//	 ├──▶ bounced ──┐
+//	 ├──▶ complained ◀┤
+//	 └──▶ unsubscribed ◀ (from sent, bounced or complained)
 //
-//	to \ from   new  pending  deferred  (inflight)  sent  failed  skipped
-//	pending      yes  yes      yes       yes         -     -       -
-//	deferred     yes  yes      yes       yes         -     -       -
-//	sent         yes  yes      yes       yes         -     -       -
-//	failed       yes  yes      yes       yes         -     -       -
-//	skipped      yes  yes      yes       yes         -     -       -
+//	to \ from     new  pending  deferred  (inflight)  sent  failed  skipped  bounced  complained
+//	pending        yes  yes      yes       yes         -     -       -        -        -
+//	deferred       yes  yes      yes       yes         -     -       -        -        -
+//	sent           yes  yes      yes       yes         -     -       -        -        -
+//	failed         yes  yes      yes       yes         -     -       -        -        -
+//	skipped        yes  yes      yes       yes         -     -       -        -        -
+//	bounced        -    -        -         -           yes   -       -        -        -
+//	complained     -    -        -         -           yes   -       -        yes      -
+//	unsubscribed   -    -        -         -           yes   -       -        yes      yes
 //
-// ("inflight" is only what ledgers before claim ranges stored.) Sent, failed
-// and skipped are final: nothing moves a row out of them.
+// ("inflight" is only what ledgers before claim ranges stored.) No attempt
+// moves a row out of sent, failed or skipped; only feedback about a
+// delivered message moves a sent row on. A row never delivered cannot
+// bounce (ErrIllegalTransition); a report of the state a row has already,
+// or of one behind it (a bounce after a complaint), is kept in its history
+// and moves nothing. Every state from sent on is Final: nothing is resent.
+//
+//  6. RecordFeedback records one report matched to a delivered row in one
+//     transaction: its log row (its Key unique, so a report read twice is a
+//     duplicate), an attempt_log entry, the row's new state, and the
+//     suppression the caller decided, which bumps the generation a running
+//     send polls. SentMessage finds a row by the Message-ID it was sent with
+//     (a primary-key lookup per campaign); Secret keeps the VERP key.
 //
 // The ledger does not normalise addresses: callers give each row its Key
 // (campaign.ParseAddress) and look suppressions up by the same key.

@@ -11,17 +11,30 @@ type State string
 
 // The states a recipient moves through. Pending and Deferred are waiting;
 // InFlight means a message may be on the wire; the rest are final.
+// Bounced, Complained and Unsubscribed are what feedback after the relay's
+// 250 made of a sent row (RecordFeedback): still final, nothing is resent.
 const (
-	Pending  State = "pending"
-	InFlight State = "inflight"
-	Sent     State = "sent"
-	Deferred State = "deferred"
-	Failed   State = "failed"
-	Skipped  State = "skipped"
+	Pending      State = "pending"
+	InFlight     State = "inflight"
+	Sent         State = "sent"
+	Deferred     State = "deferred"
+	Failed       State = "failed"
+	Skipped      State = "skipped"
+	Bounced      State = "bounced"
+	Complained   State = "complained"
+	Unsubscribed State = "unsubscribed"
 )
 
 // Final reports whether no further attempt will be made.
-func (s State) Final() bool { return s == Sent || s == Failed || s == Skipped }
+func (s State) Final() bool {
+	return s == Sent || s == Failed || s == Skipped || s.Delivered()
+}
+
+// Delivered reports whether the relay took the row's message: sent, and
+// anything feedback made of it since.
+func (s State) Delivered() bool {
+	return s == Sent || s == Bounced || s == Complained || s == Unsubscribed
+}
 
 // ErrNotFound is returned for a campaign the ledger does not know.
 var ErrNotFound = errors.New("campaign not found")
@@ -121,14 +134,19 @@ type Attempt struct {
 
 // Counts is the campaign's standing.
 type Counts struct {
-	Total     int `json:"total"`
-	Pending   int `json:"pending"`
-	InFlight  int `json:"inflight"`
-	Sent      int `json:"sent"`
-	Deferred  int `json:"deferred"`
-	Failed    int `json:"failed"`
-	Skipped   int `json:"skipped"`
-	Recovered int `json:"recovered_in_flight"`
+	Total    int `json:"total"`
+	Pending  int `json:"pending"`
+	InFlight int `json:"inflight"`
+	Sent     int `json:"sent"`
+	Deferred int `json:"deferred"`
+	Failed   int `json:"failed"`
+	Skipped  int `json:"skipped"`
+	// Sent counts the rows still standing as delivered; the three below
+	// were delivered and came back (feedback).
+	Bounced      int `json:"bounced"`
+	Complained   int `json:"complained"`
+	Unsubscribed int `json:"unsubscribed"`
+	Recovered    int `json:"recovered_in_flight"`
 }
 
 // InFlightPolicy says what to do with rows a crash left in flight.
@@ -162,7 +180,7 @@ type Importer interface {
 type Suppression struct {
 	Address   string    `json:"address"` // a Recipient.Key
 	Reason    string    `json:"reason"`
-	Source    string    `json:"source"` // "manual", "import", "bounce"
+	Source    string    `json:"source"` // "manual", "import", "bounce", "complaint", "unsubscribe"
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -171,6 +189,9 @@ const (
 	SourceManual = "manual"
 	SourceImport = "import"
 	SourceBounce = "bounce"
+	// Feedback after the 250 (RecordFeedback).
+	SourceComplaint   = "complaint"
+	SourceUnsubscribe = "unsubscribe"
 )
 
 // Store is the ledger as mailblast uses it.
@@ -223,6 +244,16 @@ type Store interface {
 	// keeping its records; RemoveCampaign deletes them.
 	Abandon(ctx context.Context, campaignID int64, reason string, at time.Time) (int, error)
 	RemoveCampaign(ctx context.Context, campaignID int64) error
+	// RecordFeedback records one matched report after the 250 in one
+	// transaction (ledger/sqlite_feedback.go); SoftBounces counts an
+	// address's soft bounces since a time.
+	RecordFeedback(ctx context.Context, f Feedback) (FeedbackResult, error)
+	RecordFeedbacks(ctx context.Context, list []Feedback) ([]FeedbackResult, error)
+	SoftBounces(ctx context.Context, address string, since time.Time) (int, error)
+	// SentMessage finds, in any campaign, row sent with messageID.
+	SentMessage(ctx context.Context, row int, messageID string) (campaignID int64, r Recipient, ok bool, err error)
+	// Secret is the ledger's random secret of name, made on first use.
+	Secret(ctx context.Context, name string) ([]byte, error)
 	// Stats sums the campaign up for a report (ledger/sqlite_stats.go).
 	Stats(ctx context.Context, campaignID int64) (Stats, error)
 	Close() error

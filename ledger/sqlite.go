@@ -85,7 +85,7 @@ var addedColumns = []struct{ table, name, def string }{
 }
 
 // indexes need the added columns, so they come after migrate.
-const indexes = runsSchema + `
+const indexes = runsSchema + feedbackSchema + `
 CREATE INDEX IF NOT EXISTS recipients_norm ON recipients (campaign_id, norm, row) WHERE norm <> '';
 `
 

@@ -198,7 +198,7 @@ func (s *SQLite) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 
 func knownState(s State) bool {
 	switch s {
-	case fresh, Pending, InFlight, Sent, Deferred, Failed, Skipped:
+	case fresh, Pending, InFlight, Sent, Deferred, Failed, Skipped, Bounced, Complained, Unsubscribed:
 		return true
 	}
 	return false
@@ -216,6 +216,12 @@ func (c *Counts) field(s State) *int {
 		return &c.Deferred
 	case Failed:
 		return &c.Failed
+	case Bounced:
+		return &c.Bounced
+	case Complained:
+		return &c.Complained
+	case Unsubscribed:
+		return &c.Unsubscribed
 	default:
 		return &c.Skipped
 	}

@@ -31,6 +31,9 @@ type Stats struct {
 	// recipients by how long after their first attempt the relay took them.
 	Attempts   [MaxAttempts + 1]int
 	Acceptance [len(AcceptanceBins)]int
+	// Feedback is how many reports after the 250 were recorded for the
+	// campaign (0: none was ever read, so complaint rates are unknown).
+	Feedback int
 }
 
 // ReplyKey is a reply code with its enhanced code ("" when none).
@@ -77,8 +80,10 @@ var AcceptanceBins = [...]time.Duration{0, time.Minute, 10 * time.Minute, time.H
 // reply: the log holds all but a message sent at its first attempt, which
 // only its recipients row holds. Those are most rows, so they are grouped
 // on integers alone, without their texts (each carries its queue ID).
+// Feedback entries (bounced, complained, unsubscribed) are reports, not
+// attempts: they stay out of every attempt figure.
 const attemptMinutes = `SELECT at / 60000 AS m, state, code, enhanced, COUNT(*) AS n, MAX(text) AS text
-	FROM attempt_log WHERE campaign_id = ?1 GROUP BY m, state, code, enhanced
+	FROM attempt_log WHERE campaign_id = ?1 AND state NOT IN ` + feedbackStates + ` GROUP BY m, state, code, enhanced
 	UNION ALL SELECT updated_at / 60000 AS m, 'sent', code, enhanced, COUNT(*), ''
 	FROM recipients WHERE campaign_id = ?1 AND state = 'sent' AND attempts = 1 GROUP BY m, code, enhanced`
 
@@ -107,6 +112,9 @@ func (s *SQLite) Stats(ctx context.Context, campaignID int64) (Stats, error) {
 	if err = errors.Join(err, other); err != nil {
 		return st, fmt.Errorf("ledger: stats: %w", err)
 	}
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM feedback WHERE campaign_id = ?`, campaignID).Scan(&st.Feedback); err != nil {
+		return st, fmt.Errorf("ledger: stats: %w", err)
+	}
 	st.Attempts[1] = st.Attempted - retried
 	st.Attempts[0] = st.Counts.Total - st.Attempted
 	return st, nil
@@ -133,7 +141,7 @@ func (s *SQLite) statsMinutes(ctx context.Context, id int64, st *Stats) error {
 func (s *SQLite) statsTexts(ctx context.Context, id int64, st *Stats) error {
 	st.Texts = map[ReplyKey]TextCount{}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT code, enhanced, text, COUNT(*) FROM attempt_log
-		WHERE campaign_id = ?1 AND NOT code BETWEEN 200 AND 299 GROUP BY code, enhanced, text
+		WHERE campaign_id = ?1 AND NOT code BETWEEN 200 AND 299 AND state NOT IN `+feedbackStates+` GROUP BY code, enhanced, text
 		UNION ALL SELECT * FROM (SELECT code, enhanced, text, 0 FROM recipients
 		WHERE campaign_id = ?1 AND state = 'sent' AND text <> '' LIMIT 1)`, id)
 	return eachRow(rows, err, func(r *sql.Rows) error {
@@ -163,7 +171,11 @@ func acceptanceBin() string {
 // of scanDomain's fields after Total.
 var perDomain = [...]string{"state = 'sent'", "state = 'deferred'", "state = 'failed' AND code >= 500",
 	"state = 'failed' AND code < 500", "state = 'skipped'", "state IN ('new', 'pending')", "state = 'inflight'",
-	"recovered > 0", "attempts > 0", "state = 'sent' AND attempts = 1"}
+	"recovered > 0", "attempts > 0", "state IN ('sent', " + feedbackStates[1:] + " AND attempts = 1",
+	"state = 'bounced'", "state = 'complained'", "state = 'unsubscribed'"}
+
+// feedbackStates are the states feedback after the 250 sets, as SQL.
+const feedbackStates = "('bounced', 'complained', 'unsubscribed')"
 
 // statsRecipients reads the recipients once, grouped by domain, and
 // returns the top domains (kind 0) and the sum of every domain (kind 1).
@@ -198,7 +210,7 @@ func (s *SQLite) statsRecipients(ctx context.Context, id int64, st *Stats) error
 			return nil
 		}
 		st.Counts = Counts{Total: d.Total, Sent: x[0], Deferred: x[1], Failed: x[2] + x[3], Skipped: x[4],
-			Pending: x[5], InFlight: x[6], Recovered: x[7]}
+			Pending: x[5], InFlight: x[6], Recovered: x[7], Bounced: x[10], Complained: x[11], Unsubscribed: x[12]}
 		st.HardBounced, st.Attempted, st.Acceptance[0] = x[2], x[8], x[9]
 		return nil
 	})
@@ -218,7 +230,7 @@ func (s *SQLite) statsRetried(ctx context.Context, id int64, st *Stats) (retried
 	rows, err := s.rdb.QueryContext(ctx, `SELECT MIN(n, ?1) AS k,
 		CASE WHEN sent IS NULL THEN -1 `+strings.Replace(acceptanceBin(), "CASE", "", 1)+` AS b, COUNT(*)
 		FROM (SELECT MAX(n) AS n, MAX(CASE WHEN state = 'sent' THEN at END) AS sent, MIN(at) AS first
-			FROM attempt_log WHERE campaign_id = ?2 GROUP BY row)
+			FROM attempt_log WHERE campaign_id = ?2 AND state NOT IN `+feedbackStates+` GROUP BY row)
 		WHERE n > 1 GROUP BY k, b`, MaxAttempts, id)
 	err = eachRow(rows, err, func(r *sql.Rows) error {
 		var n, b, count int

@@ -323,7 +323,7 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 		if _, err := ins.Exec(id, o.Row, o.Attempt, now, string(o.State), o.Code, o.Enhanced, o.Text); err != nil {
 			return fmt.Errorf("ledger: attempt row %d: %w", o.Row, err)
 		}
-		if o.State != Failed || !badMailbox(o.Enhanced) {
+		if o.State != Failed || !MailboxGone(o.Enhanced) {
 			continue
 		}
 		if sup == nil {
@@ -461,16 +461,6 @@ func sentStatement(n int) string {
 	from, _ := allowedFrom(Sent) // in the table: cannot fail
 	b.WriteString(`) AS v WHERE recipients.campaign_id = ?3 AND recipients.row = v.column1 AND recipients.state IN ` + from)
 	return b.String()
-}
-
-// badMailbox reports whether an enhanced status code says the recipient's
-// address cannot receive mail (RFC 3463 5.1.x: bad mailbox, bad domain, bad
-// syntax, mailbox moved, null MX...), so the address is suppressed for every
-// later campaign. 5.1.7 and 5.1.8 are about the sender's address, not the
-// recipient's, and are left out.
-func badMailbox(enhanced string) bool {
-	rest, ok := strings.CutPrefix(enhanced, "5.1.")
-	return ok && rest != "" && rest != "7" && rest != "8"
 }
 
 // RecoverInFlight settles rows that a crash left in flight: the waiting

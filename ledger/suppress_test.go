@@ -171,11 +171,11 @@ func TestBounceSuppresses(t *testing.T) {
 	wantRow(t, rows, 3, Pending, "")
 }
 
-func TestBadMailbox(t *testing.T) {
+func TestMailboxGone(t *testing.T) {
 	for code, want := range map[string]bool{"5.1.1": true, "5.1.0": true, "5.1.2": true, "5.1.10": true,
 		"5.1.7": false, "5.1.8": false, "5.1.": false, "4.1.1": false, "5.2.2": false, "": false, "5.11.1": false} {
-		if got := badMailbox(code); got != want {
-			t.Errorf("badMailbox(%q) = %v, want %v", code, got, want)
+		if got := MailboxGone(code); got != want {
+			t.Errorf("MailboxGone(%q) = %v, want %v", code, got, want)
 		}
 	}
 }

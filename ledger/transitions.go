@@ -17,14 +17,29 @@ var waiting = []State{fresh, Pending, Deferred, InFlight}
 
 // transitions is the recipient lifecycle, the one table every write is
 // checked against: for each state an outcome may set, the states the row
-// may be in before it. Sent, Failed and Skipped are final: nothing leaves
-// them. The package doc draws the same table.
+// may be in before it. Sent, Failed and Skipped are final: no attempt
+// leaves them; only feedback about a delivered message moves a sent row
+// on, and never back. The package doc draws the same table.
 var transitions = map[State][]State{
 	Pending:  waiting, // a claimed row released unsent, or resent after a crash
 	Deferred: waiting, // a transient refusal: due again at NextAttempt
 	Sent:     waiting,
 	Failed:   waiting, // permanent refusal, or deferred past retry.max_age
 	Skipped:  waiting, // suppressed, duplicate, bad data, abandoned, --in-flight skip
+	// Feedback after the 250: a row never delivered cannot bounce.
+	Bounced:      {Sent},
+	Complained:   {Sent, Bounced},
+	Unsubscribed: {Sent, Bounced, Complained},
+}
+
+// allows reports whether the table lets a row in state from move to to.
+func allows(from, to State) bool {
+	for _, s := range transitions[to] {
+		if s == from {
+			return true
+		}
+	}
+	return false
 }
 
 // allowedFrom is the SQL list of the states an outcome to may come from,

@@ -38,13 +38,16 @@ var (
 
 func rates(st ledger.Stats, fb *Feedback) []Rate {
 	of := "recipients attempted"
+	// Those who complained or unsubscribed were delivered to; a late
+	// bounce was not.
+	delivered := st.Counts.Sent + st.Counts.Complained + st.Counts.Unsubscribed
 	out := []Rate{
 		{Name: "Delivery rate", Num: st.Counts.Sent, Den: st.Attempted, Recorded: true, Of: of},
 		{Name: "Hard-bounce rate", Num: st.HardBounced, Den: st.Attempted, Recorded: true, Of: of,
 			Thresholds: []Threshold{bounceWarning}},
-		{Name: "Complaint rate", Den: st.Counts.Sent, Of: "recipients delivered",
+		{Name: "Complaint rate", Den: delivered, Of: "recipients delivered",
 			Thresholds: []Threshold{gmailSpamCeiling, gmailSpamAdvice}},
-		{Name: "Unsubscribe rate", Den: st.Counts.Sent, Of: "recipients delivered"},
+		{Name: "Unsubscribe rate", Den: delivered, Of: "recipients delivered"},
 	}
 	if fb != nil {
 		out[2].Num, out[2].Recorded = fb.Complaints, true

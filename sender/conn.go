@@ -131,8 +131,9 @@ type conn struct {
 	pipelining bool
 	chunking   bool
 	utf8       bool
-	sent       int // messages on this connection; -1: not reusable
-	max        int // smtp.max_messages_per_connection; 0: no limit
+	dsn        bool // the relay offers DSN (RFC 3461): ENVID and ORCPT
+	sent       int  // messages on this connection; -1: not reusable
+	max        int  // smtp.max_messages_per_connection; 0: no limit
 }
 
 // Limits on what a relay may send back, far above what RFC 5321 allows
@@ -243,6 +244,7 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 	cn.pipelining, _ = c.Extension("PIPELINING")
 	cn.chunking, _ = c.Extension("CHUNKING")
 	cn.utf8, _ = c.Extension("SMTPUTF8")
+	cn.dsn, _ = c.Extension("DSN")
 	cn.pipelining = cn.pipelining && cfg.Pipelining != Off
 	cn.chunking = cn.chunking && cn.pipelining && cfg.Chunking != Off
 	return cn, nil
@@ -388,10 +390,15 @@ func (cn *conn) refuses(m *Envelope) *Error {
 // closes it; after a good DATA nothing is needed. sent: the final dot went
 // out (go-smtp writes it in Close), so the relay may have the message.
 func (cn *conn) sendStepwise(m *Envelope) (e *Error, sent bool) {
-	if err := cn.c.Mail(m.From, &smtp.MailOptions{UTF8: m.UTF8}); err != nil {
+	// go-smtp drops ENVID and ORCPT itself where the relay lacks DSN.
+	if err := cn.c.Mail(m.From, &smtp.MailOptions{UTF8: m.UTF8, EnvelopeID: m.EnvID}); err != nil {
 		return cn.reset(Classify("MAIL", err)), false
 	}
-	if err := cn.c.Rcpt(m.To, nil); err != nil {
+	var rcpt *smtp.RcptOptions
+	if m.EnvID != "" && !m.UTF8 {
+		rcpt = &smtp.RcptOptions{OriginalRecipientType: smtp.DSNAddressTypeRFC822, OriginalRecipient: m.To}
+	}
+	if err := cn.c.Rcpt(m.To, rcpt); err != nil {
 		return cn.reset(Classify("RCPT", err)), false
 	}
 	w, err := cn.c.Data()

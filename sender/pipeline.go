@@ -18,13 +18,14 @@ import (
 type pipe struct {
 	bw    *bufio.Writer
 	tr    *textproto.Reader
+	dsn   bool      // the relay offers DSN: ENVID and ORCPT go along
 	last  *Error    // reply to the latest final dot
 	after *Envelope // the message whose commands went with it
 }
 
 func (cn *conn) pipe() *pipe {
 	if cn.p == nil {
-		cn.p = &pipe{bw: bufio.NewWriterSize(cn.nc, 32<<10), tr: replyReader(cn.nc, 4<<10)}
+		cn.p = &pipe{bw: bufio.NewWriterSize(cn.nc, 32<<10), tr: replyReader(cn.nc, 4<<10), dsn: cn.dsn}
 	}
 	return cn.p
 }
@@ -52,16 +53,44 @@ func (cn *conn) sendChunked(m *Envelope) (e *Error, sent bool) {
 	return cn.settle(p, first(mail, rcpt, bdat)), !refused
 }
 
+// envelope writes MAIL and RCPT straight into the buffer: no string is
+// built per message, with or without the DSN parameters.
 func (p *pipe) envelope(m *Envelope, utf8 bool) {
+	dsn := p.dsn && m.EnvID != ""
 	p.bw.WriteString("MAIL FROM:<")
 	p.bw.WriteString(m.From)
+	p.bw.WriteByte('>')
 	if utf8 {
-		p.bw.WriteString("> SMTPUTF8\r\nRCPT TO:<")
-	} else {
-		p.bw.WriteString(">\r\nRCPT TO:<")
+		p.bw.WriteString(" SMTPUTF8")
 	}
+	if dsn {
+		p.bw.WriteString(" ENVID=")
+		writeXtext(p.bw, m.EnvID)
+	}
+	p.bw.WriteString("\r\nRCPT TO:<")
 	p.bw.WriteString(m.To)
-	p.bw.WriteString(">\r\n")
+	p.bw.WriteByte('>')
+	if dsn && !m.UTF8 {
+		p.bw.WriteString(" ORCPT=rfc822;")
+		writeXtext(p.bw, m.To)
+	}
+	p.bw.WriteString("\r\n")
+}
+
+// writeXtext writes s as RFC 3461 xtext: printable ASCII but '+' and '='
+// as itself, everything else as +XX.
+func writeXtext(w *bufio.Writer, s string) {
+	const hexDigits = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c > ' ' && c < 0x7f && c != '+' && c != '=' {
+			w.WriteByte(c)
+			continue
+		}
+		w.WriteByte('+')
+		w.WriteByte(hexDigits[c>>4])
+		w.WriteByte(hexDigits[c&0xf])
+	}
 }
 
 // relayOr skips reading after relay trouble: the stream is gone.

@@ -17,6 +17,10 @@ type Envelope struct {
 	To   string
 	Data []byte // the message, CRLF line endings
 	UTF8 bool   // the address needs SMTPUTF8
+	// EnvID, when set, goes as ENVID (RFC 3461) on MAIL FROM, with To as
+	// ORCPT on RCPT TO, where the relay offers DSN: a bounce then names
+	// the message even if the relay rewrote the envelope sender.
+	EnvID string
 	// Reply is set by the pool: the relay's reply to the accepted message,
 	// without its code (it often carries a queue ID).
 	Reply string

@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite of ledger.Store: the claim
-// rules, the lifecycle's transitions, recovery after a crash and writers
-// working at once. Every backend runs it unchanged:
+// rules, the lifecycle's transitions (feedback's included), recovery after
+// a crash, writers working at once, and the feedback log. Every backend runs it unchanged:
 //
 //	func TestConformance(t *testing.T) { storetest.Run(t, openMyStore) }
 package storetest
@@ -28,6 +28,11 @@ func Run(t *testing.T, open Open) {
 		"RecoverAfterCrash":         recoverAfterCrash,
 		"RecoverOnlyWhatWasOnWire":  recoverOnlyWhatWasOnWire,
 		"ConcurrentWritersLoseNone": concurrentWritersLoseNone,
+		"FeedbackTransitions":       feedbackTransitions,
+		"FeedbackIdempotent":        feedbackIdempotent,
+		"FeedbackSoftLimit":         feedbackSoftLimit,
+		"SentMessageFindsTheRow":    sentMessageFindsTheRow,
+		"FeedbackBatch":             feedbackBatch,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
@@ -206,5 +211,164 @@ func concurrentWritersLoseNone(t *testing.T, s ledger.Store) {
 	}
 	if n := counts(t, s, id); n.Sent != rows || n.InFlight != 0 {
 		t.Fatalf("%+v: want all %d sent", n, rows)
+	}
+}
+
+// sentWithID is a first-try send recording its Message-ID.
+func sentWithID(row int) ledger.Outcome {
+	o := sent(row)
+	o.MessageID = fmt.Sprintf("m%d@example.com", row)
+	return o
+}
+
+func record(t *testing.T, s ledger.Store, f ledger.Feedback) ledger.FeedbackResult {
+	t.Helper()
+	res, err := s.RecordFeedback(context.Background(), f)
+	if err != nil {
+		t.Fatalf("%s row %d: %v", f.Key, f.Row, err)
+	}
+	return res
+}
+
+// Feedback moves a delivered row on (sent to bounced, complained,
+// unsubscribed) and never back; a row never delivered cannot bounce.
+func feedbackTransitions(t *testing.T, s ledger.Store) {
+	id := campaign(t, s, 5)
+	now := time.Now()
+	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 6, DueAt: now}}, Outcomes: []ledger.Outcome{
+		sentWithID(2), sentWithID(3), sentWithID(4), {Row: 5, State: ledger.Failed, Attempted: true, Attempt: 1, Code: 550},
+		{Row: 6, State: ledger.Deferred, Attempted: true, Attempt: 1, Code: 450, NextAttempt: now.Add(time.Hour)},
+	}, Settled: true}, now)
+	fb := func(key string, row int, to ledger.State) ledger.Feedback {
+		return ledger.Feedback{Key: key, At: now, Kind: string(to), Source: "test", CampaignID: id, Row: row, State: to}
+	}
+	for _, f := range []ledger.Feedback{fb("b2", 2, ledger.Bounced), fb("c3", 3, ledger.Complained), fb("b4", 4, ledger.Bounced),
+		fb("c4", 4, ledger.Complained), fb("u4", 4, ledger.Unsubscribed)} {
+		if res := record(t, s, f); !res.Moved {
+			t.Errorf("%s: %+v, want the row moved", f.Key, res)
+		}
+	}
+	// Never back: a bounce after the unsubscribe is recorded, the row stays.
+	if res := record(t, s, fb("b4-late", 4, ledger.Bounced)); res.Moved || res.Duplicate {
+		t.Errorf("a bounce after an unsubscribe: %+v, want recorded only", res)
+	}
+	for _, f := range []ledger.Feedback{fb("x5", 5, ledger.Bounced), fb("x6", 6, ledger.Complained), fb("x6u", 6, ledger.Unsubscribed),
+		fb("x2", 2, ledger.Sent), fb("x99", 99, ledger.Bounced)} {
+		_, err := s.RecordFeedback(context.Background(), f)
+		if !errors.Is(err, ledger.ErrIllegalTransition) && !errors.Is(err, ledger.ErrNoRow) {
+			t.Errorf("%s: %v, want ErrIllegalTransition", f.Key, err)
+		}
+	}
+	want := ledger.Counts{Total: 5, Bounced: 1, Complained: 1, Unsubscribed: 1, Failed: 1, Deferred: 1}
+	if n := counts(t, s, id); n != want {
+		t.Errorf("counts %+v, want %+v", n, want)
+	}
+	// The history keeps the send and adds each report.
+	at, err := s.Attempts(context.Background(), id, 4)
+	if err != nil || len(at) != 5 || at[0].State != ledger.Sent || at[1].State != ledger.Bounced || at[4].State != ledger.Unsubscribed {
+		t.Errorf("row 4's history: %+v (%v), want the send then four reports", at, err)
+	}
+}
+
+// A Key recorded once is a Duplicate after; a report of the state a row
+// has already is recorded, not an error; one suppression per address.
+func feedbackIdempotent(t *testing.T, s ledger.Store) {
+	id := campaign(t, s, 2)
+	now := time.Now()
+	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 3, DueAt: now}}, Outcomes: []ledger.Outcome{sentWithID(2), sentWithID(3)}, Settled: true}, now)
+	f := ledger.Feedback{Key: "k1", At: now, Kind: "hard_bounce", Source: "dsn", CampaignID: id, Row: 2, State: ledger.Bounced,
+		Status: "5.1.1", Suppress: ledger.SourceBounce, Reason: "5.1.1 gone"}
+	if res := record(t, s, f); !res.Moved || !res.Suppressed {
+		t.Fatalf("first: %+v", res)
+	}
+	gen, _ := s.SuppressionGen(context.Background())
+	if res := record(t, s, f); !res.Duplicate || res.Moved || res.Suppressed {
+		t.Fatalf("the same key again: %+v, want a duplicate", res)
+	}
+	f.Key = "k2"
+	if res := record(t, s, f); res.Duplicate || res.Moved || res.Suppressed {
+		t.Fatalf("the same state again: %+v, want recorded only", res)
+	}
+	if again, _ := s.SuppressionGen(context.Background()); again != gen {
+		t.Errorf("the suppression generation moved without a new suppression")
+	}
+	if sup, ok, _ := s.Suppressed(context.Background(), "u0@example.com"); !ok || sup.Source != ledger.SourceBounce {
+		t.Errorf("row 2's address: %+v %v, want suppressed as a bounce", sup, ok)
+	}
+	if at, _ := s.Attempts(context.Background(), id, 2); len(at) != 3 {
+		t.Errorf("history %+v: want the send and two reports (not the duplicate)", at)
+	}
+}
+
+// Soft bounces suppress at the limit within the window, not before, and
+// not when spread beyond it.
+func feedbackSoftLimit(t *testing.T, s ledger.Store) {
+	id := campaign(t, s, 1)
+	now := time.Now()
+	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 2, DueAt: now}}, Outcomes: []ledger.Outcome{sentWithID(2)}, Settled: true}, now)
+	soft := func(key string, at time.Time) ledger.FeedbackResult {
+		return record(t, s, ledger.Feedback{Key: key, At: at, Kind: "soft_bounce", Source: "dsn", CampaignID: id, Row: 2,
+			State: ledger.Bounced, Soft: true, SoftLimit: 3, SoftSince: now.Add(-30 * 24 * time.Hour)})
+	}
+	soft("old", now.Add(-40*24*time.Hour)) // outside the window
+	if res := soft("s1", now.Add(-time.Hour)); res.Suppressed {
+		t.Fatal("suppressed at the second soft bounce, one of them outside the window")
+	}
+	if res := soft("s2", now); res.Suppressed {
+		t.Fatal("suppressed at two soft bounces within the window")
+	}
+	if n, err := s.SoftBounces(context.Background(), "u0@example.com", now.Add(-30*24*time.Hour)); n != 2 || err != nil {
+		t.Fatalf("SoftBounces %d %v, want 2", n, err)
+	}
+	if res := soft("s3", now); !res.Suppressed {
+		t.Fatal("not suppressed at the third soft bounce within the window")
+	}
+}
+
+// SentMessage finds a row by the Message-ID it was sent with, exactly.
+func sentMessageFindsTheRow(t *testing.T, s ledger.Store) {
+	id := campaign(t, s, 3)
+	now := time.Now()
+	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 4, DueAt: now}}, Outcomes: []ledger.Outcome{sentWithID(3)}}, now)
+	ctx := context.Background()
+	got, r, ok, err := s.SentMessage(ctx, 3, "m3@example.com")
+	if err != nil || !ok || got != id || r.Row != 3 || r.Key != "u1@example.com" {
+		t.Fatalf("SentMessage: %d %+v %v %v", got, r, ok, err)
+	}
+	for _, q := range []struct {
+		row int
+		id  string
+	}{{3, "M3@example.com"}, {2, "m3@example.com"}, {3, ""}, {2, ""}, {9, "m9@example.com"}} {
+		if _, _, ok, err := s.SentMessage(ctx, q.row, q.id); ok || err != nil {
+			t.Errorf("SentMessage(%d, %q) found a row (%v)", q.row, q.id, err)
+		}
+	}
+	k1, err := s.Secret(ctx, "verp")
+	k2, err2 := s.Secret(ctx, "verp")
+	if err != nil || err2 != nil || len(k1) != 32 || string(k1) != string(k2) {
+		t.Fatalf("Secret: %x %v, then %x %v: want the same 32 bytes", k1, err, k2, err2)
+	}
+}
+
+// RecordFeedbacks records a batch in one transaction, a later one seeing
+// an earlier one; one about a row never delivered is refused alone.
+func feedbackBatch(t *testing.T, s ledger.Store) {
+	id := campaign(t, s, 3)
+	now := time.Now()
+	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 4, DueAt: now}}, Outcomes: []ledger.Outcome{sentWithID(2), sentWithID(3)}}, now)
+	fb := func(key string, row int, to ledger.State) ledger.Feedback {
+		return ledger.Feedback{Key: key, At: now, Kind: string(to), Source: "test", CampaignID: id, Row: row, State: to}
+	}
+	res, err := s.RecordFeedbacks(context.Background(), []ledger.Feedback{
+		fb("a", 2, ledger.Bounced), fb("b", 4, ledger.Bounced), fb("a", 2, ledger.Bounced), fb("c", 3, ledger.Complained), fb("d", 9, ledger.Bounced)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 5 || !res[0].Moved || !errors.Is(res[1].Refused, ledger.ErrIllegalTransition) || !res[2].Duplicate ||
+		!res[3].Moved || !errors.Is(res[4].Refused, ledger.ErrNoRow) {
+		t.Fatalf("results %+v", res)
+	}
+	if n := counts(t, s, id); n.Bounced != 1 || n.Complained != 1 || n.InFlight != 1 {
+		t.Fatalf("counts %+v", n)
 	}
 }

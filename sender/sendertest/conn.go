@@ -56,6 +56,7 @@ func (s *Server) newSMTPServer(seq int, t *tap) *smtp.Server {
 	srv.MaxMessageBytes = maxMessageBytes
 	srv.MaxRecipients = maxRecipients
 	srv.AllowInsecureAuth = !s.opts.TLS && !s.opts.ImplicitTLS
+	srv.EnableDSN = s.opts.DSN
 	if s.opts.TLS && !s.opts.ImplicitTLS {
 		srv.TLSConfig = s.tlsConfig // offers STARTTLS
 	}

@@ -57,6 +57,9 @@ type Options struct {
 	// DiscardData records messages without their Data (MessageID and Subject
 	// are still parsed), for load tests that send many large messages.
 	DiscardData bool
+	// DSN offers the DSN extension (RFC 3461): ENVID and ORCPT are then
+	// taken and recorded in each Message.
+	DSN bool
 	// Faults are the server's misbehaviours.
 	Faults Faults
 }
@@ -106,6 +109,10 @@ type Message struct {
 	// MessageID and Subject are the raw header values, trimmed (MessageID
 	// keeps its angle brackets). Empty when absent or unparsable.
 	MessageID, Subject string
+	// EnvID is MAIL FROM's ENVID, ORCPT each RCPT's ORCPT as
+	// "type;address" ("" when none), both decoded (DSN only).
+	EnvID string
+	ORCPT []string
 	// Conn is the connection's sequence number, 1 for the first connection
 	// the server accepted.
 	Conn int

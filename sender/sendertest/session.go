@@ -38,11 +38,13 @@ type session struct {
 	authed bool
 	from   string
 	rcpts  []string
+	envID  string
+	orcpt  []string
 }
 
 var _ smtp.AuthSession = (*session)(nil)
 
-func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 	s := se.srv
 	if err := s.hold(); err != nil {
 		return err
@@ -57,11 +59,14 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 		return hangUp(se.c, ErrTooManyMessages)
 	}
 	se.from = from
-	se.rcpts = nil
+	se.rcpts, se.orcpt, se.envID = nil, nil, ""
+	if opts != nil {
+		se.envID = opts.EnvelopeID
+	}
 	return nil
 }
 
-func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (se *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s := se.srv
 	if err := s.hold(); err != nil {
 		return err
@@ -76,6 +81,11 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 	}
 	se.rcpts = append(se.rcpts, to)
+	orcpt := ""
+	if opts != nil && opts.OriginalRecipient != "" {
+		orcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+	}
+	se.orcpt = append(se.orcpt, orcpt)
 	return nil
 }
 
@@ -109,7 +119,8 @@ func (se *session) Data(r io.Reader) error {
 	if s.opts.DiscardData {
 		data = nil
 	}
-	s.record(Message{From: se.from, To: rcpts, Data: data, MessageID: id, Subject: subject, Conn: se.conn})
+	s.record(Message{From: se.from, To: rcpts, Data: data, MessageID: id, Subject: subject, Conn: se.conn,
+		EnvID: se.envID, ORCPT: append([]string(nil), se.orcpt...)})
 	return nil
 }
 
@@ -131,8 +142,8 @@ func (s *Server) silence(c *smtp.Conn) error {
 }
 
 func (se *session) Reset() {
-	se.from = ""
-	se.rcpts = nil
+	se.from, se.envID = "", ""
+	se.rcpts, se.orcpt = nil, nil
 }
 
 func (se *session) Logout() error { return nil }

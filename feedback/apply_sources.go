@@ -1,0 +1,165 @@
+package feedback
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// MaxMessage is the largest message a mailbox reader hands over; a larger
+// one is unreadable (a DSN quotes at most the original's headers, or the
+// original, which mailblast keeps small).
+const MaxMessage = 32 << 20
+
+// ErrTooLarge is a message over MaxMessage.
+var ErrTooLarge = fmt.Errorf("message larger than %d MB", MaxMessage>>20)
+
+// Message is one message of a mailbox, and where it came from.
+type Message struct {
+	Path   string // the file
+	Number int    // its place in an mbox (1 for the first), 0 for a file of its own
+	Data   []byte
+}
+
+// Where names the message for the user: the file, and in an mbox its
+// number.
+func (m Message) Where() string {
+	if m.Number > 0 {
+		return fmt.Sprintf("%s: message %d", m.Path, m.Number)
+	}
+	return m.Path
+}
+
+// ReadMailbox calls fn with each message at path: one .eml file, an mbox
+// file (it starts "From "), or a Maildir (a directory with cur/ or new/);
+// path "-" reads stdin (a message or an mbox). What cannot be read is
+// handed to fn with its error, and reading goes on with the next message
+// or file; only an error fn returns stops it.
+func ReadMailbox(path string, stdin io.Reader, fn func(Message, error) error) error {
+	if path == "-" {
+		return readStream(path, stdin, fn)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fn(Message{Path: path}, err)
+	}
+	if fi.IsDir() {
+		return readMaildir(path, fn)
+	}
+	return readFile(path, fn)
+}
+
+func readFile(path string, fn func(Message, error) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fn(Message{Path: path}, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return fn(Message{Path: path}, errors.New("not a regular file"))
+	}
+	return readStream(path, f, fn)
+}
+
+// readStream reads one message, or an mbox when it starts "From ".
+func readStream(path string, r io.Reader, fn func(Message, error) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(5)
+	if string(head) == "From " {
+		return readMbox(path, br, fn)
+	}
+	data, err := io.ReadAll(io.LimitReader(br, MaxMessage+1))
+	if err == nil && len(data) > MaxMessage {
+		err = ErrTooLarge
+	}
+	if err != nil {
+		return fn(Message{Path: path}, err)
+	}
+	return fn(Message{Path: path, Data: data}, nil)
+}
+
+// readMbox splits an mbox at its "From " lines (mboxrd: a ">From " line
+// in a message loses one '>').
+func readMbox(path string, br *bufio.Reader, fn func(Message, error) error) error {
+	var msg bytes.Buffer
+	n, tooLarge := 0, false
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		m := Message{Path: path, Number: n, Data: bytes.Clone(msg.Bytes())}
+		msg.Reset()
+		if tooLarge {
+			tooLarge = false
+			return fn(Message{Path: path, Number: m.Number}, ErrTooLarge)
+		}
+		return fn(m, nil)
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil // a long line: its pieces come one after another
+		}
+		if bytes.HasPrefix(line, []byte("From ")) && (msg.Len() == 0 || bytes.HasSuffix(msg.Bytes(), []byte("\n\n")) || bytes.HasSuffix(msg.Bytes(), []byte("\r\n\r\n"))) {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			n++
+		} else if n > 0 && !tooLarge {
+			if unquoted, ok := bytes.CutPrefix(line, []byte(">")); ok && bytes.HasPrefix(bytes.TrimLeft(unquoted, ">"), []byte("From ")) {
+				line = unquoted
+			}
+			msg.Write(line)
+			if msg.Len() > MaxMessage {
+				tooLarge = true
+				msg.Reset()
+			}
+		}
+		if err == io.EOF {
+			return flush()
+		}
+		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return fn(Message{Path: path, Number: n + 1}, err)
+		}
+	}
+}
+
+// readMaildir reads new/ and cur/, each in name order (a Maildir's names
+// begin with their delivery time).
+func readMaildir(dir string, fn func(Message, error) error) error {
+	found := false
+	for _, sub := range []string{"new", "cur"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			if ferr := fn(Message{Path: filepath.Join(dir, sub)}, err); ferr != nil {
+				return ferr
+			}
+			continue
+		}
+		found = true
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+		for _, e := range entries {
+			if e.IsDir() || e.Name()[0] == '.' {
+				continue
+			}
+			if err := readFile(filepath.Join(dir, sub, e.Name()), fn); err != nil {
+				return err
+			}
+		}
+	}
+	if !found {
+		return fn(Message{Path: dir}, errors.New("a directory that is not a Maildir (it has neither cur/ nor new/)"))
+	}
+	return nil
+}
