@@ -164,7 +164,7 @@ func parseGroup(lines [][]byte) fieldGroup {
 	for _, line := range lines {
 		if line[0] == ' ' || line[0] == '\t' {
 			if v, ok := g[name]; ok && name != "" && len(v) < maxFieldValue {
-				g[name] = capBytes(v+" "+string(bytes.TrimSpace(line)), maxFieldValue)
+				g[name] = capBytes(v+" "+fieldString(line), maxFieldValue)
 			}
 			continue
 		}
@@ -178,9 +178,19 @@ func parseGroup(lines [][]byte) fieldGroup {
 			continue
 		}
 		name = key
-		g[key] = capBytes(string(bytes.TrimSpace(v)), maxFieldValue)
+		g[key] = fieldString(v)
 	}
 	return g
+}
+
+// fieldString is b trimmed and capped at maxFieldValue bytes, without
+// copying more than that.
+func fieldString(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > maxFieldValue {
+		b = b[:maxFieldValue+utf8.UTFMax] // capBytes cuts at a rune start
+	}
+	return capBytes(string(b), maxFieldValue)
 }
 
 // capBytes cuts s to at most n bytes without splitting a UTF-8 sequence.
