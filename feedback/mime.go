@@ -23,6 +23,10 @@ type reportParts struct {
 	returned mail.Header // header of the returned original, nil if none
 }
 
+// maxReportParts bounds the parts looked at: a report has three or four,
+// and every part costs a header map however small it is.
+const maxReportParts = 16
+
 // returnedTypes are the parts that hold the returned original or its
 // header (RFC 3462, RFC 6532, RFC 6533).
 var returnedTypes = map[string]bool{
@@ -41,7 +45,13 @@ func readReportParts(m *message, statusTypes map[string]bool) (reportParts, erro
 		return rp, errors.New("multipart/report without a boundary")
 	}
 	mr := multipart.NewReader(m.body, boundary)
-	for rp.status == nil || rp.returned == nil {
+	for n := 0; rp.status == nil || rp.returned == nil; n++ {
+		if n == maxReportParts {
+			if rp.status != nil {
+				return rp, nil
+			}
+			return rp, fmt.Errorf("no report part among the first %d parts", maxReportParts)
+		}
 		part, err := mr.NextPart()
 		if err != nil {
 			if rp.status != nil {
@@ -103,14 +113,15 @@ func readHeader(r io.Reader) mail.Header {
 
 // fieldGroup is one group of RFC 3464 / RFC 5965 fields: header-like
 // "Name: value" lines, continued by lines that start with white space.
-// Names are lower-cased; the first occurrence of a name wins.
+// Names are lower-cased; the first occurrence of a name wins; only the
+// fields in groupFields are kept.
 type fieldGroup map[string]string
 
 // Bounds of a field group: a hostile report with a million fields or a
 // megabyte value in one block costs no more than these.
 const (
-	maxGroupFields = 64
-	maxFieldValue  = 4096
+	maxGroupLines = 256 // continuation lines included
+	maxFieldValue = 4096
 )
 
 func (g fieldGroup) get(name string) string { return g[name] }
@@ -141,7 +152,7 @@ func splitGroups(body []byte, maxBlocks int) (perMessage fieldGroup, blocks []fi
 			flush()
 			continue
 		}
-		if len(group) < maxGroupFields*4 { // continuation lines included
+		if len(group) < maxGroupLines {
 			group = append(group, line)
 		}
 	}
@@ -158,29 +169,54 @@ func cutLine(b []byte) (line, rest []byte) {
 	return bytes.TrimSuffix(b[:i], []byte("\r")), b[i+1:]
 }
 
+// groupFields are the fields Parse reads (RFC 3464, RFC 5965); others
+// are skipped without costing an allocation.
+var groupFields = map[string]bool{
+	"original-envelope-id": true, "arrival-date": true, "original-recipient": true,
+	"final-recipient": true, "action": true, "status": true, "diagnostic-code": true,
+	"last-attempt-date": true, "feedback-type": true, "original-rcpt-to": true,
+	"original-mail-from": true,
+}
+
 func parseGroup(lines [][]byte) fieldGroup {
 	g := fieldGroup{}
 	var name string // the field a continuation line continues
 	for _, line := range lines {
 		if line[0] == ' ' || line[0] == '\t' {
-			if v, ok := g[name]; ok && name != "" && len(v) < maxFieldValue {
+			if v, ok := g[name]; ok && len(v) < maxFieldValue {
 				g[name] = capBytes(v+" "+fieldString(line), maxFieldValue)
 			}
 			continue
 		}
-		k, v, ok := bytes.Cut(line, []byte(":"))
 		name = ""
-		if !ok || len(g) >= maxGroupFields {
-			continue
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if key := fieldName(k); ok && key != "" {
+			if _, dup := g[key]; !dup {
+				name = key
+				g[key] = fieldString(v)
+			}
 		}
-		key := strings.ToLower(string(bytes.TrimSpace(k)))
-		if _, dup := g[key]; dup || key == "" {
-			continue
-		}
-		name = key
-		g[key] = fieldString(v)
 	}
 	return g
+}
+
+// fieldName is the lower-cased name k if Parse reads that field, else "".
+func fieldName(k []byte) string {
+	var buf [32]byte
+	k = bytes.TrimSpace(k)
+	if len(k) > len(buf) {
+		return ""
+	}
+	for i, c := range k {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	if !groupFields[string(buf[:len(k)])] {
+		return ""
+	}
+	return string(buf[:len(k)])
 }
 
 // fieldString is b trimmed and capped at maxFieldValue bytes, without

@@ -187,3 +187,35 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// Many tiny parts before the report part: each costs a header map, so
+// only the first maxReportParts parts are looked at.
+func TestParseManyParts(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("From: x@example.org\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n")
+	for b.Len() < 9<<20 {
+		b.WriteString("--b\nX: y\n\n.\n")
+	}
+	b.WriteString("--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; y@example.org\nAction: failed\nStatus: 5.1.1\n\n--b--\n")
+	rep, err, _ := parseMeasured(t, []byte(b.String()))
+	if rep.Class != ClassUnreadable || err == nil {
+		t.Errorf("%+v, %v; want unreadable", rep, err)
+	}
+}
+
+// Blocks of many distinct short fields: bounded per block and in number.
+func TestParseManyFields(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("From: x@example.org\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n")
+	for i := 0; b.Len() < 9<<20; i++ {
+		fmt.Fprintf(&b, "\nAction: failed\nStatus: 5.1.1\nFinal-Recipient: rfc822; u%d@example.org\n", i)
+		for f := 0; f < 200; f++ {
+			fmt.Fprintf(&b, "F%d: v\n", f)
+		}
+	}
+	b.WriteString("\n--b--\n")
+	rep, err, _ := parseMeasured(t, []byte(b.String()))
+	if err != nil || len(rep.Events) != MaxRecipientBlocks {
+		t.Errorf("%d events, %v", len(rep.Events), err)
+	}
+}

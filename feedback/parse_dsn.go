@@ -189,13 +189,25 @@ func dsnToken(perMessage fieldGroup, h mail.Header) string {
 	return ""
 }
 
-// verpToken is what follows the first '+' of the local part of the
-// address in v (LOCAL+TOKEN@domain), or "".
+// verpToken is what follows the first '+' of the local part of an address
+// in v (LOCAL+TOKEN@domain), or "". v may be an address list (To).
 func verpToken(v string) string {
-	addr := strings.TrimSpace(v)
-	if a, err := mail.ParseAddress(addr); err == nil {
-		addr = a.Address
+	addrs := []string{strings.TrimSpace(v)}
+	if list, err := mail.ParseAddressList(v); err == nil {
+		addrs = addrs[:0]
+		for _, a := range list {
+			addrs = append(addrs, a.Address)
+		}
 	}
+	for _, addr := range addrs {
+		if t := addrToken(addr); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+func addrToken(addr string) string {
 	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "<"), ">")
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {
@@ -208,14 +220,16 @@ func verpToken(v string) string {
 	return clean(token, 256)
 }
 
-// xtextDecode undoes RFC 3461's xtext: "+HH" is the byte 0xHH.
+// xtextDecode undoes RFC 3461's xtext: "+HH" (upper-case hex) is the
+// byte 0xHH. Postfix writes the ENVID decoded already; a '+' not followed
+// by two upper-case hex digits stays as it is.
 func xtextDecode(s string) string {
 	if !strings.Contains(s, "+") {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '+' && i+2 < len(s) {
+		if s[i] == '+' && i+2 < len(s) && isUpperHex(s[i+1]) && isUpperHex(s[i+2]) {
 			if n, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
 				b.WriteByte(byte(n))
 				i += 2
@@ -226,6 +240,8 @@ func xtextDecode(s string) string {
 	}
 	return b.String()
 }
+
+func isUpperHex(c byte) bool { return ('0' <= c && c <= '9') || ('A' <= c && c <= 'F') }
 
 // messageID is the Message-ID of the returned original, without its
 // angle brackets.

@@ -166,7 +166,7 @@ func TestParseDiagnostic(t *testing.T) {
 
 // dsnWith is a minimal DSN whose one per-recipient block is block.
 func dsnWith(block string) string {
-	return "From: MAILER-DAEMON@example.org\nTo: bounces+tok@example.com\n" +
+	return "From: MAILER-DAEMON@example.org\nTo: Someone <someone@example.org>, bounces+tok@example.com\n" +
 		"Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n" +
 		"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; example.org\n\n" +
 		"Final-Recipient: rfc822; x@example.org\n" + block + "\n--b--\n"
@@ -213,6 +213,8 @@ func TestParseTokens(t *testing.T) {
 		{"", "", "tok"}, // the To of dsnWith
 		{"Delivered-To: bounces+deliv@example.com\n", "Original-Envelope-Id: env+2Bid+3Dx\n", "env+id=x"},
 		{"Delivered-To: <bounces+a+b@example.com>\n", "", "a+b"},
+		{"Delivered-To: <bounces+a+b@example.com>\n", "Original-Envelope-Id: ENV+TOKEN+2b\n", "ENV+TOKEN+2b"},
+		{"X-Original-To: news@example.com\n", "", "tok"},
 	}
 	for _, c := range cases {
 		msg := c.header + strings.Replace(dsnWith("Action: failed\nStatus: 5.1.1\n"), "Reporting-MTA: dns; example.org\n", "Reporting-MTA: dns; example.org\n"+c.perMessage, 1)
