@@ -1,6 +1,7 @@
 package feedback
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"errors"
@@ -19,8 +20,9 @@ import (
 // never recursed into, so MIME nesting costs nothing (a returned message
 // is read up to the end of its header only).
 type reportParts struct {
-	status   []byte      // message/delivery-status or message/feedback-report body
-	returned mail.Header // header of the returned original, nil if none
+	found    bool         // a part of the wanted type was read
+	status   statusGroups // its field groups
+	returned mail.Header  // header of the returned original, nil if none
 }
 
 // maxReportParts bounds the parts looked at: a report has three or four,
@@ -38,23 +40,23 @@ var returnedTypes = map[string]bool{
 // whose type is in statusTypes and the first returned header. An error
 // after the status part was read is dropped: a truncated or broken
 // returned message still leaves a usable report.
-func readReportParts(m *message, statusTypes map[string]bool) (reportParts, error) {
+func readReportParts(m *message, statusTypes map[string]bool, maxBlocks int) (reportParts, error) {
 	var rp reportParts
 	boundary := m.params["boundary"]
 	if boundary == "" {
 		return rp, errors.New("multipart/report without a boundary")
 	}
 	mr := multipart.NewReader(m.body, boundary)
-	for n := 0; rp.status == nil || rp.returned == nil; n++ {
+	for n := 0; !rp.found || rp.returned == nil; n++ {
 		if n == maxReportParts {
-			if rp.status != nil {
+			if rp.found {
 				return rp, nil
 			}
 			return rp, fmt.Errorf("no report part among the first %d parts", maxReportParts)
 		}
 		part, err := mr.NextPart()
 		if err != nil {
-			if rp.status != nil {
+			if rp.found {
 				return rp, nil
 			}
 			if errors.Is(err, io.EOF) {
@@ -62,14 +64,14 @@ func readReportParts(m *message, statusTypes map[string]bool) (reportParts, erro
 			}
 			return rp, fmt.Errorf("reading parts: %w", err)
 		}
-		if err := keepPart(&rp, part, statusTypes); err != nil && rp.status == nil {
-			return rp, err
-		}
+		keepPart(&rp, part, statusTypes, maxBlocks)
 	}
 	return rp, nil
 }
 
-func keepPart(rp *reportParts, part *multipart.Part, statusTypes map[string]bool) error {
+// keepPart reads part if it is one of those wanted. A read error ends
+// the part: what was read before it is kept.
+func keepPart(rp *reportParts, part *multipart.Part, statusTypes map[string]bool, maxBlocks int) {
 	media, _, err := mime.ParseMediaType(part.Header.Get("Content-Type"))
 	if err != nil {
 		media = "text/plain" // RFC 2045's default; not a part we want
@@ -77,16 +79,11 @@ func keepPart(rp *reportParts, part *multipart.Part, statusTypes map[string]bool
 	media = strings.ToLower(media)
 	body := decodedBody(part)
 	switch {
-	case statusTypes[media] && rp.status == nil:
-		b, err := io.ReadAll(io.LimitReader(body, MaxMessageSize))
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", media, err)
-		}
-		rp.status = b
+	case statusTypes[media] && !rp.found:
+		rp.found, rp.status = true, splitGroups(body, maxBlocks)
 	case returnedTypes[media] && rp.returned == nil:
 		rp.returned = readHeader(body)
 	}
-	return nil
 }
 
 // decodedBody undoes base64; multipart.Reader already undoes
@@ -126,47 +123,64 @@ const (
 
 func (g fieldGroup) get(name string) string { return g[name] }
 
-// splitGroups splits a delivery-status body into its groups, separated by
-// empty lines: the first is the per-message group, then at most
-// maxBlocks per-recipient groups are parsed; the rest are only counted.
-func splitGroups(body []byte, maxBlocks int) (perMessage fieldGroup, blocks []fieldGroup, skipped int) {
-	var group [][]byte
-	flush := func() {
-		if len(group) == 0 {
-			return
-		}
-		switch {
-		case perMessage == nil:
-			perMessage = parseGroup(group)
-		case len(blocks) < maxBlocks:
-			blocks = append(blocks, parseGroup(group))
-		default:
-			skipped++
-		}
-		group = group[:0]
-	}
-	for len(body) > 0 {
-		var line []byte
-		line, body = cutLine(body)
-		if len(bytes.TrimSpace(line)) == 0 {
-			flush()
-			continue
-		}
-		if len(group) < maxGroupLines {
-			group = append(group, line)
-		}
-	}
-	flush()
-	return perMessage, blocks, skipped
+// statusGroups are the groups of a delivery-status (or feedback-report)
+// part: the per-message group, then the per-recipient blocks.
+type statusGroups struct {
+	perMessage fieldGroup
+	blocks     []fieldGroup
+	skipped    int // blocks past maxBlocks, counted only
 }
 
-// cutLine returns the first line of b without its line ending, and the rest.
-func cutLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return bytes.TrimSuffix(b, []byte("\r")), nil
+// splitGroups reads the groups of r, separated by empty lines, line by
+// line (a hostile part is never held whole): the first is the
+// per-message group, then at most maxBlocks per-recipient groups are
+// parsed; the rest are only counted.
+func splitGroups(r io.Reader, maxBlocks int) statusGroups {
+	var sg statusGroups
+	br := bufio.NewReaderSize(r, maxFieldValue)
+	var cur groupParser
+	for {
+		line, err := readLine(br)
+		if len(bytes.TrimSpace(line)) == 0 {
+			sg.add(&cur, maxBlocks)
+		} else if cur.lines++; cur.lines <= maxGroupLines && (sg.perMessage == nil || len(sg.blocks) < maxBlocks) {
+			cur.feed(line)
+		}
+		if err != nil {
+			sg.add(&cur, maxBlocks)
+			return sg
+		}
 	}
-	return bytes.TrimSuffix(b[:i], []byte("\r")), b[i+1:]
+}
+
+// add ends the group cur, if it had any line.
+func (sg *statusGroups) add(cur *groupParser, maxBlocks int) {
+	if cur.lines == 0 {
+		return
+	}
+	switch {
+	case sg.perMessage == nil:
+		sg.perMessage = cur.group()
+	case len(sg.blocks) < maxBlocks:
+		sg.blocks = append(sg.blocks, cur.group())
+	default:
+		sg.skipped++
+	}
+	*cur = groupParser{}
+}
+
+// readLine reads one line without its line ending; of a line longer than
+// the reader's buffer, only the start is kept.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		line = append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			_, err = br.ReadSlice('\n')
+		}
+	}
+	line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	return line, err
 }
 
 // groupFields are the fields Parse reads (RFC 3464, RFC 5965); others
@@ -178,26 +192,38 @@ var groupFields = map[string]bool{
 	"original-mail-from": true,
 }
 
-func parseGroup(lines [][]byte) fieldGroup {
-	g := fieldGroup{}
-	var name string // the field a continuation line continues
-	for _, line := range lines {
-		if line[0] == ' ' || line[0] == '\t' {
-			if v, ok := g[name]; ok && len(v) < maxFieldValue {
-				g[name] = capBytes(v+" "+fieldString(line), maxFieldValue)
-			}
-			continue
+// groupParser reads the lines of one group as they come.
+type groupParser struct {
+	g     fieldGroup
+	name  string // the field a continuation line continues
+	lines int
+}
+
+func (p *groupParser) group() fieldGroup {
+	if p.g == nil {
+		return fieldGroup{}
+	}
+	return p.g
+}
+
+func (p *groupParser) feed(line []byte) {
+	if p.g == nil {
+		p.g = fieldGroup{}
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		if v, ok := p.g[p.name]; ok && len(v) < maxFieldValue {
+			p.g[p.name] = capBytes(v+" "+fieldString(line), maxFieldValue)
 		}
-		name = ""
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if key := fieldName(k); ok && key != "" {
-			if _, dup := g[key]; !dup {
-				name = key
-				g[key] = fieldString(v)
-			}
+		return
+	}
+	p.name = ""
+	k, v, ok := bytes.Cut(line, []byte(":"))
+	if key := fieldName(k); ok && key != "" {
+		if _, dup := p.g[key]; !dup {
+			p.name = key
+			p.g[key] = fieldString(v)
 		}
 	}
-	return g
 }
 
 // fieldName is the lower-cased name k if Parse reads that field, else "".

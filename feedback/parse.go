@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/mail"
 	"strings"
@@ -47,7 +48,7 @@ func unreadable(format string, args ...any) (Report, error) {
 // Events; the others carry none. It reads at most MaxMessageSize+1 bytes
 // of r. The error is non-nil only with ClassUnreadable.
 func Parse(r io.Reader) (Report, error) {
-	raw, err := io.ReadAll(io.LimitReader(r, MaxMessageSize+1))
+	raw, err := readBounded(r)
 	if err != nil {
 		return unreadable("reading: %v", err)
 	}
@@ -58,6 +59,45 @@ func Parse(r io.Reader) (Report, error) {
 	rep, err := parseRaw(raw)
 	rep.Truncated = truncated
 	return rep, err
+}
+
+// readBounded reads at most MaxMessageSize+1 bytes of r, into one buffer
+// of the right size when r tells its size (a file, a bytes.Reader), to
+// spare io.ReadAll's growing copies on a large message.
+func readBounded(r io.Reader) ([]byte, error) {
+	size := 512
+	if n, ok := sizeOf(r); ok {
+		size = int(min(n, MaxMessageSize+1)) + 1 // room to see EOF
+	}
+	buf := make([]byte, 0, size)
+	lr := io.LimitReader(r, MaxMessageSize+1)
+	for {
+		if len(buf) == cap(buf) { // double: 2x the final size in all
+			buf = append(make([]byte, 0, min(2*cap(buf), MaxMessageSize+2)), buf...)
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// sizeOf is how many bytes r holds, if it can tell: an upper bound for a
+// file read from its middle, which is all readBounded needs.
+func sizeOf(r io.Reader) (int64, bool) {
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		return int64(v.Len()), true
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size(), true
+		}
+	}
+	return 0, false
 }
 
 // message is the parsed top level and what every report's Events share.

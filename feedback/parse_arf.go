@@ -14,11 +14,11 @@ var complaintTypes = map[string]bool{"abuse": true, "fraud": true, "virus": true
 
 // parseARF reads a multipart/report; report-type=feedback-report.
 func parseARF(m *message) (Report, error) {
-	rp, err := readReportParts(m, arfStatusTypes)
+	rp, err := readReportParts(m, arfStatusTypes, 0)
 	if err != nil {
 		return unreadable("feedback report: %v", err)
 	}
-	fields, _, _ := splitGroups(rp.status, 0)
+	fields := rp.status.perMessage
 	rep := Report{Class: ClassARF}
 	if !complaintTypes[firstWord(fields.get("feedback-type"))] {
 		return rep, nil

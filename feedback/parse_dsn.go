@@ -15,12 +15,12 @@ var dsnStatusTypes = map[string]bool{
 // parseDSN reads a multipart/report; report-type=delivery-status: one
 // Event per per-recipient block that failed or was delayed.
 func parseDSN(m *message) (Report, error) {
-	rp, err := readReportParts(m, dsnStatusTypes)
+	rp, err := readReportParts(m, dsnStatusTypes, MaxRecipientBlocks)
 	if err != nil {
 		return unreadable("delivery report: %v", err)
 	}
-	perMessage, blocks, skipped := splitGroups(rp.status, MaxRecipientBlocks)
-	rep := Report{Class: ClassDSN, SkippedBlocks: skipped}
+	perMessage, blocks := rp.status.perMessage, rp.status.blocks
+	rep := Report{Class: ClassDSN, SkippedBlocks: rp.status.skipped}
 	common := Event{
 		Source:    "dsn",
 		Token:     dsnToken(perMessage, m.header),
