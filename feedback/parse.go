@@ -112,6 +112,11 @@ type message struct {
 }
 
 func parseRaw(raw []byte) (Report, error) {
+	// An mbox postmark ("From sender date"), left on a message cut from an
+	// mbox or saved by a mail client, is no header field.
+	if bytes.HasPrefix(raw, []byte("From ")) {
+		_, raw, _ = bytes.Cut(raw, []byte("\n"))
+	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return unreadable("empty input")
 	}

@@ -298,3 +298,15 @@ func TestParseEncodedStatusPart(t *testing.T) {
 		t.Errorf("base64: %+v, %v", rep, err)
 	}
 }
+
+// A message saved with its mbox postmark ("From sender date", as one
+// message cut from an mbox, or a Thunderbird .eml) parses the same.
+func TestParseMboxPostmark(t *testing.T) {
+	data := readTestdata(t, "postfix-hard.eml")
+	for _, mark := range []string{"From MAILER-DAEMON Wed Dec  2 04:41:49 2026\n", "From - Wed Dec  2 04:41:49 2026\r\n", "From MAILER-DAEMON\n"} {
+		rep, err := Parse(bytes.NewReader(append([]byte(mark), data...)))
+		if err != nil || rep.Class != ClassDSN || len(rep.Events) != 1 {
+			t.Errorf("%q: %+v, %v", mark, rep, err)
+		}
+	}
+}
