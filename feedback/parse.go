@@ -186,6 +186,8 @@ func classify(m *message) (Report, error) {
 			return parseDSN(m)
 		case "feedback-report":
 			return parseARF(m)
+		case "disposition-notification": // RFC 8098 read receipts
+			return Report{Class: ClassAutoReply}, nil
 		}
 	}
 	if isAutoReply(m.header) {

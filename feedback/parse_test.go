@@ -285,6 +285,12 @@ func TestParseAutoSubmitted(t *testing.T) {
 	if rep.Class != ClassOther {
 		t.Errorf("Auto-Submitted: no is %q", rep.Class)
 	}
+	// A read receipt (RFC 8098 MDN) is an automatic answer, no report.
+	mdn := "From: a@example.org\nContent-Type: multipart/report; report-type=disposition-notification; boundary=b\n\n" +
+		"--b\nContent-Type: message/disposition-notification\n\nFinal-Recipient: rfc822; a@example.org\nDisposition: automatic-action/MDN-sent-automatically; displayed\n--b--\n"
+	if rep, err := Parse(strings.NewReader(mdn)); err != nil || rep.Class != ClassAutoReply {
+		t.Errorf("MDN: %+v, %v", rep, err)
+	}
 }
 
 // A base64-encoded delivery-status part (some Exchange versions) and a
