@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 )
@@ -105,7 +106,7 @@ type message struct {
 	raw    []byte
 	header mail.Header
 	body   io.Reader
-	key    string    // "sha256 of the report's Message-ID or of raw"
+	key    string    // hex sha256 of the report's Message-ID, or of raw
 	date   time.Time // the report's Date, zero if absent or unparseable
 	media  string
 	params map[string]string
@@ -222,7 +223,23 @@ func firstWord(v string) string {
 	return strings.ToLower(v)
 }
 
-// eventKey is the Key of the n-th event source of one report.
-func eventKey(kind string, m *message, n int) string {
-	return fmt.Sprintf("%s:%s:%d", kind, m.key, n)
+// eventKey is the Key of the n-th event of one report: the report's own
+// key, and the fields the event was read from, so that nobody can spend
+// the Key of a genuine report in advance with a forged one that copies
+// only its (guessable) Message-ID.
+func eventKey(kind string, m *message, n int, fields ...fieldGroup) string {
+	h := sha256.New()
+	h.Write([]byte(m.key))
+	for _, g := range fields {
+		names := make([]string, 0, len(g))
+		for k := range g {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		for _, k := range names {
+			fmt.Fprintf(h, "\x00%s\x00%s", k, g[k])
+		}
+		h.Write([]byte{1})
+	}
+	return fmt.Sprintf("%s:%x:%d", kind, h.Sum(nil), n)
 }

@@ -126,6 +126,18 @@ func TestParseKeysStable(t *testing.T) {
 	if !strings.HasPrefix(arf.Events[0].Key, "arf:") {
 		t.Errorf("ARF key %q", arf.Events[0].Key)
 	}
+	// The same report delivered to another mailbox (other Delivered-To and
+	// Received fields) is the same report: same Keys.
+	moved := append([]byte("Delivered-To: other@example.com\nReceived: by elsewhere.example\n"), data...)
+	if c, _ := Parse(bytes.NewReader(moved)); c.Events[0].Key != a.Events[0].Key {
+		t.Errorf("key after redelivery %q, was %q", c.Events[0].Key, a.Events[0].Key)
+	}
+	// A forged report that reuses a genuine report's Message-ID but says
+	// something else does not take its Keys.
+	forged := bytes.Replace(data, []byte("Status: 5.1.1"), []byte("Status: 5.1.2"), 1)
+	if f, _ := Parse(bytes.NewReader(forged)); f.Events[0].Key == a.Events[0].Key {
+		t.Errorf("forged report with the same Message-ID has the same key %q", f.Events[0].Key)
+	}
 }
 
 func TestParseDates(t *testing.T) {
