@@ -223,11 +223,11 @@ func firstWord(v string) string {
 	return strings.ToLower(v)
 }
 
-// eventKey is the Key of the n-th event of one report: the report's own
+// reportEventKey is the Key of the n-th event of one report: the report's own
 // key, and the fields the event was read from, so that nobody can spend
 // the Key of a genuine report in advance with a forged one that copies
 // only its (guessable) Message-ID.
-func eventKey(kind string, m *message, n int, fields ...fieldGroup) string {
+func reportEventKey(kind string, m *message, n int, fields ...fieldGroup) string {
 	h := sha256.New()
 	h.Write([]byte(m.key))
 	for _, g := range fields {

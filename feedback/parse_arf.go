@@ -30,7 +30,7 @@ func parseARF(m *message) (Report, error) {
 		MessageID: messageID(rp.returned),
 		Address:   unredacted(fields.get("original-rcpt-to")),
 		At:        parseDate(fields.get("arrival-date"), m.date),
-		Key:       eventKey("arf", m, 0, fields),
+		Key:       reportEventKey("arf", m, 0, fields),
 	}}
 	return rep, nil
 }

@@ -33,7 +33,7 @@ func parseDSN(m *message) (Report, error) {
 			continue
 		}
 		ev.At = parseDate(b.get("last-attempt-date"), arrival)
-		ev.Key = eventKey("dsn", m, i, perMessage, b)
+		ev.Key = reportEventKey("dsn", m, i, perMessage, b)
 		rep.Events = append(rep.Events, ev)
 	}
 	return rep, nil
