@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"net/textproto"
 	"strings"
 	"unicode/utf8"
 )
@@ -96,16 +97,16 @@ func decodedBody(part *multipart.Part) io.Reader {
 }
 
 // readHeader reads the header section at the start of r, at most
-// maxHeaderSection bytes of it; nil if there is none it can read.
-// text/rfc822-headers has no empty line at its end: EOF ends it too.
+// maxHeaderSection bytes of it, and none of the body after it; nil if
+// there is none it can read. text/rfc822-headers has no empty line at
+// its end, and a broken field ends the header: what came before is kept.
 func readHeader(r io.Reader) mail.Header {
-	buf, _ := io.ReadAll(io.LimitReader(r, maxHeaderSection))
-	buf = buf[:headerSectionLen(buf)]
-	m, err := mail.ReadMessage(bytes.NewReader(append(buf, "\r\n\r\n"...)))
-	if err != nil || len(m.Header) == 0 {
+	tp := textproto.NewReader(bufio.NewReader(io.LimitReader(r, maxHeaderSection)))
+	h, _ := tp.ReadMIMEHeader()
+	if len(h) == 0 {
 		return nil
 	}
-	return m.Header
+	return mail.Header(h)
 }
 
 // fieldGroup is one group of RFC 3464 / RFC 5965 fields: header-like

@@ -227,3 +227,14 @@ func TestParseManyFields(t *testing.T) {
 		t.Errorf("%d events, %v", len(rep.Events), err)
 	}
 }
+
+// A bounce that returns a large original whole: only its header is read.
+func TestParseLargeReturnedMessage(t *testing.T) {
+	dsn := strings.TrimSuffix(dsnWith("Action: failed\nStatus: 5.1.1\n"), "--b--\n") +
+		"--b\nContent-Type: message/rfc822\n\nMessage-ID: <large@example.org>\nSubject: attachment\n\n" +
+		strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n", 200000) + "--b--\n"
+	rep, err, _ := parseMeasured(t, []byte(dsn))
+	if err != nil || len(rep.Events) != 1 || rep.Events[0].MessageID != "large@example.org" {
+		t.Errorf("%+v, %v", rep, err)
+	}
+}
