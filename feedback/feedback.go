@@ -71,6 +71,11 @@ const (
 type Report struct {
 	Class  Class
 	Events []Event
+	// Truncated: the message was longer than MaxMessageSize; its first
+	// MaxMessageSize bytes were parsed. SkippedBlocks counts the
+	// per-recipient blocks past MaxRecipientBlocks, ignored.
+	Truncated     bool
+	SkippedBlocks int
 }
 
 // Result is what applying one Event did.
