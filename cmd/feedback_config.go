@@ -1,6 +1,13 @@
 package cmd
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/mailblast/mailblast/templates"
+)
 
 // FeedbackConfig is how reports coming back after the 250 are read
 // (`feedback import`, `feedback fetch`) and when soft bounces suppress.
@@ -45,4 +52,30 @@ func feedbackDefaults() map[string]any {
 		"listen.sendgrid_public_key_file": "", "listen.mailgun_signing_key_file": "",
 		"unsubscribe.base_url": "", "unsubscribe.secret_file": "",
 	}
+}
+
+// checkListen validates the signed one-click link (unsubscribe.base_url,
+// unsubscribe.secret_file) and listen.addr. The secret is read here so a
+// short or missing one stops every command at once (exit 78), before a
+// campaign is created with links nobody can verify.
+func (c *Config) checkListen() []error {
+	var errs []error
+	u := c.Message.Unsubscribe
+	if u.BaseURL != "" && u.URL != "" {
+		errs = append(errs, errors.New("unsubscribe.url and unsubscribe.base_url are both set; keep one: base_url makes mailblast's own signed one-click link, url your own"))
+	}
+	if u.BaseURL != "" {
+		if err := templates.CheckBaseURL(u.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("unsubscribe.base_url: %w", err))
+		}
+		if u.SecretFile == "" {
+			errs = append(errs, errors.New("unsubscribe.base_url needs unsubscribe.secret_file: a file of at least 32 random bytes (head -c 32 /dev/urandom | base64 > FILE)"))
+		} else if _, err := templates.ReadUnsubscribeSecret(u.SecretFile); err != nil {
+			errs = append(errs, fmt.Errorf("unsubscribe.secret_file: %w", err))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("listen.addr %q: want HOST:PORT, like 127.0.0.1:8025", c.Listen.Addr))
+	}
+	return errs
 }

@@ -17,11 +17,6 @@ var errNotBuilt = errors.New("feedback: not built yet")
 // Parse reads one message (RFC 5322) and says what it is. Owner: parser.
 func Parse(r io.Reader) (Report, error) { return Report{}, errNotBuilt }
 
-// ParseProvider reads one provider webhook payload (format "ses",
-// "sendgrid" or "mailgun"), already authenticated or read from a file.
-// Owner: listen.
-func ParseProvider(format string, body []byte) ([]Event, error) { return nil, errNotBuilt }
-
 // Options tune an Applier.
 type Options struct {
 	SoftBounceLimit  int
