@@ -35,6 +35,7 @@ type IMAPConfig struct {
 type ListenConfig struct {
 	Addr                  string   `mapstructure:"addr"`
 	SNSCertHosts          []string `mapstructure:"sns_cert_hosts"`
+	SNSTopicARNs          []string `mapstructure:"sns_topic_arns"`
 	SendGridPublicKeyFile string   `mapstructure:"sendgrid_public_key_file"`
 	MailgunSigningKeyFile string   `mapstructure:"mailgun_signing_key_file"`
 }
@@ -49,6 +50,7 @@ func feedbackDefaults() map[string]any {
 		"feedback.imap.username": "", "feedback.imap.password": "", "feedback.imap.password_file": "",
 		"feedback.imap.mailbox": "INBOX", "feedback.imap.processed_mailbox": "mailblast-processed",
 		"listen.addr": "127.0.0.1:8025", "listen.sns_cert_hosts": []string{"sns.*.amazonaws.com"},
+		"listen.sns_topic_arns":           []string{},
 		"listen.sendgrid_public_key_file": "", "listen.mailgun_signing_key_file": "",
 		"unsubscribe.base_url": "", "unsubscribe.secret_file": "",
 	}
