@@ -119,6 +119,10 @@ func TestOneClickRefused(t *testing.T) {
 	srv := serve(t, listen.Config{Secret: secret}, rec)
 	tok := feedback.SignToken(secret, feedback.PurposeUnsubscribe, feedback.Target{CampaignID: 4, Row: 17})
 	forged := tok[:len(tok)-1] + string("ab"[0]+(tok[len(tok)-1]-'a'+1)%2)
+	// The same bytes in another spelling: the last base32 character's
+	// spare low bits flipped.
+	const b32 = "abcdefghijklmnopqrstuvwxyz234567"
+	spare := tok[:len(tok)-1] + string(b32[strings.IndexByte(b32, tok[len(tok)-1])^1])
 	verp := feedback.SignToken(secret, feedback.PurposeVERP, feedback.Target{CampaignID: 4, Row: 17})
 	form := "application/x-www-form-urlencoded"
 	for _, tc := range []struct {
@@ -126,6 +130,7 @@ func TestOneClickRefused(t *testing.T) {
 		want                    int
 	}{
 		{"forged", "/u/" + forged, form, oneClickBody, 404},
+		{"spare bits", "/u/" + spare, form, oneClickBody, 404},
 		{"VERP token", "/u/" + verp, form, oneClickBody, 404},
 		{"other key", "/u/" + feedback.SignToken([]byte("another key of thirty-two bytes!"), feedback.PurposeUnsubscribe, feedback.Target{CampaignID: 4, Row: 17}), form, oneClickBody, 404},
 		{"empty", "/u/", form, oneClickBody, 404},
