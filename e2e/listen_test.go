@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -198,6 +199,10 @@ func TestListenOneClickRefusesAndGetChangesNothing(t *testing.T) {
 	path := linkPath(t, srv, "user1@example.com")
 	if linkPath(t, srv, "user2@example.com") == path {
 		t.Fatal("two recipients share a link")
+	}
+	// preview builds the same link: it depends on the campaign and row only.
+	if out := w.mustRun(0, "preview", "list.csv"); !strings.Contains(out, "<https://unsub.example/mb"+path+">") {
+		t.Errorf("preview does not show the sent link %s:\n%s", path, out)
 	}
 	before, beforeSupp := counts(t, w), w.mustRun(0, "suppress", "list")
 	p := startListen(t, w)
@@ -456,5 +461,67 @@ func TestListenConfigRefused(t *testing.T) {
 	}
 	if srv.Count() != 0 {
 		t.Errorf("%d messages sent with a bad configuration", srv.Count())
+	}
+}
+
+// TestListenOneClickRate measures one-click POSTs per second against a
+// running listen: every recipient of a 2,000-row campaign unsubscribes
+// through 4 concurrent clients, then all do again (duplicates). Run with
+// MAILBLAST_BENCH_LISTEN=1; the figure goes to BENCHMARKS.md.
+func TestListenOneClickRate(t *testing.T) {
+	if os.Getenv("MAILBLAST_BENCH_LISTEN") == "" {
+		t.Skip("set MAILBLAST_BENCH_LISTEN=1 to measure")
+	}
+	skipWithoutApplier(t)
+	const rows = 2000
+	srv, w := sendForListen(t, rows, "")
+	paths := make([]string, 0, rows)
+	for i := 1; i <= rows; i++ {
+		paths = append(paths, linkPath(t, srv, fmt.Sprintf("user%d@example.com", i)))
+	}
+	p := startListen(t, w)
+	for _, pass := range []string{"first", "again"} {
+		start := time.Now()
+		postAll(t, p, paths, 4)
+		d := time.Since(start)
+		t.Logf("%s pass: %d one-click POSTs in %v: %.0f/s", pass, rows, d.Round(time.Millisecond), float64(rows)/d.Seconds())
+	}
+	if c := counts(t, w); c["unsubscribed"] != float64(rows) {
+		t.Errorf("status after the run: %v", c)
+	}
+}
+
+func postAll(t *testing.T, p *listenProc, paths []string, workers int) {
+	t.Helper()
+	next := make(chan string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	bad := 0
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for path := range next {
+				resp, err := client.Post(p.url+path, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 {
+					mu.Lock()
+					bad++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, path := range paths {
+		next <- path
+	}
+	close(next)
+	wg.Wait()
+	if bad > 0 {
+		t.Errorf("%d of %d POSTs failed", bad, len(paths))
 	}
 }
