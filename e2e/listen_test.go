@@ -16,9 +16,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/ledger"
@@ -174,10 +177,10 @@ func linkPath(t *testing.T, srv *sendertest.Server, addr string) string {
 }
 
 // counts is status --json as a map, for the states the feedback work adds.
-func counts(t *testing.T, w *workspace) map[string]any {
+func counts(t *testing.T, w *workspace, campaign ...string) map[string]any {
 	t.Helper()
 	var m map[string]any
-	out := w.mustRun(0, "status", "--json")
+	out := w.mustRun(0, append([]string{"status", "--json"}, campaign...)...)
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
@@ -523,5 +526,57 @@ func postAll(t *testing.T, p *listenProc, paths []string, workers int) {
 	wg.Wait()
 	if bad > 0 {
 		t.Errorf("%d of %d POSTs failed", bad, len(paths))
+	}
+}
+
+// listen beside a running send on the same state directory: every one-click
+// POST made while the send is in the middle of its campaign is answered
+// 200 and stored, and the send finishes as usual. The relay holds the
+// send's later messages until the POSTs are done, so the two overlap.
+func TestListenBesideSend(t *testing.T) {
+	skipWithoutApplier(t)
+	release := make(chan struct{})
+	let := sync.OnceFunc(func() { close(release) })
+	var seen atomic.Int32
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{Data: func(rcpts []string, _ []byte) *smtp.SMTPError {
+		if strings.HasPrefix(rcpts[0], "other") && seen.Add(1) > 50 {
+			<-release
+		}
+		return nil
+	}}})
+	t.Cleanup(let) // registered after the relay's: runs before it waits for its sessions
+	w := listenWorkspace(t, srv, 20, "")
+	w.mustRun(0, "send", "list.csv")
+	var paths []string
+	for i := 1; i <= 20; i++ {
+		paths = append(paths, linkPath(t, srv, fmt.Sprintf("user%d@example.com", i)))
+	}
+	var b strings.Builder
+	b.WriteString("email,first_name,n\n")
+	for i := 1; i <= 300; i++ {
+		fmt.Fprintf(&b, "other%d@example.org,Other%d,%d\n", i, i, i)
+	}
+	w.write("list2.csv", b.String())
+	p := startListen(t, w)
+	send, _, sendErr := w.command("send", "list2.csv", "--connections", "4")
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); srv.Count() < 20+50; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second send did not get going: %d messages", srv.Count())
+		}
+	}
+	postAll(t, p, paths, 4)
+	postAll(t, p, paths, 4) // again: duplicates, still 200
+	let()
+	if err := send.Wait(); err != nil {
+		t.Fatalf("the send beside listen: %v\n%s", err, sendErr)
+	}
+	if c := counts(t, w, "--campaign", "list"); c["unsubscribed"] != float64(20) {
+		t.Errorf("first campaign: %v", c)
+	}
+	if c := counts(t, w, "--campaign", "list2"); c["sent"] != float64(300) {
+		t.Errorf("second campaign: %v", c)
 	}
 }
