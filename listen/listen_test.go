@@ -235,9 +235,18 @@ func TestSESRefused(t *testing.T) {
 	subBad.SubscribeURL = "https://sns.evil.example/subscribe"
 	sns.Sign(&subBad, "1")
 	for name, m := range map[string]listentest.Message{"altered": altered, "wrong key": wrongKey, "cert host": badHost,
-		"http cert": plainHTTP, "redirect": redirect, "version 3": v3, "topic": topic} {
+		"http cert": plainHTTP, "version 3": v3, "topic": topic} {
 		if code, _ := post(t, u, "text/plain", m.JSON()); code != 403 {
 			t.Errorf("%s: %d, want 403", name, code)
+		}
+	}
+	// A certificate that cannot be fetched just now: 503, so SNS retries.
+	// A redirect is not followed, so it is such a failure too.
+	missing := sns.Notification("arn:good", sesBounce, "2")
+	missing.SigningCertURL = sns.Server.URL + "/missing.pem"
+	for name, m := range map[string]listentest.Message{"missing": missing, "redirect": redirect} {
+		if code, _ := post(t, u, "text/plain", m.JSON()); code != 503 {
+			t.Errorf("certificate %s: %d, want 503", name, code)
 		}
 	}
 	if code, _ := post(t, u, "text/plain", subBad.JSON()); code == 200 || sns.Subscribed() != 0 {

@@ -40,6 +40,13 @@ func (h *Handler) ses(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.verifySNS(r.Context(), m); err != nil {
 		h.cfg.Log.Warn("SNS message refused", "error", err.Error())
+		if errors.Is(err, errCertFetch) {
+			// SNS does not retry a 4xx: a certificate that could not be
+			// fetched just now must not lose the notification.
+			w.Header().Set("Retry-After", "60")
+			fail(w, http.StatusServiceUnavailable, "certificate-unavailable")
+			return
+		}
 		fail(w, http.StatusForbidden, "bad-signature")
 		return
 	}
@@ -81,7 +88,10 @@ func (h *Handler) confirmSubscription(w http.ResponseWriter, r *http.Request, m 
 	setResult(w, "subscribed")
 }
 
-var errBadSignature = errors.New("bad SNS signature")
+var (
+	errBadSignature = errors.New("bad SNS signature")
+	errCertFetch    = errors.New("SNS signing certificate not fetched")
+)
 
 // verifySNS checks m's signature with the certificate at SigningCertURL.
 func (h *Handler) verifySNS(ctx context.Context, m feedback.SNSMessage) error {
@@ -225,7 +235,7 @@ func (h *Handler) snsKey(ctx context.Context, raw string) (*rsa.PublicKey, error
 func (h *Handler) fetchCert(ctx context.Context, u *url.URL) (*rsa.PublicKey, error) {
 	b, err := h.get(ctx, u, 64<<10)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errCertFetch, err)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "CERTIFICATE" {
