@@ -81,3 +81,23 @@ func TestOneClickRefused(t *testing.T) {
 		}
 	}
 }
+
+// The signed link and its Post field are covered by the DKIM signature,
+// and oversigned, like the templated link.
+func TestOneClickDKIMSigned(t *testing.T) {
+	keys := writeKeys(t)
+	tmpl := mustLoad(t, Options{Path: "msg.tmpl", OneClick: OneClick{BaseURL: "https://acme.example", SecretFile: secretFile(t, 40)},
+		DKIM: &DKIMOptions{Domain: "mail.acme.example", Selector: "mb2025", KeyFile: keys["ed25519"]}})
+	env := testEnv
+	env.CampaignID, env.Row = 1, 2
+	msg, err := tmpl.Render(map[string]string{"name": "Ada"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := verifyDKIM(t, tmpl, msg)
+	for _, k := range []string{"List-Unsubscribe", "List-Unsubscribe-Post"} {
+		if n := countFold(v.HeaderKeys, k); n != 2 {
+			t.Errorf("h= has %s %d times, want 2: %v", k, n, v.HeaderKeys)
+		}
+	}
+}
