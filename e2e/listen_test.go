@@ -176,8 +176,8 @@ func linkPath(t *testing.T, srv *sendertest.Server, addr string) string {
 	return string(m[1])
 }
 
-// counts is status --json as a map, for the states the feedback work adds.
-func counts(t *testing.T, w *workspace, campaign ...string) map[string]any {
+// listenCounts is status --json as a map, for the states the feedback work adds.
+func listenCounts(t *testing.T, w *workspace, campaign ...string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	out := w.mustRun(0, append([]string{"status", "--json"}, campaign...)...)
@@ -207,7 +207,7 @@ func TestListenOneClickRefusesAndGetChangesNothing(t *testing.T) {
 	if out := w.mustRun(0, "preview", "list.csv"); !strings.Contains(out, "<https://unsub.example/mb"+path+">") {
 		t.Errorf("preview does not show the sent link %s:\n%s", path, out)
 	}
-	before, beforeSupp := counts(t, w), w.mustRun(0, "suppress", "list")
+	before, beforeSupp := listenCounts(t, w), w.mustRun(0, "suppress", "list")
 	p := startListen(t, w)
 	if code, page := p.get(path); code != 200 || !strings.Contains(page, `<form method="post">`) ||
 		strings.Contains(page, "<script") || strings.Contains(page, "src=") {
@@ -230,7 +230,7 @@ func TestListenOneClickRefusesAndGetChangesNothing(t *testing.T) {
 	if code := p.stop(); code != 0 {
 		t.Errorf("listen exited %d after SIGTERM, want 0", code)
 	}
-	if after := counts(t, w); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := listenCounts(t, w); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("status changed:\n%v\n%v", before, after)
 	}
 	if w.mustRun(0, "suppress", "list") != beforeSupp {
@@ -269,7 +269,7 @@ func TestListenOneClickUnsubscribes(t *testing.T) {
 		if code, body := p.post(path, "application/x-www-form-urlencoded", []byte("List-Unsubscribe=One-Click")); code != 200 {
 			t.Fatalf("POST %d: %d %s\n%s", i, code, body, p.logText())
 		}
-		c := counts(t, w)
+		c := listenCounts(t, w)
 		if c["unsubscribed"] != float64(1) || c["sent"] != float64(2) {
 			t.Errorf("after POST %d: %v", i, c)
 		}
@@ -315,7 +315,7 @@ func TestListenSES(t *testing.T) {
 			t.Errorf("%s: %d, want 403", name, code)
 		}
 	}
-	if c := counts(t, w); c["sent"] != float64(2) {
+	if c := listenCounts(t, w); c["sent"] != float64(2) {
 		t.Errorf("refused notifications changed the ledger: %v", c)
 	}
 
@@ -324,7 +324,7 @@ func TestListenSES(t *testing.T) {
 	if code, body := p.post("/webhooks/ses", "text/plain", good.JSON()); code != 200 {
 		t.Fatalf("signed bounce: %d %s\n%s", code, body, p.logText())
 	}
-	if c := counts(t, w); c["bounced"] != float64(1) || c["sent"] != float64(1) {
+	if c := listenCounts(t, w); c["bounced"] != float64(1) || c["sent"] != float64(1) {
 		t.Errorf("after the SES bounce: %v", c)
 	}
 	if !strings.Contains(w.mustRun(0, "suppress", "list"), "user1@example.com") {
@@ -356,7 +356,7 @@ func TestListenSendGrid(t *testing.T) {
 	if code, _ := p.post("/webhooks/mailgun", "application/json", []byte("{}")); code != 404 {
 		t.Errorf("unconfigured mailgun: %d, want 404", code)
 	}
-	if c := counts(t, w); c["sent"] != float64(2) {
+	if c := listenCounts(t, w); c["sent"] != float64(2) {
 		t.Errorf("refused events changed the ledger: %v", c)
 	}
 
@@ -364,7 +364,7 @@ func TestListenSendGrid(t *testing.T) {
 	if code, _ := p.post("/webhooks/sendgrid", "application/json", body, sig(body)...); code != 200 {
 		t.Fatalf("signed spamreport: %d\n%s", code, p.logText())
 	}
-	if c := counts(t, w); c["complained"] != float64(1) {
+	if c := listenCounts(t, w); c["complained"] != float64(1) {
 		t.Errorf("after the SendGrid spam report: %v", c)
 	}
 }
@@ -399,7 +399,7 @@ func TestListenMailgun(t *testing.T) {
 	if code, _ := p.post("/webhooks/mailgun", "application/json", listentest.MailgunBody(key, ts, "tok-4", failed)); code != 200 {
 		t.Fatalf("signed failed: %d\n%s", code, p.logText())
 	}
-	if c := counts(t, w); c["bounced"] != float64(1) {
+	if c := listenCounts(t, w); c["bounced"] != float64(1) {
 		t.Errorf("after the Mailgun failure: %v", c)
 	}
 }
@@ -431,7 +431,7 @@ func TestListenLimits(t *testing.T) {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Errorf("a half-sent header held the connection for 20 s")
 	}
-	if c := counts(t, w); c["sent"] != float64(1) {
+	if c := listenCounts(t, w); c["sent"] != float64(1) {
 		t.Errorf("refused requests changed the ledger: %v", c)
 	}
 	if code := p.stop(); code != 0 {
@@ -489,7 +489,7 @@ func TestListenOneClickRate(t *testing.T) {
 		d := time.Since(start)
 		t.Logf("%s pass: %d one-click POSTs in %v: %.0f/s", pass, rows, d.Round(time.Millisecond), float64(rows)/d.Seconds())
 	}
-	if c := counts(t, w); c["unsubscribed"] != float64(rows) {
+	if c := listenCounts(t, w); c["unsubscribed"] != float64(rows) {
 		t.Errorf("status after the run: %v", c)
 	}
 }
@@ -573,10 +573,10 @@ func TestListenBesideSend(t *testing.T) {
 	if err := send.Wait(); err != nil {
 		t.Fatalf("the send beside listen: %v\n%s", err, sendErr)
 	}
-	if c := counts(t, w, "--campaign", "list"); c["unsubscribed"] != float64(20) {
+	if c := listenCounts(t, w, "--campaign", "list"); c["unsubscribed"] != float64(20) {
 		t.Errorf("first campaign: %v", c)
 	}
-	if c := counts(t, w, "--campaign", "list2"); c["sent"] != float64(300) {
+	if c := listenCounts(t, w, "--campaign", "list2"); c["sent"] != float64(300) {
 		t.Errorf("second campaign: %v", c)
 	}
 }
