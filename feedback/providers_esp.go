@@ -3,6 +3,7 @@ package feedback
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -150,9 +151,13 @@ func parseMailgun(body []byte) ([]Event, error) {
 	default:
 		return nil, nil // accepted, delivered, opened...
 	}
+	key := d.ID
+	if key == "" { // the id is documented; without it, the event names itself
+		key = d.Event + ":" + d.Message.Headers.MessageID + ":" + strings.ToLower(d.Recipient) + ":" + strconv.FormatFloat(d.Timestamp, 'f', -1, 64)
+	}
 	ds := d.DeliveryStatus
 	diag := strings.TrimSpace(strings.Join([]string{string(ds.Code), ds.Message, ds.Description}, " "))
 	return []Event{{Kind: kind, Source: "mailgun", MessageID: bareID(d.Message.Headers.MessageID), Address: d.Recipient,
 		Status: statusOf(ds.EnhancedCode, ds.Message, ds.Description), Diagnostic: diag, At: unixTime(d.Timestamp),
-		Key: "mailgun:" + d.ID}}, nil
+		Key: "mailgun:" + key}}, nil
 }

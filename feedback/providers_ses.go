@@ -125,7 +125,7 @@ func sesBounces(n *sesNotification) []Event {
 		}
 		evs = append(evs, Event{Kind: kind, Source: "ses", MessageID: n.messageID(), Address: r.EmailAddress,
 			Status: statusOf(r.Status, r.DiagnosticCode), Diagnostic: diag, At: at,
-			Key: "ses:" + b.FeedbackID + ":" + strings.ToLower(r.EmailAddress)})
+			Key: sesKey(b.FeedbackID, n, r.EmailAddress, b.Timestamp)})
 	}
 	return evs
 }
@@ -140,9 +140,18 @@ func sesComplaints(n *sesNotification) []Event {
 	for _, r := range c.ComplainedRecipients {
 		evs = append(evs, Event{Kind: Complaint, Source: "ses", MessageID: n.messageID(), Address: r.EmailAddress,
 			Diagnostic: "SES complaint " + c.ComplaintFeedbackType, At: at,
-			Key: "ses:" + c.FeedbackID + ":" + strings.ToLower(r.EmailAddress)})
+			Key: sesKey(c.FeedbackID, n, r.EmailAddress, c.Timestamp)})
 	}
 	return evs
+}
+
+// sesKey names one recipient of one SES notification: its feedbackId, or
+// without one (never seen, but not promised) the message and the time.
+func sesKey(feedbackID string, n *sesNotification, addr, ts string) string {
+	if feedbackID == "" {
+		feedbackID = n.messageID() + ":" + ts
+	}
+	return "ses:" + feedbackID + ":" + strings.ToLower(addr)
 }
 
 func sesTime(s string) time.Time {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -91,5 +92,52 @@ func TestParseProviderRefuses(t *testing.T) {
 		if _, err := ParseProvider(tc.format, []byte(tc.body)); !errors.Is(err, ErrProviderFormat) {
 			t.Errorf("%s %q: error %v, want ErrProviderFormat", tc.format, tc.body, err)
 		}
+	}
+}
+
+// FuzzParseProvider: any body, any format, no panic; an error or events
+// that each carry a kind and more of a key than the provider's name.
+func FuzzParseProvider(f *testing.F) {
+	for _, fm := range []struct{ format, file string }{
+		{"ses", "ses-bounce-sns.json"}, {"ses", "ses-complaint.json"}, {"sendgrid", "sendgrid-events.json"},
+		{"mailgun", "mailgun-failed-permanent.json"},
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata", "providers", fm.file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(fm.format, b)
+	}
+	f.Fuzz(func(t *testing.T, format string, body []byte) {
+		evs, err := ParseProvider(format, body)
+		if err != nil {
+			return
+		}
+		for _, e := range evs {
+			if e.Kind == "" || e.Key == format+":" || e.Target != nil {
+				t.Errorf("event %+v", e)
+			}
+		}
+	})
+}
+
+// Two events without the provider's id are still two events: each key
+// names the message, the recipient and the time.
+func TestParseProviderKeysWithoutIDs(t *testing.T) {
+	mg := func(ts string) string {
+		return `{"signature":{},"event-data":{"event":"complained","timestamp":` + ts + `,"recipient":"a@example.com","message":{"headers":{"message-id":"m@x"}}}}`
+	}
+	a, _ := ParseProvider("mailgun", []byte(mg("1700000000")))
+	b, _ := ParseProvider("mailgun", []byte(mg("1700000001")))
+	if len(a) != 1 || len(b) != 1 || a[0].Key == b[0].Key || strings.HasSuffix(a[0].Key, ":") {
+		t.Errorf("mailgun keys %+v %+v", a, b)
+	}
+	ses := func(ts string) string {
+		return `{"notificationType":"Complaint","complaint":{"timestamp":"` + ts + `","complainedRecipients":[{"emailAddress":"a@example.com"}]},"mail":{"headers":[{"name":"Message-ID","value":"<m@x>"}]}}`
+	}
+	c, _ := ParseProvider("ses", []byte(ses("2025-01-01T00:00:00Z")))
+	d, _ := ParseProvider("ses", []byte(ses("2025-01-02T00:00:00Z")))
+	if len(c) != 1 || len(d) != 1 || c[0].Key == d[0].Key {
+		t.Errorf("ses keys %+v %+v", c, d)
 	}
 }
