@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -99,10 +100,10 @@ func (h *Handler) applyAll(w http.ResponseWriter, r *http.Request, evs []feedbac
 // summarize is the log's result for a webhook: "events=3 applied=2
 // duplicate=1".
 func summarize(n int, counts map[feedback.Result]int) string {
-	s := "events=" + itoa(n)
+	s := "events=" + strconv.Itoa(n)
 	for _, r := range []feedback.Result{feedback.Applied, feedback.Recorded, feedback.Duplicate, feedback.Unmatched} {
 		if counts[r] > 0 {
-			s += " " + string(r) + "=" + itoa(counts[r])
+			s += " " + string(r) + "=" + strconv.Itoa(counts[r])
 		}
 	}
 	return s

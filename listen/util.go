@@ -1,5 +1,0 @@
-package listen
-
-import "strconv"
-
-func itoa(n int) string { return strconv.Itoa(n) }
