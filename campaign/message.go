@@ -35,7 +35,7 @@ func messageFor(t *templates.Template, c ledger.Campaign, rec ledger.Recipient, 
 		return Message{}, err
 	}
 	id := messageID(c, rec, messageIDDomain(from))
-	data, err := t.Render(fields, templates.Envelope{To: rec.Email, MessageID: id, Date: date})
+	data, err := t.Render(fields, templates.Envelope{To: rec.Email, MessageID: id, Date: date, CampaignID: c.ID, Row: rec.Row})
 	if err != nil {
 		return Message{}, err
 	}

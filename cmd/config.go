@@ -314,6 +314,7 @@ func (c *Config) message() templates.Options {
 		}
 	}
 	o.Unsubscribe.URL, o.Unsubscribe.Mailto = m.Unsubscribe.URL, m.Unsubscribe.Mailto
+	o.OneClick = templates.OneClick{BaseURL: m.Unsubscribe.BaseURL, SecretFile: absIf(m.Unsubscribe.SecretFile)}
 	if m.DKIM.KeyFile != "" || m.DKIM.Domain != "" {
 		o.DKIM = &templates.DKIMOptions{Domain: m.DKIM.Domain, Selector: m.DKIM.Selector, KeyFile: absIf(m.DKIM.KeyFile)}
 	}

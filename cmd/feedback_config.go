@@ -1,11 +1,14 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/templates"
 )
 
 // FeedbackConfig is how reports coming back after the 250 are read
@@ -34,6 +37,7 @@ type IMAPConfig struct {
 type ListenConfig struct {
 	Addr                  string   `mapstructure:"addr"`
 	SNSCertHosts          []string `mapstructure:"sns_cert_hosts"`
+	SNSTopicARNs          []string `mapstructure:"sns_topic_arns"`
 	SendGridPublicKeyFile string   `mapstructure:"sendgrid_public_key_file"`
 	MailgunSigningKeyFile string   `mapstructure:"mailgun_signing_key_file"`
 }
@@ -48,6 +52,7 @@ func feedbackDefaults() map[string]any {
 		"feedback.imap.username": "", "feedback.imap.password": "", "feedback.imap.password_file": "",
 		"feedback.imap.mailbox": "INBOX", "feedback.imap.processed_mailbox": "mailblast-processed",
 		"listen.addr": "127.0.0.1:8025", "listen.sns_cert_hosts": []string{"sns.*.amazonaws.com"},
+		"listen.sns_topic_arns":           []string{},
 		"listen.sendgrid_public_key_file": "", "listen.mailgun_signing_key_file": "",
 		"unsubscribe.base_url": "", "unsubscribe.secret_file": "",
 	}
@@ -84,4 +89,30 @@ func checkReturnPath(rp string) []error {
 		return []error{fmt.Errorf("%s: the local part %q is longer than %d characters, which leaves no room for +TOKEN", keyName("return_path"), local, maxReturnLocal)}
 	}
 	return nil
+}
+
+// checkListen validates the signed one-click link (unsubscribe.base_url,
+// unsubscribe.secret_file) and listen.addr. The secret is read here so a
+// short or missing one stops every command at once (exit 78), before a
+// campaign is created with links nobody can verify.
+func (c *Config) checkListen() []error {
+	var errs []error
+	u := c.Message.Unsubscribe
+	if u.BaseURL != "" && u.URL != "" {
+		errs = append(errs, errors.New("unsubscribe.url and unsubscribe.base_url are both set; keep one: base_url makes mailblast's own signed one-click link, url your own"))
+	}
+	if u.BaseURL != "" {
+		if err := templates.CheckBaseURL(u.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("unsubscribe.base_url: %w", err))
+		}
+		if u.SecretFile == "" {
+			errs = append(errs, errors.New("unsubscribe.base_url needs unsubscribe.secret_file: a file of at least 32 random bytes (head -c 32 /dev/urandom | base64 > FILE)"))
+		} else if _, err := templates.ReadUnsubscribeSecret(u.SecretFile); err != nil {
+			errs = append(errs, fmt.Errorf("unsubscribe.secret_file: %w", err))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("listen.addr %q: want HOST:PORT, like 127.0.0.1:8025", c.Listen.Addr))
+	}
+	return errs
 }

@@ -229,6 +229,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand(), newLedgerCommand())
 	root.AddCommand(newInitCommand(), newDocsCommand(), newCampaignsCommand(), newCampaignCommand())
 	root.AddCommand(newDoctorCommand(), newTestSendCommand())
+	root.AddCommand(newListenCommand())
 	root.Version = version
 	root.SuggestionsMinimumDistance = 2
 	root.SetVersionTemplate(versionLine() + "\n")

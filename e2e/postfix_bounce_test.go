@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -17,7 +16,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailblast/mailblast/feedback"
-	"github.com/mailblast/mailblast/ledger"
 )
 
 // bouncer is a private Postfix on loopback that accepts everything with
@@ -359,26 +357,11 @@ func keepDSNs(t testing.TB, files []string, dst string) {
 	}
 }
 
-// skipWhileApplierStub skips while the core's Applier is the contract's
-// stub (before the parallel work is merged), and only then.
-func skipWhileApplierStub(t *testing.T) {
-	t.Helper()
-	store, err := ledger.Open(filepath.Join(t.TempDir(), "probe", "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := feedback.NewApplier(context.Background(), store, feedback.Options{}); err != nil && strings.Contains(err.Error(), "not built yet") {
-		t.Skip("feedback.NewApplier is still a stub:", err)
-	}
-}
-
 // TestPostfixBouncesImport, end to end through the real binary: a
 // campaign sent through the bouncer with a return_path comes back as
 // real DSNs; feedback import of the Maildir marks the gone recipients
 // bounced and suppresses them, and leaves the delivered one alone.
 func TestPostfixBouncesImport(t *testing.T) {
-	skipWhileApplierStub(t)
 	b := newBouncer(t)
 	w := newWorkspace(t, b.host, b.port, 0)
 	w.write("list.csv", "email,first_name,n\ngone1@example.net,A,1\ngone2@example.net,B,2\nok1@example.net,C,3\n")

@@ -36,6 +36,9 @@ type Options struct {
 	// https:// URL, Mailto to an address, with or without "mailto:" and
 	// a ?subject=... query.
 	Unsubscribe struct{ URL, Mailto string }
+	// OneClick, instead of Unsubscribe.URL, makes the List-Unsubscribe
+	// URL mailblast's own signed link served by `mailblast listen`.
+	OneClick OneClick
 	// FeedbackID is a template for the Feedback-ID header.
 	FeedbackID string
 	// Headers are extra header fields; the values are templates. Fields
@@ -125,7 +128,7 @@ func (t *Template) addExtraHeader(name, value, what string) error {
 // addUnsubscribe parses the List-Unsubscribe templates.
 func (t *Template) addUnsubscribe(opts *Options) error {
 	u := opts.Unsubscribe
-	if u.URL == "" && u.Mailto == "" {
+	if u.URL == "" && u.Mailto == "" && opts.OneClick.BaseURL == "" {
 		return nil
 	}
 	for _, name := range []string{"List-Unsubscribe", "List-Unsubscribe-Post"} {
@@ -135,6 +138,9 @@ func (t *Template) addUnsubscribe(opts *Options) error {
 	}
 	t.unsub = new(unsubscribe)
 	var err error
+	if t.unsub.signed, err = loadSignedLink(u.URL, opts.OneClick); err != nil {
+		return err
+	}
 	if u.URL != "" {
 		if t.unsub.url, err = newExpander("unsubscribe URL", 1, trimWSP(u.URL)); err != nil {
 			return templateError(err)

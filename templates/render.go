@@ -18,6 +18,10 @@ type Envelope struct {
 	To        string    // recipient address; the To header when the template has none
 	MessageID string    // without angle brackets, e.g. "abc.12@example.com"
 	Date      time.Time // the Date header; the zero time means now
+	// CampaignID and Row name the recipient in the signed one-click
+	// unsubscribe link (Options.Unsubscribe.BaseURL).
+	CampaignID int64
+	Row        int
 }
 
 // Fields the builder adds. go-message keeps these raw slices and never
@@ -95,7 +99,7 @@ func (t *Template) prepare(st *renderState, data map[string]string, env Envelope
 		}
 	}
 	if t.unsub != nil {
-		if err := st.addUnsubscribe(t.unsub, data); err != nil {
+		if err := st.addUnsubscribe(t.unsub, data, env); err != nil {
 			return err
 		}
 	}

@@ -220,7 +220,7 @@ func (t *Template) HasHeader(name string) bool {
 		case "list-unsubscribe":
 			return true
 		case "list-unsubscribe-post":
-			return t.unsub.url != nil
+			return t.unsub.url != nil || t.unsub.signed != nil
 		}
 	}
 	return t.signer != nil && strings.EqualFold(name, "DKIM-Signature")
