@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -53,7 +54,10 @@ func TestSend(ctx context.Context, opts TestSendOptions) (TestSendResult, error)
 	// is waiting for the answer.
 	cfg.Connections, cfg.ConnectAttempts, cfg.Rate = 1, 1, 0
 	res.Relay = fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
-	env := &sender.Envelope{ID: res.Row, From: res.Message.From, To: opts.To.ASCII, Data: res.Message.Data, UTF8: opts.To.UTF8}
+	// The envelope sender is return_path untagged when set: a bounce of a
+	// test reaches the bounce mailbox and matches no row.
+	from := cmp.Or(opts.Settings.ReturnPath, res.Message.From)
+	env := &sender.Envelope{ID: res.Row, From: from, To: opts.To.ASCII, Data: res.Message.Data, UTF8: opts.To.UTF8}
 	r, err := sendOne(ctx, cfg, env)
 	if err != nil {
 		return res, err

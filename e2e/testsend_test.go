@@ -71,10 +71,18 @@ func TestTestSend(t *testing.T) {
 		t.Errorf("--row 4 --no-prefix: Subject %q\n%s", m.Subject, m.Data)
 	}
 
+	// With return_path, bounces of a test go to the bounce mailbox, where
+	// they match no row (no token: a test send is no campaign's).
+	w.env = append(w.env, "MAILBLAST_RETURN_PATH=bounces@example.com")
+	w.mustRun(0, "test-send", "list.csv", "--to", "me@example.org")
+	if m = srv.Messages()[2]; m.From != "bounces@example.com" {
+		t.Errorf("MAIL FROM %q with return_path set, want bounces@example.com", m.From)
+	}
+
 	// A first row send would skip (no valid address) is passed over.
 	w.write("list.csv", "email,first_name,n\nnot-an-address,Bad,1\nuser2@example.com,Name2,2\n")
 	out = w.mustRun(0, "test-send", "list.csv", "--to", "me@example.org")
-	if m = srv.Messages()[2]; m.Subject != "[TEST] Hello Name2 #2" || !strings.Contains(out, "row 3") {
+	if m = srv.Messages()[3]; m.Subject != "[TEST] Hello Name2 #2" || !strings.Contains(out, "row 3") {
 		t.Errorf("default row after a bad row 2: Subject %q, output %q", m.Subject, out)
 	}
 }
