@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/feedback/imapfetch"
 	"github.com/mailblast/mailblast/recipients"
 	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/sender"
@@ -49,8 +50,9 @@ const exitStatusHelp = `EXIT STATUS
   70  internal error
   73  another mailblast is running this campaign
   74  the ledger is damaged, or could not be read or written (disk full)
-  75  recipients deferred for later: run "mailblast resume" (from cron)
-  77  the relay rejected the username or password
+  75  recipients deferred for later: run "mailblast resume" (from cron);
+      feedback fetch: the IMAP server could not be reached (try later)
+  77  the relay, or the IMAP server, rejected the username or password
   78  configuration error
  130  interrupted: the ledger is consistent; "mailblast resume" continues`
 
@@ -69,6 +71,7 @@ func exitCode(err error) int {
 	var ce *configError
 	var re *recipients.Error
 	var se *sender.Error
+	var ise *imapfetch.SettingError
 	switch {
 	case err == nil:
 		return exitOK
@@ -78,8 +81,12 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.Is(err, campaign.ErrLocked):
 		return exitLocked
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &ise):
 		return exitConfig
+	case errors.Is(err, imapfetch.ErrLoginRefused):
+		return exitNoPerm
+	case errors.Is(err, imapfetch.ErrUnreachable):
+		return exitTempFail
 	case errors.Is(err, sender.ErrRelayUnavailable):
 		return exitUnavailable
 	case errors.As(err, &se) && se.Command == "AUTH" && se.Code == 535:
@@ -222,6 +229,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
 	root.AddCommand(newValidateCommand(), newPreviewCommand(), newSuppressCommand(), newLedgerCommand())
 	root.AddCommand(newInitCommand(), newDocsCommand(), newCampaignsCommand(), newCampaignCommand())
+	root.AddCommand(newFeedbackParentTmp()) // TEMPORARY, fetch branch only: core's feedback command replaces it
 	root.Version = version
 	root.SuggestionsMinimumDistance = 2
 	root.SetVersionTemplate(versionLine() + "\n")
