@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/feedback/imapfetch"
 	"github.com/mailblast/mailblast/ledger"
@@ -76,9 +77,14 @@ func runFeedbackFetch(ctx context.Context, cfg *Config, opts *feedbackFetchOptio
 	if err != nil {
 		return err
 	}
-	sess, err := imapfetch.Dial(ctx, ic)
+	unlock, err := st.Lock()
 	if err != nil {
 		return err
+	}
+	defer unlock()
+	sess, err := imapfetch.Dial(ctx, ic)
+	if err != nil {
+		return interrupted(ctx, err)
 	}
 	defer sess.Close()
 	ap := &lazyApplier{cfg: cfg}
@@ -92,6 +98,16 @@ func runFeedbackFetch(ctx context.Context, cfg *Config, opts *feedbackFetchOptio
 		fmt.Fprintf(os.Stderr, "mailblast: %s: %d messages\n", imapfetch.ErrCannotMove, res.Kept)
 	}
 	printFetchSummary(out, fetchSummary{Mailbox: ic.Mailbox, Processed: ic.Processed, Counts: proc.Counts, Moved: res.Moved, Kept: res.Kept}, opts.json)
+	return interrupted(ctx, err)
+}
+
+// interrupted: a signal ends a pass by closing its connection, so the
+// error it ends with is the server's; the exit code is the signal's. What
+// was applied but not moved yet is read again, as duplicate, and moved.
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", campaign.ErrInterrupted, err)
+	}
 	return err
 }
 

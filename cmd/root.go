@@ -48,7 +48,8 @@ const exitStatusHelp = `EXIT STATUS
   69  relay unavailable, or refusing us (5xx greeting): nobody was marked
       failed; resume later
   70  internal error
-  73  another mailblast is running this campaign
+  73  another mailblast is running this campaign (or, for feedback fetch,
+      another feedback fetch on the same state directory)
   74  the ledger is damaged, or could not be read or written (disk full)
   75  recipients deferred for later: run "mailblast resume" (from cron);
       feedback fetch: the IMAP server could not be reached (try later)
@@ -79,7 +80,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, campaign.ErrInterrupted):
 		return exitInterrupted
-	case errors.Is(err, campaign.ErrLocked):
+	case errors.Is(err, campaign.ErrLocked), errors.Is(err, imapfetch.ErrBusy):
 		return exitLocked
 	case errors.As(err, &ce), errors.As(err, &ise):
 		return exitConfig

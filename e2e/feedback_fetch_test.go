@@ -12,7 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/feedback/imapfetch/dovecottest"
@@ -335,5 +338,53 @@ func TestFeedbackFetchBouncesSentRecipients(t *testing.T) {
 	}
 	if s := w.fetch(); s.Messages != 0 {
 		t.Fatalf("second fetch: %+v, want nothing read", s)
+	}
+}
+
+// A second fetch while one runs exits 73 at once; a signal ends a pass
+// stuck on a server that says nothing with 130, not after the timeout.
+func TestFeedbackFetchLockAndSignal(t *testing.T) {
+	mute, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never greets
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	var accepted atomic.Bool
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Store(true)
+			defer c.Close()
+		}
+	}()
+	srv := &dovecottest.Server{User: "feedback", Password: "pw-not-used"}
+	w := newWorkspace(t, "127.0.0.1", 1, 1)
+	fetchEnv(w, srv, mute.Addr().(*net.TCPAddr).Port, "none")
+	first, _, _ := w.command("feedback", "fetch")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Process.Kill()
+	for deadline := time.Now().Add(20 * time.Second); !accepted.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first fetch never connected")
+		}
+	}
+	if _, errs, code := w.run("feedback", "fetch"); code != 73 || !strings.Contains(errs, "another feedback fetch") {
+		t.Fatalf("second fetch: exit %d, want 73\n%s", code, errs)
+	}
+	first.Process.Signal(syscall.SIGINT)
+	waited := make(chan error, 1)
+	go func() { waited <- first.Wait() }()
+	select {
+	case err := <-waited:
+		if code := first.ProcessState.ExitCode(); code != 130 {
+			t.Fatalf("interrupted fetch: exit %d (%v), want 130", code, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the fetch did not end within 20 s of SIGINT")
 	}
 }

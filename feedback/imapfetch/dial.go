@@ -94,15 +94,16 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, cfg.addr(), err)
 	}
+	// imapclient takes no context: closing the connection is how a signal
+	// ends whatever waits on the server, from the greeting on.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	c, err := secure(ctx, &cfg, conn)
 	if err != nil {
+		stop()
 		_ = conn.Close() // refused before any secret was sent
 		return nil, err
 	}
-	s := &Session{cfg: cfg, c: c}
-	// imapclient takes no context: closing the connection is how a signal
-	// ends a command that waits.
-	s.stop = context.AfterFunc(ctx, func() { _ = c.Close() })
+	s := &Session{cfg: cfg, c: c, stop: stop}
 	if err := s.login(); err != nil {
 		s.Close()
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/gofrs/flock"
 )
 
 // StateFile remembers, per mailbox, how far past passes have read. It is a
@@ -109,4 +111,27 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		_ = d.Close()
 	}
+}
+
+// ErrBusy: another pass holds the state file's lock. Two passes at once
+// would read the same messages twice; cron starting one while the last
+// still runs is the usual cause, and the next start will do the work.
+var ErrBusy = errors.New("another feedback fetch is running")
+
+// Lock takes the lock beside the state file without waiting. The kernel
+// drops an flock when its process dies, so a crash leaves no stale lock.
+func (s *StateFile) Lock() (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return nil, fmt.Errorf("IMAP state: %w", err)
+	}
+	path := s.path + ".lock"
+	fl := flock.New(path, flock.SetPermissions(0o600))
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w (lock file %s)", ErrBusy, path)
+	}
+	return func() { _ = fl.Unlock() }, nil
 }
