@@ -206,8 +206,8 @@ const unrelatedMail = "From: Ann <ann@example.org>\r\nTo: bounces@example.com\r\
 
 const autoReply = "From: Bob <bob@example.org>\r\nTo: bounces@example.com\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@example.org>\r\nDate: Mon, 1 Dec 2026 10:00:00 +0000\r\n\r\nI am away until Monday.\r\n"
 
-// dsn is an RFC 3464 bounce for rcpt of the message msgID, sent to to.
-func dsn(to, rcpt, msgID string) []byte {
+// fetchDSN is an RFC 3464 bounce for rcpt of the message msgID, sent to to.
+func fetchDSN(to, rcpt, msgID string) []byte {
 	return fmt.Appendf(nil, `From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
 To: %[1]s
 Subject: Undelivered Mail Returned to Sender
@@ -257,7 +257,7 @@ func TestFeedbackFetchLeavesTheRestAndRemembers(t *testing.T) {
 	srv.Deliver(t, "", []byte(unrelatedMail))
 	srv.Deliver(t, "", []byte(autoReply))
 	for i := 1; i <= 3; i++ { // Message-IDs mailblast never issued: match nobody
-		srv.Deliver(t, "", crlf(dsn("bounces@example.com", fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("forged-%d@example.com", i))))
+		srv.Deliver(t, "", crlf(fetchDSN("bounces@example.com", fmt.Sprintf("user%d@example.com", i), fmt.Sprintf("forged-%d@example.com", i))))
 	}
 	before := srv.Messages(t, "INBOX")
 	w := newWorkspace(t, "127.0.0.1", 1, 1)
@@ -318,7 +318,7 @@ func TestFeedbackFetchBouncesSentRecipients(t *testing.T) {
 		if len(m) != 1 || m[0].MessageID == "" {
 			t.Fatalf("relay got %d messages for %s", len(m), rcpt)
 		}
-		srv.Deliver(t, "", crlf(dsn(m[0].From, rcpt, strings.Trim(m[0].MessageID, "<>"))))
+		srv.Deliver(t, "", crlf(fetchDSN(m[0].From, rcpt, strings.Trim(m[0].MessageID, "<>"))))
 	}
 	srv.Deliver(t, "", []byte(unrelatedMail))
 	fetchEnv(w, srv, srv.TLSPort, "tls")
