@@ -116,10 +116,12 @@ func printFetchSummary(w io.Writer, s fetchSummary, asJSON bool) {
 		_ = json.NewEncoder(w).Encode(s) // stdout: nothing to do about a failed write
 		return
 	}
+	// The line of feedback import, then what was moved.
 	c := s.Counts
-	fmt.Fprintf(w, "%s: %d messages read: %d hard bounces, %d soft bounces, %d delayed, %d complaints, %d unsubscribes, %d auto-replies, %d other, %d unmatched, %d duplicates, %d unreadable; %d moved to %s\n",
-		s.Mailbox, c.Messages, c.HardBounces, c.SoftBounces, c.Delayed, c.Complaints, c.Unsubscribes, c.AutoReplies,
-		c.Other, c.Unmatched, c.Duplicates, c.Unreadable, s.Moved, s.Processed)
+	fmt.Fprintf(w, "%s read: %s, %s, %d delayed, %s, %s, %d auto-replies, %d other, %d unmatched, %s, %d unreadable; %d moved to %s\n",
+		plural(c.Messages, "message"), plural(c.HardBounces, "hard bounce"), plural(c.SoftBounces, "soft bounce"), c.Delayed,
+		plural(c.Complaints, "complaint"), plural(c.Unsubscribes, "unsubscribe"), c.AutoReplies,
+		c.Other, c.Unmatched, plural(c.Duplicates, "duplicate"), c.Unreadable, s.Moved, s.Processed)
 }
 
 // lazyApplier opens the ledger when the first event needs it: a pass that
