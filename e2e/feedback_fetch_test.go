@@ -176,6 +176,9 @@ func TestFeedbackFetchExitCodes(t *testing.T) {
 		{"no password", []string{"MAILBLAST_FEEDBACK_IMAP_PASSWORD="}, 78, "MAILBLAST_FEEDBACK_IMAP_PASSWORD"},
 		{"processed is the mailbox", []string{"MAILBLAST_FEEDBACK_IMAP_PROCESSED_MAILBOX=inbox"}, 78, "processed_mailbox"},
 		{"missing mailbox", []string{"MAILBLAST_FEEDBACK_IMAP_MAILBOX=Nowhere"}, 78, "feedback.imap.mailbox"},
+		{"password and its file", []string{"MAILBLAST_FEEDBACK_IMAP_PASSWORD_FILE=/etc/hostname"}, 78, "both set"},
+		{"port out of range", []string{"MAILBLAST_FEEDBACK_IMAP_PORT=70000"}, 78, "feedback.imap.port"},
+		{"ca_file not PEM", []string{"MAILBLAST_FEEDBACK_IMAP_CA_FILE=/etc/hostname"}, 78, "feedback.imap.ca_file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
