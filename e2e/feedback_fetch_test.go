@@ -285,8 +285,15 @@ func TestFeedbackFetchLeavesTheRestAndRemembers(t *testing.T) {
 		t.Errorf("%d messages were moved", len(got))
 	}
 
+	// The second pass, in clear through a recorder so that what it asks
+	// for can be read: no FETCH at all.
+	rec := newRecorder(t, srv.PlainPort)
+	w.env = append(w.env, "MAILBLAST_FEEDBACK_IMAP_PORT="+strconv.Itoa(rec.port()), "MAILBLAST_FEEDBACK_IMAP_TLS=none")
 	if s := w.fetch(); s.Messages != 0 {
 		t.Fatalf("second fetch: %+v, want 0 messages examined", s)
+	}
+	if sent := strings.ToUpper(rec.String()); !strings.Contains(sent, "SELECT") || strings.Contains(sent, "FETCH") {
+		t.Fatalf("second fetch asked for messages:\n%s", strings.ReplaceAll(rec.String(), srv.Password, "***"))
 	}
 	path := filepath.Join(w.dir, "state", "feedback-fetch.json")
 	fi, err := os.Stat(path)
