@@ -11,8 +11,9 @@
 //     what the state file remembers of it: if nothing arrived since the last
 //     pass, it reads nothing. A changed UIDVALIDITY starts over from UID 1.
 //  3. The new messages are fetched in batches with BODY.PEEK[], which never
-//     sets \Seen, and each goes to the Handler (Processor: feedback.Parse,
-//     then the Applier for each Event, counting as it goes).
+//     sets \Seen, and each goes to the Handler as it arrives (Processor:
+//     feedback.Parse, then the Applier for each Event, counting as it goes),
+//     so one message at most is in memory, MaxMessage at most of it.
 //  4. Each message the Handler acted on is moved to the processed mailbox
 //     (UID MOVE; without MOVE, UID COPY + \Deleted + UID EXPUNGE of exactly
 //     those UIDs, and only with UIDPLUS; created on first use). Everything

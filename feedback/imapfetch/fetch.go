@@ -11,20 +11,21 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// Limits of one pass. A message above MaxMessage is not fetched at all (no
-// report is that big); a batch holds at most batchCount messages and about
-// batchBytes, so memory stays bounded whatever the mailbox holds.
+// Limits of one pass. A message above MaxMessage is not downloaded (no
+// report is that big), and no more than MaxMessage of any message is kept,
+// whatever size the server announced: messages are handled as they
+// stream in, one in memory at a time. A batch is at most batchCount
+// messages: what one MOVE and one save of the mark cover.
 const (
 	MaxMessage = 32 << 20
 	batchCount = 100
-	batchBytes = 64 << 20
 )
 
 // Message is one message of the mailbox, as the Handler sees it.
 type Message struct {
 	UID  uint32
 	Size int64
-	Raw  []byte // nil when Size is above MaxMessage
+	Raw  []byte // nil when the message is larger than MaxMessage
 }
 
 // Handler examines one message; acted means the ledger knows it (applied,
@@ -61,7 +62,7 @@ func (s *Session) Run(ctx context.Context, st *StateFile, rescan bool, h Handler
 		return res, err
 	}
 	for len(todo) > 0 {
-		n := batchLen(todo)
+		n := min(len(todo), batchCount)
 		if err := s.batch(ctx, todo[:n], h, &res); err != nil {
 			return res, err
 		}
@@ -100,35 +101,31 @@ func (s *Session) newMessages(last uint32) ([]Message, error) {
 	return out, nil
 }
 
-// batchLen is how many of todo the next batch takes.
-func batchLen(todo []Message) int {
-	var bytes int64
-	for i, m := range todo {
-		if i == batchCount || i > 0 && bytes+min(m.Size, MaxMessage) > batchBytes {
-			return i
-		}
-		bytes += min(m.Size, MaxMessage)
-	}
-	return len(todo)
-}
-
-// batch fetches the bodies of msgs, hands each to h, and moves those it
-// acted on.
+// batch hands each message of msgs to h as its body arrives, then moves
+// those h acted on.
 func (s *Session) batch(ctx context.Context, msgs []Message, h Handler, res *Result) error {
-	if err := s.fetchBodies(msgs); err != nil {
-		return err
-	}
 	var acted []uint32
-	for i := range msgs {
-		ok, err := h(ctx, msgs[i])
-		msgs[i].Raw = nil // done with it: the batch's memory goes as it is used
+	handle := func(m Message) error {
+		ok, err := h(ctx, m)
 		if err != nil {
 			return err
 		}
 		res.Examined++
 		if ok {
-			acted = append(acted, msgs[i].UID)
+			acted = append(acted, m.UID)
 		}
+		return nil
+	}
+	var set imap.UIDSet
+	for _, m := range msgs {
+		if m.Size <= MaxMessage {
+			set.AddNum(imap.UID(m.UID))
+		} else if err := handle(m); err != nil { // too big to be a report: Raw nil
+			return err
+		}
+	}
+	if err := s.stream(set, msgs, handle); err != nil {
+		return err
 	}
 	moved, err := s.move(acted)
 	res.Moved += moved
@@ -136,26 +133,31 @@ func (s *Session) batch(ctx context.Context, msgs []Message, h Handler, res *Res
 	return err
 }
 
-// fetchBodies fills Raw of every message not above MaxMessage, with
-// BODY.PEEK[]: unlike BODY[], it leaves \Seen alone.
-func (s *Session) fetchBodies(msgs []Message) error {
-	var set imap.UIDSet
-	byUID := map[uint32]*Message{}
-	for i := range msgs {
-		if msgs[i].Size <= MaxMessage {
-			set.AddNum(imap.UID(msgs[i].UID))
-			byUID[msgs[i].UID] = &msgs[i]
-		}
-	}
+// stream fetches the messages of set with BODY.PEEK[] (unlike BODY[], it
+// leaves \Seen alone) and hands each to handle as it arrives. A message
+// the server no longer has is not handed on: it was expunged meanwhile.
+func (s *Session) stream(set imap.UIDSet, msgs []Message, handle func(Message) error) error {
 	if len(set) == 0 {
 		return nil
+	}
+	size := map[uint32]int64{}
+	for _, m := range msgs {
+		size[m.UID] = m.Size
 	}
 	section := &imap.FetchItemBodySection{Peek: true}
 	cmd := s.c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
 	defer func() { _ = cmd.Close() }() // drains what was not read; the error is Close's below
-	for m := cmd.Next(); m != nil; m = cmd.Next() {
-		if err := readBody(m, byUID); err != nil {
+	for data := cmd.Next(); data != nil; data = cmd.Next() {
+		m, ok, err := readBody(data)
+		if err != nil {
 			return s.commandError("UID FETCH (BODY.PEEK[])", err)
+		}
+		if _, asked := size[m.UID]; !ok || !asked {
+			continue
+		}
+		m.Size = size[m.UID]
+		if err := handle(m); err != nil {
+			return err
 		}
 	}
 	if err := cmd.Close(); err != nil {
@@ -164,29 +166,29 @@ func (s *Session) fetchBodies(msgs []Message) error {
 	return nil
 }
 
-// readBody reads one FETCH response's literal into its message, at most
-// MaxMessage bytes whatever size the server announces.
-func readBody(m *imapclient.FetchMessageData, byUID map[uint32]*Message) error {
-	var uid uint32
-	for item := m.Next(); item != nil; item = m.Next() {
+// readBody reads one FETCH response: its UID and at most MaxMessage bytes
+// of its body (Raw stays nil for a longer one). ok is false without both.
+func readBody(data *imapclient.FetchMessageData) (m Message, ok bool, err error) {
+	var gotUID, gotBody bool
+	for item := data.Next(); item != nil; item = data.Next() {
 		switch it := item.(type) {
 		case imapclient.FetchItemDataUID:
-			uid = uint32(it.UID)
+			m.UID, gotUID = uint32(it.UID), true
 		case imapclient.FetchItemDataBodySection:
-			msg := byUID[uid]
-			if msg == nil || it.Literal == nil {
-				continue // not asked for (UID comes first in UID FETCH)
+			if it.Literal == nil {
+				continue
 			}
 			raw, err := io.ReadAll(io.LimitReader(it.Literal, MaxMessage+1))
 			if err != nil {
-				return err
+				return m, false, err
 			}
 			if len(raw) <= MaxMessage {
-				msg.Raw = raw
+				m.Raw = raw
 			}
+			gotBody = true
 		}
 	}
-	return nil
+	return m, gotUID && gotBody, nil
 }
 
 func (s *Session) commandError(what string, err error) error {
