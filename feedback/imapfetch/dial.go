@@ -166,6 +166,10 @@ func (s *Session) login() error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &ie) && ie.Code == imap.ResponseCodeUnavailable:
+		// RFC 5530: the server cannot check the password just now (its
+		// authentication backend is down): try later, the password is fine.
+		return fmt.Errorf("%w: %s: login: %s", ErrUnreachable, s.cfg.addr(), ie.Text)
 	case errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo:
 		return fmt.Errorf("%w: user %s at %s: %s", ErrLoginRefused, s.cfg.Username, s.cfg.addr(), ie.Text)
 	case errors.As(err, &ie):

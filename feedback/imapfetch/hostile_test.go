@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -22,6 +23,7 @@ type scripted struct {
 	ln     net.Listener
 	bodies [][]byte
 	gate   chan struct{}
+	login  string // the reply to LOGIN, after the tag; "" is OK
 }
 
 func (s *scripted) serve(t *testing.T) {
@@ -47,6 +49,9 @@ func (s *scripted) serve(t *testing.T) {
 			}
 		case strings.Contains(up, "BODY.PEEK[]"):
 			s.sendBodies(t, w)
+		case strings.HasPrefix(up, "LOGIN") && s.login != "":
+			say("%s %s", tag, s.login)
+			continue
 		case strings.HasPrefix(up, "LOGOUT"):
 			say("* BYE bye")
 		}
@@ -103,5 +108,28 @@ func TestLyingServerCannotGrowMemory(t *testing.T) {
 	want := fmt.Sprintf("1:%d 2:0 3:%d", len(small), len(small))
 	if strings.Join(got, " ") != want || res.Examined != 3 {
 		t.Fatalf("handled %v (%+v), want %s", got, res, want)
+	}
+}
+
+// A login the server cannot check just now ([UNAVAILABLE], RFC 5530) is
+// a server to try again later (75), not a wrong password (77).
+func TestLoginUnavailableIsTemporary(t *testing.T) {
+	for reply, want := range map[string]error{
+		"NO [UNAVAILABLE] Temporary authentication failure.": imapfetch.ErrUnreachable,
+		"NO [AUTHENTICATIONFAILED] Authentication failed.":   imapfetch.ErrLoginRefused,
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &scripted{ln: ln, login: reply}
+		go srv.serve(t)
+		cfg := imapfetch.Config{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, TLS: sender.NoTLS,
+			Username: "u", Password: "p", Mailbox: "INBOX", Processed: "done"}
+		_, err = imapfetch.Dial(context.Background(), cfg)
+		ln.Close()
+		if !errors.Is(err, want) {
+			t.Errorf("%s: Dial: %v, want %v", reply, err, want)
+		}
 	}
 }
