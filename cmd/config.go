@@ -242,9 +242,15 @@ func (c *Config) password() (string, error) {
 	if c.SMTP.PasswordFile == "" {
 		return c.SMTP.Password, nil
 	}
-	b, err := safefile.ReadFile(c.SMTP.PasswordFile)
+	return readPasswordFile("smtp.password_file", c.SMTP.PasswordFile)
+}
+
+// readPasswordFile reads the password in file, the setting key, without
+// its line end.
+func readPasswordFile(key, file string) (string, error) {
+	b, err := safefile.ReadFile(file)
 	if err != nil {
-		return "", configErrorf("smtp.password_file: %w", err)
+		return "", configErrorf("%s: %w", key, err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }

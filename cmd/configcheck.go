@@ -39,6 +39,7 @@ func (c *Config) check() error {
 	if err := c.loadCA(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.checkIMAP()...)
 	if len(errs) > 0 {
 		return &configError{errors.Join(errs...)}
 	}
@@ -171,19 +172,26 @@ func (c *Config) loadCA() error {
 	if c.SMTP.CAFile == "" {
 		return nil
 	}
-	b, err := safefile.ReadFile(c.SMTP.CAFile)
+	var err error
+	c.tls, err = tlsWithCA("smtp.ca_file", c.SMTP.CAFile)
+	return err
+}
+
+// tlsWithCA is a TLS configuration that trusts the system's roots and
+// those of file, the setting key.
+func tlsWithCA(key, file string) (*tls.Config, error) {
+	b, err := safefile.ReadFile(file)
 	if err != nil {
-		return fmt.Errorf("smtp.ca_file: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(b) {
-		return fmt.Errorf("smtp.ca_file %s holds no PEM certificate", c.SMTP.CAFile)
+		return nil, fmt.Errorf("%s %s holds no PEM certificate", key, file)
 	}
-	c.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return nil
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 func parseTLS(key, s string) (sender.TLSMode, error) {

@@ -38,7 +38,7 @@ Message-ID mailblast issued and stored. Anything else is counted as
 unmatched and changes nothing.`,
 		Args: noArgs,
 	}
-	c.AddCommand(newFeedbackImportCommand())
+	c.AddCommand(newFeedbackImportCommand(), feedbackFetchCmd())
 	return c
 }
 

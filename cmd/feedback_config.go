@@ -32,6 +32,30 @@ type IMAPConfig struct {
 	ProcessedMailbox string `mapstructure:"processed_mailbox"`
 }
 
+// checkIMAP validates feedback.imap.*. What only `feedback fetch` needs
+// (host, username, password) is required when it runs, not by every
+// command.
+func (c *Config) checkIMAP() []error {
+	m := c.Feedback.IMAP
+	_, tlsErr := parseTLS("feedback.imap.tls", m.TLS)
+	errs := nonNil(tlsErr, between("feedback.imap.port", m.Port, 0, 65535))
+	if m.Password != "" && m.PasswordFile != "" {
+		errs = append(errs, errors.New("feedback.imap.password and feedback.imap.password_file are both set; use one"))
+	}
+	if m.Mailbox == "" {
+		errs = append(errs, errors.New("feedback.imap.mailbox is empty; name the mailbox the reports arrive in, like INBOX"))
+	}
+	if m.ProcessedMailbox == "" || strings.EqualFold(m.ProcessedMailbox, m.Mailbox) {
+		errs = append(errs, fmt.Errorf("feedback.imap.processed_mailbox is %q; name a mailbox other than feedback.imap.mailbox, like mailblast-processed", m.ProcessedMailbox))
+	}
+	if m.CAFile != "" {
+		if _, err := tlsWithCA("feedback.imap.ca_file", m.CAFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
 // ListenConfig is the HTTP server of `mailblast listen`: one-click
 // unsubscribes and the relays' event webhooks.
 type ListenConfig struct {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/listen"
 	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/templates"
@@ -64,9 +63,8 @@ func runListen(c *cobra.Command, _ []string) error {
 		return err
 	}
 	defer closeLedger(store)
-	opts := feedback.Options{SoftBounceLimit: cfg.Feedback.SoftBounceLimit, SoftBounceWindow: cfg.Feedback.SoftBounceWindow}
 	lc.NewApplier = func(ctx context.Context) (listen.Applier, error) {
-		a, err := feedback.NewApplier(ctx, store, opts)
+		a, err := newApplier(ctx, cfg, store)
 		if err != nil {
 			return nil, ledgerError(err)
 		}

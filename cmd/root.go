@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/feedback/imapfetch"
 	"github.com/mailblast/mailblast/recipients"
 	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/sender"
@@ -50,10 +51,12 @@ const exitStatusHelp = `EXIT STATUS
   69  relay unavailable, or refusing us (5xx greeting): nobody was marked
       failed; resume later
   70  internal error
-  73  another mailblast is running this campaign
+  73  another mailblast is running this campaign (or, for feedback fetch,
+      another feedback fetch on the same state directory)
   74  the ledger is damaged, or could not be read or written (disk full)
-  75  recipients deferred for later: run "mailblast resume" (from cron)
-  77  the relay rejected the username or password
+  75  recipients deferred for later: run "mailblast resume" (from cron);
+      feedback fetch: the IMAP server could not be reached (try later)
+  77  the relay, or the IMAP server, rejected the username or password
   78  configuration error
  130  interrupted: the ledger is consistent; "mailblast resume" continues`
 
@@ -72,6 +75,7 @@ func exitCode(err error) int {
 	var ce *configError
 	var re *recipients.Error
 	var se *sender.Error
+	var ise *imapfetch.SettingError
 	switch {
 	case err == nil:
 		return exitOK
@@ -79,10 +83,14 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, campaign.ErrInterrupted):
 		return exitInterrupted
-	case errors.Is(err, campaign.ErrLocked):
+	case errors.Is(err, campaign.ErrLocked), errors.Is(err, imapfetch.ErrBusy):
 		return exitLocked
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &ise):
 		return exitConfig
+	case errors.Is(err, imapfetch.ErrLoginRefused):
+		return exitNoPerm
+	case errors.Is(err, imapfetch.ErrUnreachable):
+		return exitTempFail
 	case errors.Is(err, sender.ErrRelayUnavailable):
 		return exitUnavailable
 	case errors.As(err, &se) && se.Command == "AUTH" && se.Code == 535:

@@ -33,8 +33,10 @@ fi
 echo "smtp-sink: $(command -v smtp-sink || echo /usr/sbin/smtp-sink)"
 
 # Headless Chromium renders the HTML report in e2e/report_html_test.go; promtool
-# (Debian's prometheus package) checks the metrics file in e2e/metrics_test.go.
-# The prometheus package would start a Prometheus server: policy-rc.d again.
+# (Debian's prometheus package) checks the metrics file in e2e/metrics_test.go;
+# Dovecot (dovecot-imapd) is the IMAP server of e2e/feedback_fetch_test.go.
+# The prometheus and dovecot packages would start system servers: policy-rc.d
+# again; the tests start private instances on loopback.
 need_pkg() { ! command -v "$1" >/dev/null 2>&1; }
 install_quietly() {
   local had_policy=0
@@ -51,6 +53,8 @@ install_quietly() {
 extra=()
 need_pkg chromium && extra+=(chromium)
 need_pkg promtool && extra+=(prometheus)
+[ -x /usr/sbin/dovecot ] || extra+=(dovecot-imapd)
 [ "${#extra[@]}" -gt 0 ] && install_quietly "${extra[@]}"
 echo "chromium: $(command -v chromium || echo missing)"
 echo "promtool: $(command -v promtool || echo missing)"
+echo "dovecot: $( [ -x /usr/sbin/dovecot ] && echo /usr/sbin/dovecot || echo missing)"
