@@ -8,22 +8,8 @@ import (
 	"github.com/mailblast/mailblast/feedback"
 )
 
-// Counts is what a pass read, as `feedback import` counts it: messages by
-// class, and the events of reports by what applying them did. Kept apart
-// from Summary so that import and fetch can share it.
-type Counts struct {
-	Messages     int `json:"messages"`
-	HardBounces  int `json:"hard_bounces"`
-	SoftBounces  int `json:"soft_bounces"`
-	Delayed      int `json:"delayed"`
-	Complaints   int `json:"complaints"`
-	Unsubscribes int `json:"unsubscribes"`
-	AutoReplies  int `json:"auto_replies"`
-	Other        int `json:"other"`
-	Unmatched    int `json:"unmatched"`
-	Duplicates   int `json:"duplicates"`
-	Unreadable   int `json:"unreadable"`
-}
+// Counts is what a pass read, counted as `feedback import` counts.
+type Counts = feedback.Summary
 
 // Processor is the Handler of a pass: feedback.Parse, then Apply on each
 // Event, counting.
@@ -73,31 +59,11 @@ func (p *Processor) apply(ctx context.Context, events []feedback.Event) (bool, e
 		if err != nil {
 			return false, err
 		}
-		switch res {
-		case feedback.Unmatched:
-			p.Unmatched++
+		p.Count(ev.Kind, res)
+		if res == feedback.Unmatched {
 			continue
-		case feedback.Duplicate:
-			p.Duplicates++
-		default:
-			p.countKind(ev.Kind)
 		}
 		acted = true
 	}
 	return acted, nil
-}
-
-func (p *Processor) countKind(k feedback.Kind) {
-	switch k {
-	case feedback.HardBounce:
-		p.HardBounces++
-	case feedback.SoftBounce:
-		p.SoftBounces++
-	case feedback.Delayed:
-		p.Delayed++
-	case feedback.Complaint:
-		p.Complaints++
-	case feedback.Unsubscribe:
-		p.Unsubscribes++
-	}
 }
