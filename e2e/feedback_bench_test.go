@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mailblast/mailblast/feedback"
+	"github.com/mailblast/mailblast/ledger"
+)
+
+// TestBenchFeedbackMaildir is the issue's figure end to end: a Maildir of
+// real-Postfix-shaped DSNs parsed and applied by the real binary against
+// a ledger of a million sent recipients. Minutes long, so only with
+// MAILBLAST_BENCH_FEEDBACK=1 (sizes: MAILBLAST_BENCH_ROWS, _DSNS):
+//
+//	MAILBLAST_BENCH_FEEDBACK=1 go test -run TestBenchFeedbackMaildir -v -timeout 30m ./e2e/
+//
+// The DSNs are feedback/testdata/postfix-hard.eml (written by Postfix's
+// bounce daemon) with its VERP token, recipient and returned Message-ID
+// replaced: 90% name a sent row by a valid token, 10% are forged (a token
+// and Message-ID mailblast never issued).
+func TestBenchFeedbackMaildir(t *testing.T) {
+	if os.Getenv("MAILBLAST_BENCH_FEEDBACK") == "" {
+		t.Skip("set MAILBLAST_BENCH_FEEDBACK=1 to run the benchmark")
+	}
+	rows, dsns := benchInt("MAILBLAST_BENCH_ROWS", 1_000_000), benchInt("MAILBLAST_BENCH_DSNS", 100_000)
+	w := newWorkspace(t, "127.0.0.1", 1, 1)
+	t0 := time.Now()
+	id, key := benchSentLedger(t, filepath.Join(w.dir, "state", "ledger.db"), rows)
+	t.Logf("ledger of %d sent recipients built in %v", rows, time.Since(t0).Round(time.Second))
+	box := benchMaildir(t, filepath.Join(w.dir, "Maildir"), id, key, rows, dsns)
+	c, stdout, stderr := w.command("feedback", "import", box, "--json")
+	t1 := time.Now()
+	if err := c.Run(); err != nil {
+		t.Fatalf("feedback import: %v\n%s", err, stderr)
+	}
+	el := time.Since(t1)
+	rss := c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss >> 10
+	var sum feedback.Summary
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	t.Logf("feedback import: %d DSNs in %v: %.0f DSNs/s parsed and applied; peak RSS %d MB; %+v",
+		dsns, el.Round(time.Millisecond), float64(dsns)/el.Seconds(), rss, sum)
+	if sum.Messages != dsns || sum.Unmatched < dsns/20 || sum.HardBounces < dsns/2 {
+		t.Errorf("summary %+v: not the mix that was built", sum)
+	}
+}
+
+func benchInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// benchSentLedger makes a ledger whose campaign "bench" has rows
+// recipients, every one sent with a Message-ID, as a run would leave it.
+func benchSentLedger(t *testing.T, path string, rows int) (int64, []byte) {
+	ctx := context.Background()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ledger.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := ledger.Campaign{Name: "bench", ListPath: "l.csv", Settings: []byte(`{}`), Imported: true}
+	if err := s.CreateCampaign(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	im, _ := s.Import(ctx, c.ID)
+	for r := 2; r < rows+2; r++ {
+		a := fmt.Sprintf("user%d@example.com", r)
+		if err := im.Add(ledger.Recipient{Row: r, Email: a, Key: a, Offset: int64(r * 40)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for first := 2; first < rows+2; first += 4096 {
+		last := min(first+4095, rows+1)
+		b := ledger.Batch{Claims: []ledger.Claim{{First: first, Last: last, DueAt: now}}, Settled: true}
+		for r := first; r <= last; r++ {
+			b.Outcomes = append(b.Outcomes, ledger.Outcome{Row: r, State: ledger.Sent, Attempted: true, Attempt: 1,
+				Code: 250, Text: "2.0.0 Ok: queued", MessageID: fmt.Sprintf("%024x.%d@example.com", r*7919, r)})
+		}
+		if err := s.Apply(ctx, c.ID, b, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, err := feedback.VERPKey(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID, key
+}
+
+// benchMaildir writes n DSNs into dir/new from the real Postfix sample.
+func benchMaildir(t *testing.T, dir string, id int64, key []byte, rows, n int) string {
+	sample, err := os.ReadFile(filepath.Join("..", "feedback", "testdata", "postfix-hard.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"new", "cur", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for i := range n {
+		row := 2 + rnd.IntN(rows)
+		tok := feedback.SignToken(key, feedback.PurposeVERP, feedback.Target{CampaignID: id, Row: row})
+		mid := fmt.Sprintf("%024x.%d@example.com", row*7919, row)
+		if i%10 == 9 { // forged: nothing mailblast issued
+			tok, mid = fmt.Sprintf("forged%dx", i), fmt.Sprintf("%024x.%d@example.com", i, row)
+		}
+		msg := strings.NewReplacer("TOKENX", tok, "gone1@example.net", fmt.Sprintf("user%d@example.com", row),
+			"bouncer-test-0-1796186535278370553@mailblast.test", mid,
+			"20261202044215.9B8AC9F27C4@bouncer.test", fmt.Sprintf("bench%d@bouncer.test", i)).Replace(string(sample))
+		if err := os.WriteFile(filepath.Join(dir, "new", fmt.Sprintf("%d.bench:2,", i)), []byte(msg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
