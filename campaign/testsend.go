@@ -81,7 +81,7 @@ func testMessage(ctx context.Context, opts TestSendOptions) (TestSendResult, err
 		if err != nil {
 			return res, err
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 		if p.Settings.Template, err = prefixedTemplate(opts.Settings.Template, dir, opts.SubjectPrefix); err != nil {
 			return res, err
 		}

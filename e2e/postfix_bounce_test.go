@@ -31,15 +31,9 @@ type bouncer struct {
 	dir     string
 }
 
-// startBouncer starts the bouncer and stops it when t ends. Without
+// newBouncer starts the bouncer and stops it when t ends. Without
 // Postfix it skips, or fails under MAILBLAST_REQUIRE_REAL_SERVERS (set by
 // scripts/test.sh, whose install-deps.sh installs postfix).
-func startBouncer(t testing.TB) (host string, port int, maildir string) {
-	t.Helper()
-	b := newBouncer(t)
-	return b.host, b.port, b.maildir
-}
-
 func newBouncer(t testing.TB) *bouncer {
 	t.Helper()
 	postfix := "/usr/sbin/postfix"

@@ -21,7 +21,7 @@ const allocLimit = 64 << 20
 // parseMeasured parses in, from a reader that tells its size and from
 // one that does not (a pipe), and returns the report and the most bytes
 // either allocated.
-func parseMeasured(t *testing.T, in []byte) (Report, error, uint64) {
+func parseMeasured(t *testing.T, in []byte) (Report, uint64, error) {
 	t.Helper()
 	var most uint64
 	var rep Report
@@ -39,7 +39,7 @@ func parseMeasured(t *testing.T, in []byte) (Report, error, uint64) {
 	if most > allocLimit {
 		t.Errorf("allocated %d bytes, limit %d", most, allocLimit)
 	}
-	return rep, err, most
+	return rep, most, err
 }
 
 // nested is a multipart/mixed nested depth levels deep.
@@ -58,7 +58,7 @@ func nested(depth int) string {
 func TestParseDeepNesting(t *testing.T) {
 	const depth = 10000
 	// As the whole message: not a report, read no further than its header.
-	rep, err, _ := parseMeasured(t, []byte("From: x@example.org\n"+nested(depth)))
+	rep, _, err := parseMeasured(t, []byte("From: x@example.org\n"+nested(depth)))
 	if err != nil || rep.Class != ClassOther {
 		t.Errorf("%+v, %v", rep, err)
 	}
@@ -68,7 +68,7 @@ func TestParseDeepNesting(t *testing.T) {
 		"--top\n" + nested(depth) +
 		"\n--top\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; y@example.org\nAction: failed\nStatus: 5.1.1\n" +
 		"\n--top\nContent-Type: message/rfc822\n\nMessage-ID: <deep@example.org>\n" + nested(depth) + "\n--top--\n"
-	rep, err, _ = parseMeasured(t, []byte(dsn))
+	rep, _, err = parseMeasured(t, []byte(dsn))
 	if err != nil || rep.Class != ClassDSN || len(rep.Events) != 1 || rep.Events[0].MessageID != "deep@example.org" {
 		t.Errorf("%+v, %v", rep, err)
 	}
@@ -82,7 +82,7 @@ func TestParseManyBlocks(t *testing.T) {
 		fmt.Fprintf(&b, "\nFinal-Recipient: rfc822; u%d@example.org\nAction: failed\nStatus: 5.1.1\n", i)
 	}
 	b.WriteString("\n--b--\n")
-	rep, err, _ := parseMeasured(t, []byte(b.String()))
+	rep, _, err := parseMeasured(t, []byte(b.String()))
 	if err != nil || len(rep.Events) != MaxRecipientBlocks || rep.SkippedBlocks != blocks-MaxRecipientBlocks {
 		t.Fatalf("%d events, %d skipped, %v", len(rep.Events), rep.SkippedBlocks, err)
 	}
@@ -94,7 +94,7 @@ func TestParseManyBlocks(t *testing.T) {
 func TestParseHugeLine(t *testing.T) {
 	line := strings.Repeat("x", 20<<20)
 	// In the header: longer than the header bound, unreadable.
-	rep, err, _ := parseMeasured(t, []byte("Subject: "+line+"\n\nbody\n"))
+	rep, _, err := parseMeasured(t, []byte("Subject: "+line+"\n\nbody\n"))
 	if rep.Class != ClassUnreadable || err == nil || !rep.Truncated {
 		t.Errorf("header line: %+v, %v", rep.Class, err)
 	}
@@ -102,18 +102,18 @@ func TestParseHugeLine(t *testing.T) {
 	// rest cut at MaxMessageSize.
 	dsn := dsnWith("Action: failed\nStatus: 5.1.1\n")
 	dsn = strings.TrimSuffix(dsn, "--b--\n") + "--b\nContent-Type: message/rfc822\n\nMessage-ID: <big@example.org>\n\n" + line + "\n--b--\n"
-	rep, err, _ = parseMeasured(t, []byte(dsn))
+	rep, _, err = parseMeasured(t, []byte(dsn))
 	if err != nil || len(rep.Events) != 1 || rep.Events[0].MessageID != "big@example.org" || !rep.Truncated {
 		t.Errorf("body line: %+v, %v", rep, err)
 	}
 	// In a field of the delivery-status part: the value is capped.
-	rep, err, _ = parseMeasured(t, []byte(dsnWith("Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; "+line[:8<<20]+"\n")))
+	rep, _, err = parseMeasured(t, []byte(dsnWith("Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; "+line[:8<<20]+"\n")))
 	if err != nil || len(rep.Events) != 1 || len(rep.Events[0].Diagnostic) != maxDiagnostic {
 		t.Errorf("field line: %+v, %v", rep.Class, err)
 	}
 	// A header section of many short fields is bounded the same way.
 	many := strings.Repeat("X-A: b\n", 1<<20)
-	rep, err, _ = parseMeasured(t, []byte(many+"\nbody\n"))
+	rep, _, err = parseMeasured(t, []byte(many+"\nbody\n"))
 	if rep.Class != ClassUnreadable || err == nil {
 		t.Errorf("many fields: %+v, %v", rep.Class, err)
 	}
@@ -129,7 +129,7 @@ func TestParseEmptyAndBinary(t *testing.T) {
 		"random+hdr": append([]byte("Content-Type: multipart/report; report-type=delivery-status; boundary=\"\x00\"\n\n"), random...),
 	} {
 		t.Run(name, func(t *testing.T) {
-			rep, err, _ := parseMeasured(t, in)
+			rep, _, err := parseMeasured(t, in)
 			if rep.Class != ClassUnreadable || err == nil {
 				t.Errorf("%+v, %v; want unreadable", rep.Class, err)
 			}
@@ -205,7 +205,7 @@ func TestParseManyParts(t *testing.T) {
 		b.WriteString("--b\nX: y\n\n.\n")
 	}
 	b.WriteString("--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; y@example.org\nAction: failed\nStatus: 5.1.1\n\n--b--\n")
-	rep, err, _ := parseMeasured(t, []byte(b.String()))
+	rep, _, err := parseMeasured(t, []byte(b.String()))
 	if rep.Class != ClassUnreadable || err == nil {
 		t.Errorf("%+v, %v; want unreadable", rep, err)
 	}
@@ -222,7 +222,7 @@ func TestParseManyFields(t *testing.T) {
 		}
 	}
 	b.WriteString("\n--b--\n")
-	rep, err, _ := parseMeasured(t, []byte(b.String()))
+	rep, _, err := parseMeasured(t, []byte(b.String()))
 	if err != nil || len(rep.Events) != MaxRecipientBlocks {
 		t.Errorf("%d events, %v", len(rep.Events), err)
 	}
@@ -233,7 +233,7 @@ func TestParseLargeReturnedMessage(t *testing.T) {
 	dsn := strings.TrimSuffix(dsnWith("Action: failed\nStatus: 5.1.1\n"), "--b--\n") +
 		"--b\nContent-Type: message/rfc822\n\nMessage-ID: <large@example.org>\nSubject: attachment\n\n" +
 		strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n", 200000) + "--b--\n"
-	rep, err, _ := parseMeasured(t, []byte(dsn))
+	rep, _, err := parseMeasured(t, []byte(dsn))
 	if err != nil || len(rep.Events) != 1 || rep.Events[0].MessageID != "large@example.org" {
 		t.Errorf("%+v, %v", rep, err)
 	}

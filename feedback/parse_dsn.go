@@ -88,7 +88,7 @@ func enhancedCode(v string) string {
 		w = w[:i]
 	}
 	parts := strings.Split(w, ".")
-	if len(parts) != 3 || len(parts[0]) != 1 || !strings.Contains("245", parts[0]) {
+	if len(parts) != 3 || len(parts[0]) != 1 || (parts[0] != "2" && parts[0] != "4" && parts[0] != "5") {
 		return ""
 	}
 	for _, p := range parts[1:] {

@@ -7,7 +7,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
-// ErrCannotMove: the server offers neither MOVE nor UIDPLUS, so no message
+// ErrCannotMove means the server offers neither MOVE nor UIDPLUS, so no message
 // can leave the mailbox without risking others (a plain EXPUNGE removes
 // every \Deleted message, not only ours).
 var ErrCannotMove = errors.New("the server offers neither MOVE (RFC 6851) nor UIDPLUS (RFC 4315); messages acted on stay in the mailbox")

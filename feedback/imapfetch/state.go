@@ -113,7 +113,7 @@ func syncDir(dir string) {
 	}
 }
 
-// ErrBusy: another pass holds the state file's lock. Two passes at once
+// ErrBusy means another pass holds the state file's lock. Two passes at once
 // would read the same messages twice; cron starting one while the last
 // still runs is the usual cause, and the next start will do the work.
 var ErrBusy = errors.New("another feedback fetch is running")

@@ -96,7 +96,7 @@ func newServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "mailblast-dovecot-")
 	must(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	must(t, os.Chmod(dir, 0o755))
 	s := &Server{Dir: dir, Maildir: filepath.Join(dir, "home", "Maildir"), User: "feedback",
 		Password: "imap-test-secret-" + strconv.Itoa(os.Getpid()), conf: filepath.Join(dir, "dovecot.conf")}
