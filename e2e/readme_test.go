@@ -47,12 +47,48 @@ func TestReadmeExamplesRun(t *testing.T) {
 	srv := sendertest.NewServer(t, sendertest.Options{})
 	w := forServer(t, srv, 10)
 	w.env = append(w.env, "PATH="+filepath.Dir(binary)+":/usr/bin:/bin")
+	readmeFeedbackFiles(t, w.dir)
 	for _, line := range cmds {
 		c := exec.Command("sh", "-c", line)
 		c.Dir, c.Env = w.dir, w.env
 		out, err := c.CombinedOutput()
 		if err != nil {
 			t.Errorf("README example %q: %v\n%s", line, err, out)
+		}
+	}
+}
+
+// readmeFeedbackFiles puts the mailboxes the README's `feedback import`
+// examples name into dir (which is $HOME there), made of the parser's
+// real samples: a Maildir, an mbox, message files and SES payloads. They
+// match no recipient of the workspace, so they change nothing; what the
+// examples prove is that each command line reads its files and exits 0.
+func readmeFeedbackFiles(t *testing.T, dir string) {
+	sample := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "feedback", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	files := map[string]string{
+		"Maildir/.bounces/new/1.postfix": sample("postfix-hard.eml"),
+		"Maildir/.bounces/cur/2.arf:2,S": sample("arf-rfc5965.eml"),
+		"bounces.mbox": "From MAILER-DAEMON Thu Jul  7 17:16:05 1994\n" + sample("dsn-rfc3464-simple.eml") +
+			"\nFrom someone Mon Dec  1 09:00:00 2026\n" + sample("auto-reply-rfc3834.eml"),
+		"report.eml":                sample("postfix-hard.eml"),
+		"report-1.eml":              sample("dsn-rfc3464-multi.eml"),
+		"report-2.eml":              sample("arf-rfc6650-redacted.eml"),
+		"ses-events/bounce.json":    sample("providers/ses-bounce-sns.json"),
+		"ses-events/complaint.json": sample("providers/ses-complaint.json"),
+	}
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
