@@ -26,6 +26,17 @@ func TestTokenRoundTripAndForgery(t *testing.T) {
 	if _, ok := VerifyToken(key, PurposeVERP, forged); ok {
 		t.Fatal("a token with another row's MAC was accepted")
 	}
+	// The last character's spare bits: the same bytes, another spelling.
+	last := tok[len(tok)-1]
+	for _, c := range "abcdefghijklmnopqrstuvwxyz234567" {
+		if byte(c) == last {
+			continue
+		}
+		alt := tok[:len(tok)-1] + string(c)
+		if got, ok := VerifyToken(key, PurposeVERP, alt); ok {
+			t.Fatalf("altered token %q accepted as %v", alt, got)
+		}
+	}
 	for _, bad := range []string{"", "!!", tok[:5], tok + "a"} {
 		if _, ok := VerifyToken(key, PurposeVERP, bad); ok {
 			t.Fatalf("VerifyToken(%q) accepted", bad)
