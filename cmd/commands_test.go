@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,5 +162,31 @@ func TestResumeCommand(t *testing.T) {
 	}
 	if _, msgs, code := c.run("resume"); code != 0 || !strings.Contains(msgs, "nothing to resume") {
 		t.Errorf("finished: exit %d, %q", code, msgs)
+	}
+}
+
+// TestFeedbackImportInput: a path that is missing, or a FIFO, is refused
+// before anything is applied (exit 66); what is read is summed up in one
+// line, or one JSON object.
+func TestFeedbackImportInput(t *testing.T) {
+	c := newCLI(t)
+	c.write("reply.eml", "From: ann@example.com\nTo: news@example.com\nSubject: Re: hello\nAuto-Submitted: auto-replied\n\nI am away.\n")
+	if _, msgs, code := c.run("feedback", "import", "reply.eml", "nowhere.eml"); code != exitNoInput || !strings.Contains(msgs, "nowhere.eml") {
+		t.Errorf("a missing path: exit %d, want %d; %q", code, exitNoInput, msgs)
+	}
+	fifo := filepath.Join(c.dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, msgs, code := c.run("feedback", "import", "pipe"); code != exitNoInput {
+		t.Errorf("a FIFO: exit %d, want %d; %q", code, exitNoInput, msgs)
+	}
+	out, msgs, code := c.run("feedback", "import", "reply.eml")
+	if code != 0 || !strings.HasPrefix(out, "1 message read: 0 hard bounces, 0 soft bounces, 0 delayed") || !strings.Contains(out, "1 auto-reply,") {
+		t.Errorf("exit %d, out %q, messages %q", code, out, msgs)
+	}
+	out, _, _ = c.run("feedback", "import", "reply.eml", "--json")
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, `"auto_replies":1`) {
+		t.Errorf("--json: %q, want one line", out)
 	}
 }

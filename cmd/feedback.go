@@ -14,6 +14,7 @@ import (
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // errUnreadable ends an import that read everything it could but not every
@@ -23,6 +24,7 @@ var errUnreadable = errors.New("some messages could not be read")
 type feedbackImportOptions struct {
 	format string
 	json   bool
+	io     streams
 }
 
 func newFeedbackCommand() *cobra.Command {
@@ -59,6 +61,7 @@ goes on, and exits 65 at the end.`,
   mailblast feedback import --format ses ses-events/*.json`,
 		Args: minArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			opts.io = streamsOf(c)
 			return withStore(c, func(ctx context.Context, cfg *Config, store ledger.Store) error {
 				return runFeedbackImport(ctx, cfg, store, opts, args)
 			})
@@ -72,6 +75,9 @@ goes on, and exits 65 at the end.`,
 func runFeedbackImport(ctx context.Context, cfg *Config, store ledger.Store, opts *feedbackImportOptions, paths []string) error {
 	if err := oneOf("--format", opts.format, "", "ses", "sendgrid", "mailgun"); err != nil {
 		return &usageError{err}
+	}
+	if err := checkMailboxPaths(paths); err != nil {
+		return err
 	}
 	app, err := newApplier(ctx, cfg, store)
 	if err != nil {
@@ -93,7 +99,7 @@ func runFeedbackImport(ctx context.Context, cfg *Config, store ledger.Store, opt
 		if err != nil {
 			sum.Messages++
 			sum.Unreadable++
-			fmt.Fprintf(os.Stderr, "mailblast: feedback import: %s: %v\n", m.Where(), err)
+			fmt.Fprintf(opts.io.err, "mailblast: feedback import: %s: %v\n", m.Where(), err)
 		}
 		return nil
 	}
@@ -105,11 +111,30 @@ func runFeedbackImport(ctx context.Context, cfg *Config, store ledger.Store, opt
 	if err := im.Flush(ctx); err != nil {
 		return err
 	}
-	if err := printFeedbackSummary(os.Stdout, *sum, opts.json); err != nil {
+	if err := printFeedbackSummary(opts.io.out, *sum, opts.json); err != nil {
 		return err
 	}
 	if sum.Unreadable > 0 {
 		return fmt.Errorf("%w: %d unreadable", errUnreadable, sum.Unreadable)
+	}
+	return nil
+}
+
+// checkMailboxPaths refuses, before anything is applied, a path that is
+// missing or neither a file nor a directory (a FIFO would block the
+// import): exit 66, nothing half-done.
+func checkMailboxPaths(paths []string) error {
+	for _, p := range paths {
+		if p == "-" {
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("feedback import: %w", err)
+		}
+		if !fi.IsDir() && !fi.Mode().IsRegular() {
+			return fmt.Errorf("feedback import: %s: %w", p, safefile.ErrNotRegular)
+		}
 	}
 	return nil
 }
@@ -166,13 +191,16 @@ func newApplier(ctx context.Context, cfg *Config, store ledger.Store) (*feedback
 
 func printFeedbackSummary(w io.Writer, s feedback.Summary, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return json.NewEncoder(w).Encode(s)
 	}
-	_, err := fmt.Fprintf(w, "%s read: %s, %s, %d delayed, %s, %s, %d auto-replies, %d other, %d unmatched, %s, %d unreadable\n",
-		plural(s.Messages, "message"), plural(s.HardBounces, "hard bounce"), plural(s.SoftBounces, "soft bounce"), s.Delayed,
-		plural(s.Complaints, "complaint"), plural(s.Unsubscribes, "unsubscribe"), s.AutoReplies,
-		s.Other, s.Unmatched, plural(s.Duplicates, "duplicate"), s.Unreadable)
+	_, err := fmt.Fprintln(w, summaryWords(s))
 	return err
+}
+
+// summaryWords is the one line import and fetch print.
+func summaryWords(s feedback.Summary) string {
+	return fmt.Sprintf("%s read: %s, %s, %d delayed, %s, %s, %s, %d other, %d unmatched, %s, %d unreadable",
+		plural(s.Messages, "message"), plural(s.HardBounces, "hard bounce"), plural(s.SoftBounces, "soft bounce"), s.Delayed,
+		plural(s.Complaints, "complaint"), plural(s.Unsubscribes, "unsubscribe"), plural(s.AutoReplies, "auto-reply"),
+		s.Other, s.Unmatched, plural(s.Duplicates, "duplicate"), s.Unreadable)
 }

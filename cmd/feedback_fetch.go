@@ -117,11 +117,7 @@ func printFetchSummary(w io.Writer, s fetchSummary, asJSON bool) {
 		return
 	}
 	// The line of feedback import, then what was moved.
-	c := s.Counts
-	fmt.Fprintf(w, "%s read: %s, %s, %d delayed, %s, %s, %d auto-replies, %d other, %d unmatched, %s, %d unreadable; %d moved to %s\n",
-		plural(c.Messages, "message"), plural(c.HardBounces, "hard bounce"), plural(c.SoftBounces, "soft bounce"), c.Delayed,
-		plural(c.Complaints, "complaint"), plural(c.Unsubscribes, "unsubscribe"), c.AutoReplies,
-		c.Other, c.Unmatched, plural(c.Duplicates, "duplicate"), c.Unreadable, s.Moved, s.Processed)
+	fmt.Fprintf(w, "%s; %d moved to %s\n", summaryWords(s.Counts), s.Moved, s.Processed)
 }
 
 // lazyApplier opens the ledger when the first event needs it: a pass that

@@ -157,6 +157,9 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
+	if l := len(word); l > 1 && word[l-1] == 'y' && !strings.ContainsRune("aeiou", rune(word[l-2])) {
+		return strconv.Itoa(n) + " " + word[:l-1] + "ies" // auto-replies
+	}
 	return strconv.Itoa(n) + " " + word + "s"
 }
 

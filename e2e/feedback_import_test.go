@@ -235,17 +235,22 @@ func wantSuppressed(t *testing.T, w *workspace, want ...string) {
 	}
 }
 
-// TestFeedbackImportUnreadable: input that cannot be read is named (the
-// file, and in an mbox the message's number), the rest goes on, and the
-// exit is 65 after the summary.
+// TestFeedbackImportUnreadable: a path that does not exist stops the
+// import before anything is applied (exit 66, like a missing list); input
+// that cannot be read is named (the file, and in an mbox the message's
+// number), the rest goes on, and the exit is 65 after the summary.
 func TestFeedbackImportUnreadable(t *testing.T) {
 	srv := sendertest.NewServer(t, sendertest.Options{})
 	w := forServer(t, srv, 1)
 	if err := os.Mkdir(filepath.Join(w.dir, "plain"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	out, errs, code := w.run("feedback", "import", "--json", "missing.eml", "plain")
-	if code != 65 || !strings.Contains(errs, "missing.eml") || !strings.Contains(errs, "plain") {
+	if out, errs, code := w.run("feedback", "import", "--json", "plain", "missing.eml"); code != 66 || out != "" || !strings.Contains(errs, "missing.eml") {
+		t.Fatalf("a missing path: exit %d, want 66 before anything is read; stdout %q, stderr:\n%s", code, out, errs)
+	}
+	w.write("junk.eml", "\x00\x01 not a message")
+	out, errs, code := w.run("feedback", "import", "--json", "junk.eml", "plain")
+	if code != 65 || !strings.Contains(errs, "junk.eml") || !strings.Contains(errs, "plain") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errs)
 	}
 	var sum importSummary
