@@ -41,6 +41,7 @@ state directory. It sends what is due and exits: run it from cron.`,
 			if err != nil {
 				return err
 			}
+			stopWords.Store(&sendingStopWords) // a signal says what happens to messages on the wire
 			return withMetrics(cfg, func() error { return runResume(c.Context(), opts, cfg) })
 		},
 	}

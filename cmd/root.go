@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -136,6 +137,21 @@ func Main() int {
 // its last commit.
 const abandonAfter = 3 * time.Second
 
+// stopWords are what the first and the second signal say. Commands that
+// send say what happens to the messages on the wire (sending sets them);
+// the others (listen, feedback fetch ...) have none.
+var stopWords atomic.Pointer[[2]string]
+
+var sendingStopWords = [2]string{"finishing messages in flight (again to abandon them)",
+	"abandoning the messages on the wire (they stay in flight; resume settles them)"}
+
+func sayStop(n int) string {
+	if w := stopWords.Load(); w != nil {
+		return w[n]
+	}
+	return [2]string{"stopping (again to stop at once)", "stopping at once"}[n]
+}
+
 // signalContexts: the first SIGINT/SIGTERM ends soft (stop taking
 // recipients, let in-flight ones finish), the second ends hard and exits
 // 130 if the run has not returned within abandonAfter, a third at once.
@@ -156,13 +172,13 @@ func signalContexts() (soft, hard context.Context, stop func()) {
 			case sig := <-ch:
 				switch n {
 				case 0:
-					fmt.Fprintf(os.Stderr, "%smailblast: %v: finishing messages in flight (again to abandon them)\n", clearLine(), sig)
+					fmt.Fprintf(os.Stderr, "%smailblast: %v: %s\n", clearLine(), sig, sayStop(0))
 					cancelSoft(fmt.Errorf("signal %v", sig))
 				case 1:
 					// Said out loud: `timeout -s INT` delivers its signal twice
 					// (to the command and to its process group), which reads as
 					// a double Ctrl-C and leaves the messages on the wire in flight.
-					fmt.Fprintf(os.Stderr, "%smailblast: second %v: abandoning the messages on the wire (they stay in flight; resume settles them)\n", clearLine(), sig)
+					fmt.Fprintf(os.Stderr, "%smailblast: second %v: %s\n", clearLine(), sig, sayStop(1))
 					cancelHard()
 					timer = time.AfterFunc(abandonAfter, func() { abandon(fmt.Sprintf("not stopped %s after the second signal", abandonAfter)) })
 				default:

@@ -39,6 +39,7 @@ anyone the ledger shows as sent.`,
 			if err != nil {
 				return err
 			}
+			stopWords.Store(&sendingStopWords) // a signal says what happens to messages on the wire
 			return withMetrics(cfg, func() error { return runSend(c.Context(), opts, cfg) })
 		},
 	}

@@ -416,6 +416,10 @@ func TestListenLimits(t *testing.T) {
 	if code := p.stop(); code != 0 {
 		t.Errorf("exit %d after SIGTERM", code)
 	}
+	// listen sends nothing: its signal words are not send's.
+	if l := p.logText(); strings.Contains(l, "in flight") || !strings.Contains(l, "terminated: stopping") {
+		t.Errorf("SIGTERM said:\n%s", l)
+	}
 }
 
 // Bad settings stop listen and send with exit 78, naming the key.
