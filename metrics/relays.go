@@ -54,4 +54,5 @@ func (r *reporter) RelayOutcome(relay string, state ledger.State, throttles, con
 		s.failed.Inc()
 	}
 }
+
 var _ campaign.RelayReporter = (*reporter)(nil)
