@@ -61,6 +61,9 @@ func TestRelaysReport(t *testing.T) {
 	if !strings.Contains(dom, `<title id="relays-title">`) || strings.Contains(logs, "CONSOLE(") {
 		t.Errorf("no titled relay chart, or console messages:\n%s", logs)
 	}
+	if dir := os.Getenv("MAILBLAST_REPORT_SCREENSHOT_DIR"); dir != "" {
+		browse(t, bin, page, "--screenshot="+filepath.Join(dir, "relays.png"), "--window-size=1100,3000", "--hide-scrollbars")
+	}
 
 	m := checkMetrics(t, tool, prom)
 	for _, relay := range []string{"fast", "slow"} {
