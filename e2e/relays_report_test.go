@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,6 +58,19 @@ func TestRelaysReport(t *testing.T) {
 	throttles := relayFigure(t, dom, "slow", "throttles")
 	if throttles == 0 || relayFigure(t, dom, "fast", "throttles") != 0 {
 		t.Errorf("page: slow throttled %d times, fast %d; want > 0 and 0", throttles, relayFigure(t, dom, "fast", "throttles"))
+	}
+	var st struct {
+		Relays []struct {
+			Relay     string
+			Sent      int
+			Throttles int `json:"throttling_replies"`
+		}
+	}
+	if err := json.Unmarshal([]byte(w.mustRun(0, "status", "--json")), &st); err != nil || len(st.Relays) != 2 {
+		t.Fatalf("status --json relays %+v: %v", st.Relays, err)
+	}
+	if r := st.Relays[1]; r.Relay != "slow" || r.Sent != slow.Count() || r.Throttles != throttles {
+		t.Errorf("status --json: %+v, want slow sending %d with %d throttling replies", r, slow.Count(), throttles)
 	}
 	if !strings.Contains(dom, `<title id="relays-title">`) || strings.Contains(logs, "CONSOLE(") {
 		t.Errorf("no titled relay chart, or console messages:\n%s", logs)

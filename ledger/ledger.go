@@ -263,5 +263,7 @@ type Store interface {
 	Secret(ctx context.Context, name string) ([]byte, error)
 	// Stats sums the campaign up for a report (ledger/sqlite_stats.go).
 	Stats(ctx context.Context, campaignID int64) (Stats, error)
+	// Relays is what each relay carried (ledger/sqlite_relays.go).
+	Relays(ctx context.Context, campaignID int64) ([]RelayStats, error)
 	Close() error
 }

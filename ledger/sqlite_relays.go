@@ -34,11 +34,16 @@ CREATE TABLE IF NOT EXISTS relay_log (
 // minutes in which it carried any attempt; PeakMinute the attempts of the
 // busiest of them.
 type RelayStats struct {
-	Relay                           string
-	Sent, Deferred, Bounced, Failed int
-	Throttles                       int
-	First, Last                     time.Time
-	Minutes, PeakMinute             int
+	Relay      string    `json:"relay"`
+	Sent       int       `json:"sent"`
+	Deferred   int       `json:"deferred"`
+	Bounced    int       `json:"bounced"`
+	Failed     int       `json:"failed"`
+	Throttles  int       `json:"throttling_replies"`
+	First      time.Time `json:"first_attempt"`
+	Last       time.Time `json:"last_attempt"`
+	Minutes    int       `json:"busy_minutes"`
+	PeakMinute int       `json:"busiest_minute"`
 }
 
 // Attempts is every attempt the relay carried.
@@ -111,6 +116,16 @@ const upsertRelay = `INSERT INTO relay_log (campaign_id, relay, minute, sent, de
 	ON CONFLICT (campaign_id, relay, minute) DO UPDATE SET sent = sent + ?4, deferred = deferred + ?5,
 		bounced = bounced + ?6, failed = failed + ?7, throttles = throttles + ?8,
 		first_at = MIN(first_at, ?9), last_at = MAX(last_at, ?9)`
+
+// Relays is what each relay carried for the campaign, in name order:
+// relay_log alone, a few rows per minute sent, so status can afford it.
+func (s *SQLite) Relays(ctx context.Context, campaignID int64) ([]RelayStats, error) {
+	var st Stats
+	if err := s.statsRelays(ctx, campaignID, &st); err != nil {
+		return nil, fmt.Errorf("ledger: relays: %w", err)
+	}
+	return st.Relays, nil
+}
 
 // statsRelays sums relay_log per relay, in name order.
 func (s *SQLite) statsRelays(ctx context.Context, id int64, st *Stats) error {
