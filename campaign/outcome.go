@@ -38,6 +38,13 @@ func (r *run) outcome(res sender.Result) pending {
 	if res.Released {
 		return r.released(j)
 	}
+	p := r.attempted(j, res)
+	r.carried(res, &p.out)
+	return p
+}
+
+// attempted maps an attempt's result to its outcome.
+func (r *run) attempted(j *job, res sender.Result) pending {
 	e := res.Err
 	if e == nil {
 		enh, text := splitEnhanced(res.Env.Reply)
@@ -54,6 +61,31 @@ func (r *run) outcome(res sender.Result) pending {
 		o.NextAttempt = r.opts.Retry.next(r.opts.now(), j.rec.Attempts+1)
 	}
 	return outcomeFor(j, o, e)
+}
+
+// RelayReporter is a Reporter that also hears which relay carried each
+// attempt, the throttling replies that relay gave since its last one, and
+// the connections it may use now (the metrics file). It is called from
+// the senders' goroutines, before the outcome is committed: it must be
+// safe for concurrent use.
+type RelayReporter interface {
+	RelayOutcome(relay string, state ledger.State, throttles, conns int)
+}
+
+// carried names the relay on the outcome and takes the relay's throttling
+// replies so far with it, so the ledger counts each reply once, in the
+// same commit as the outcomes. res.Relay is the pool's one name string:
+// no copy per message.
+func (r *run) carried(res sender.Result, o *ledger.Outcome) {
+	if res.Relay == "" {
+		return
+	}
+	o.Relay = res.Relay
+	var conns int
+	o.Throttles, conns = r.pool.TakeThrottles(res.Relay)
+	if rr, ok := r.opts.Reporter.(RelayReporter); ok {
+		rr.RelayOutcome(res.Relay, o.State, o.Throttles, conns)
+	}
 }
 
 // maxSentReply bounds the reply kept for a sent row: its queue ID is near

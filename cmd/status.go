@@ -38,7 +38,8 @@ func newStatusCommand() *cobra.Command {
 type statusJSON struct {
 	Campaign string `json:"campaign"`
 	ledger.Counts
-	Finished bool `json:"finished"`
+	Finished bool                `json:"finished"`
+	Relays   []ledger.RelayStats `json:"relays,omitempty"`
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
@@ -69,7 +70,13 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		if n, err = onTheWire(ctx, store, cfg.StateDir, c, n); err != nil {
 			return err
 		}
-		printStatus(c.Name, n, c.Imported, opts.json)
+		var relays []ledger.RelayStats
+		if opts.json {
+			if relays, err = store.Relays(ctx, c.ID); err != nil {
+				return err
+			}
+		}
+		printStatus(c.Name, n, c.Imported, opts.json, relays)
 	}
 	return nil
 }
@@ -93,10 +100,10 @@ func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledge
 
 // printStatus: a campaign whose import an interrupt or a crash cut short
 // is unfinished even when every row imported so far is done.
-func printStatus(name string, n ledger.Counts, imported, asJSON bool) {
+func printStatus(name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats) {
 	finished := imported && n.Pending+n.Deferred+n.InFlight == 0
 	if asJSON {
-		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished})
+		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished, Relays: relays})
 		fmt.Println(string(b))
 		return
 	}

@@ -80,6 +80,10 @@
 //     send polls. SentMessage finds a row by the Message-ID it was sent with
 //     (a primary-key lookup per campaign); Secret keeps the VERP key.
 //
+//  7. Each Apply also adds its outcomes to relay_log, per relay and minute
+//     (one statement per relay in the batch), with the throttling replies
+//     the outcomes carry: Stats.Relays and Relays read it back.
+//
 // The ledger does not normalise addresses: callers give each row its Key
 // (campaign.ParseAddress) and look suppressions up by the same key.
 //

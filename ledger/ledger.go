@@ -110,6 +110,12 @@ type Outcome struct {
 	Enhanced    string
 	Text        string
 	NextAttempt time.Time
+	// Relay names the relay that carried the attempt ("" when none did).
+	// Callers pass the relay's one name string, not a copy per message.
+	// Throttles are the throttling replies that relay gave since its last
+	// outcome, counted towards it (ledger/sqlite_relays.go).
+	Relay     string
+	Throttles int
 }
 
 // Batch is one group commit.
@@ -130,6 +136,7 @@ type Attempt struct {
 	Code     int
 	Enhanced string
 	Text     string
+	Relay    string // "" when not recorded (a first-try send, an older ledger)
 }
 
 // Counts is the campaign's standing.
@@ -256,5 +263,7 @@ type Store interface {
 	Secret(ctx context.Context, name string) ([]byte, error)
 	// Stats sums the campaign up for a report (ledger/sqlite_stats.go).
 	Stats(ctx context.Context, campaignID int64) (Stats, error)
+	// Relays is what each relay carried (ledger/sqlite_relays.go).
+	Relays(ctx context.Context, campaignID int64) ([]RelayStats, error)
 	Close() error
 }

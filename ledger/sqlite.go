@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS attempt_log (
 	code INTEGER NOT NULL,
 	enhanced TEXT NOT NULL,
 	text TEXT NOT NULL,
+	relay TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (campaign_id, row, n)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -82,10 +83,11 @@ var addedColumns = []struct{ table, name, def string }{
 	{"recipients", "utf8", "INTEGER NOT NULL DEFAULT 0"},
 	{"campaigns", "frontier", "INTEGER NOT NULL DEFAULT 0"},
 	{"campaigns", "abandoned", "INTEGER NOT NULL DEFAULT 0"},
+	{"attempt_log", "relay", "TEXT NOT NULL DEFAULT ''"},
 }
 
 // indexes need the added columns, so they come after migrate.
-const indexes = runsSchema + feedbackSchema + `
+const indexes = runsSchema + feedbackSchema + relaySchema + `
 CREATE INDEX IF NOT EXISTS recipients_norm ON recipients (campaign_id, norm, row) WHERE norm <> '';
 `
 
@@ -314,7 +316,8 @@ func columns(q interface {
 	Query(string, ...any) (*sql.Rows, error)
 }) (map[string]bool, error) {
 	rows, err := q.Query(`SELECT 'recipients.' || name FROM pragma_table_info('recipients')
-		UNION ALL SELECT 'campaigns.' || name FROM pragma_table_info('campaigns')`)
+		UNION ALL SELECT 'campaigns.' || name FROM pragma_table_info('campaigns')
+		UNION ALL SELECT 'attempt_log.' || name FROM pragma_table_info('attempt_log')`)
 	if err != nil {
 		return nil, err
 	}

@@ -261,7 +261,7 @@ func (s *SQLite) Recipient(ctx context.Context, campaignID int64, row int) (Reci
 // Attempts lists every recorded try at one row, oldest first. A message
 // sent at its first attempt has no log row: the recipients row holds it.
 func (s *SQLite) Attempts(ctx context.Context, campaignID int64, row int) ([]Attempt, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT row, at, state, code, enhanced, text FROM attempt_log
+	rows, err := s.db.QueryContext(ctx, `SELECT row, at, state, code, enhanced, text, relay FROM attempt_log
 		WHERE campaign_id = ? AND row = ? ORDER BY n`, campaignID, row)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: attempts: %w", err)
@@ -272,7 +272,7 @@ func (s *SQLite) Attempts(ctx context.Context, campaignID int64, row int) ([]Att
 		var a Attempt
 		var at int64
 		var st string
-		if err := rows.Scan(&a.Row, &at, &st, &a.Code, &a.Enhanced, &a.Text); err != nil {
+		if err := rows.Scan(&a.Row, &at, &st, &a.Code, &a.Enhanced, &a.Text, &a.Relay); err != nil {
 			return nil, err
 		}
 		a.At, a.State = fromUnix(at), State(st)

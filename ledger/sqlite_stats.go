@@ -34,6 +34,9 @@ type Stats struct {
 	// Feedback is how many reports after the 250 were recorded for the
 	// campaign (0: none was ever read, so complaint rates are unknown).
 	Feedback int
+	// Relays is what each relay carried, by name (ledger/sqlite_relays.go);
+	// empty for attempts made before relays were recorded.
+	Relays []RelayStats
 }
 
 // ReplyKey is a reply code with its enhanced code ("" when none).
@@ -113,6 +116,9 @@ func (s *SQLite) Stats(ctx context.Context, campaignID int64) (Stats, error) {
 		return st, fmt.Errorf("ledger: stats: %w", err)
 	}
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM feedback WHERE campaign_id = ?`, campaignID).Scan(&st.Feedback); err != nil {
+		return st, fmt.Errorf("ledger: stats: %w", err)
+	}
+	if err := s.statsRelays(ctx, campaignID, &st); err != nil {
 		return st, fmt.Errorf("ledger: stats: %w", err)
 	}
 	st.Attempts[1] = st.Attempted - retried

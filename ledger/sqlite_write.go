@@ -285,6 +285,9 @@ func readClaims(tx *sql.Tx, id int64) ([]claimRow, error) {
 }
 
 func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) error {
+	if err := applyRelays(tx, id, outs, now); err != nil {
+		return err
+	}
 	outs, err := s.applySent(tx, id, outs, now)
 	if err != nil || len(outs) == 0 {
 		return err
@@ -292,8 +295,8 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 	upd := outcomeStatements{tx: tx}
 	// Statements of a transaction: its end closes them anyway.
 	defer upd.close()
-	ins, err := tx.Prepare(`INSERT OR REPLACE INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	ins, err := tx.Prepare(`INSERT OR REPLACE INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text, relay)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -320,7 +323,7 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 			// Attempts reads it from there: most messages need no log row.
 			continue
 		}
-		if _, err := ins.Exec(id, o.Row, o.Attempt, now, string(o.State), o.Code, o.Enhanced, o.Text); err != nil {
+		if _, err := ins.Exec(id, o.Row, o.Attempt, now, string(o.State), o.Code, o.Enhanced, o.Text, o.Relay); err != nil {
 			return fmt.Errorf("ledger: attempt row %d: %w", o.Row, err)
 		}
 		if o.State != Failed || !MailboxGone(o.Enhanced) {

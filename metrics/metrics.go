@@ -22,6 +22,7 @@ type File struct {
 
 	recipients, start, end, exit, duration, running *prometheus.GaugeVec
 	messages, replies                               *prometheus.CounterVec
+	relays                                          relayVecs
 
 	mu      sync.Mutex // serialises writes of the file
 	lastErr error
@@ -48,6 +49,11 @@ func New(path string, now time.Time) *File {
 	f.exit = gauge("mailblast_last_run_exit_code", "The last send or resume's exit status (0 done, 75 deferred recipients wait).")
 	f.duration = gauge("mailblast_last_run_duration_seconds", "How long the last send or resume took.")
 	f.running = gauge("mailblast_run_in_progress", "1 while a send or resume is running, 0 once it ended.")
+	f.relays = relayVecs{
+		throttles: counter("mailblast_throttle_events_total", "Throttling replies (421, 454, 4.7.x, 450 4.2.1) each relay gave during this run, retried ones included.", "relay"),
+		conns:     gauge("mailblast_relay_connections", "Connections each relay may use, as last seen: the configured number, halved while the relay throttles.", "relay"),
+		messages:  counter("mailblast_relay_messages_total", "Attempts each relay carried during this run, by result.", "relay", "result"),
+	}
 	f.start.WithLabelValues().Set(unixSeconds(now))
 	f.running.WithLabelValues().Set(1)
 	return f

@@ -20,6 +20,7 @@ type Page struct {
 	Replies   []ledger.TextCountByReply
 	Attempts  []Bin
 	Accept    []Bin
+	Relays    []ledger.RelayStats
 	// Href is where the overview links to the page ("" for none).
 	Href string
 }
@@ -40,7 +41,7 @@ type Feedback struct {
 // New builds the page of campaign name from its statistics; fb may be nil.
 func New(name string, st ledger.Stats, finished bool, fb *Feedback, now time.Time) *Page {
 	p := &Page{Campaign: name, Generated: now.UTC(), Finished: finished, Counts: st.Counts,
-		Domains: st.Domains, Replies: st.Replies()}
+		Domains: st.Domains, Replies: st.Replies(), Relays: st.Relays}
 	p.Rates = rates(st, fb)
 	for _, r := range p.Rates {
 		if w := r.Warning(); w != "" {

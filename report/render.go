@@ -70,6 +70,18 @@ func (p *Page) DomainChart() Chart {
 	return Rows("domains", "Recipients by domain (top 20)", desc, labels, values, OutcomeNames[:])
 }
 
+// RelayChart is the attempts each relay carried, by outcome.
+func (p *Page) RelayChart() Chart {
+	var labels []string
+	var values [][]int
+	for _, r := range p.Relays {
+		labels = append(labels, r.Relay)
+		values = append(values, []int{r.Sent, r.Deferred, r.Bounced, r.Failed})
+	}
+	desc := "Stacked bars, one per relay: the attempts it carried that ended sent, deferred, bounced with a 5xx reply, or failed otherwise, with the total at the end of each bar. The table below holds the same figures, with each relay's throttling replies and rate."
+	return Rows("relays", "Attempts by relay", desc, labels, values, OutcomeNames[:])
+}
+
 // AttemptsChart is the recipients by attempts made.
 func (p *Page) AttemptsChart() Chart {
 	return binChart("attempts", "Recipients by attempts made",

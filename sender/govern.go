@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -32,6 +33,11 @@ type governor struct {
 	sentAt  [8]int64
 	changed chan struct{} // closed and replaced when allowed grows
 	logf    func(format string, args ...any)
+
+	// throttles counts every throttling reply, not only the ones that
+	// moved the rate, and is not guarded by mu: TakeThrottles drains it
+	// from the outcome path without waiting behind a reaction.
+	throttles atomic.Int64
 }
 
 func newGovernor(cfg *Config) *governor {
@@ -108,6 +114,9 @@ func (g *governor) observe(e *Error) {
 		}
 		g.sent[i]++
 		return
+	}
+	if e.Throttle() {
+		g.throttles.Add(1)
 	}
 	if !e.Throttle() || now.Sub(g.last) < time.Second {
 		return // one reaction per burst of replies from many connections
@@ -216,4 +225,21 @@ func ParseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("rate %q: use a number per s, m or h, like 50/s, 3000/m or 100000/h", s)
 	}
 	return n / per, nil
+}
+
+// TakeThrottles returns the throttling replies relay (a Result.Relay) gave
+// since the last call, and the connections it may use now (configured,
+// halved while it throttles). Each reply is returned once, so a caller
+// that adds them up to the outcome it reports counts every one exactly
+// once. An unknown relay has none.
+func (g *Group) TakeThrottles(relay string) (throttles, conns int) {
+	for _, p := range g.pools {
+		if p.cfg.Name == relay {
+			p.gov.mu.Lock()
+			conns = p.gov.allowed
+			p.gov.mu.Unlock()
+			return int(p.gov.throttles.Swap(0)), conns
+		}
+	}
+	return 0, 0
 }
