@@ -38,6 +38,9 @@ func TestStatsWithFeedback(t *testing.T) {
 	if n.Sent != 1 || n.Bounced != 1 || n.Complained != 1 || n.Unsubscribed != 1 || n.Total != 4 || st.Feedback != 3 {
 		t.Errorf("counts %+v, feedback %d", n, st.Feedback)
 	}
+	if st.LateHardBounced != 1 {
+		t.Errorf("late hard bounces %d, want row 2's 5.1.1", st.LateHardBounced)
+	}
 	if st.Attempted != 4 || st.Attempts[1] != 4 || st.Acceptance[0] != 4 || st.HardBounced != 0 {
 		t.Errorf("attempts %v, acceptance %v, attempted %d, hard bounced %d: the reports count as attempts",
 			st.Attempts, st.Acceptance, st.Attempted, st.HardBounced)

@@ -18,6 +18,9 @@ type Stats struct {
 	// Attempted is how many recipients had at least one attempt;
 	// HardBounced how many of them failed with a 5xx reply.
 	Attempted, HardBounced int
+	// LateHardBounced is how many were accepted, then bounced later
+	// with a permanent (5.x.x) status: a DSN or a provider's event.
+	LateHardBounced int
 	// Minutes holds every attempt by the minute it was recorded, its
 	// outcome and its reply, oldest first.
 	Minutes []MinuteReplies
@@ -178,7 +181,7 @@ func acceptanceBin() string {
 var perDomain = [...]string{"state = 'sent'", "state = 'deferred'", "state = 'failed' AND code >= 500",
 	"state = 'failed' AND code < 500", "state = 'skipped'", "state IN ('new', 'pending')", "state = 'inflight'",
 	"recovered > 0", "attempts > 0", "state IN ('sent', " + feedbackStates[1:] + " AND attempts = 1",
-	"state = 'bounced'", "state = 'complained'", "state = 'unsubscribed'"}
+	"state = 'bounced'", "state = 'complained'", "state = 'unsubscribed'", "state = 'bounced' AND enhanced LIKE '5.%'"}
 
 // feedbackStates are the states feedback after the 250 sets, as SQL.
 const feedbackStates = "('bounced', 'complained', 'unsubscribed')"
@@ -218,6 +221,7 @@ func (s *SQLite) statsRecipients(ctx context.Context, id int64, st *Stats) error
 		st.Counts = Counts{Total: d.Total, Sent: x[0], Deferred: x[1], Failed: x[2] + x[3], Skipped: x[4],
 			Pending: x[5], InFlight: x[6], Recovered: x[7], Bounced: x[10], Complained: x[11], Unsubscribed: x[12]}
 		st.HardBounced, st.Attempted, st.Acceptance[0] = x[2], x[8], x[9]
+		st.LateHardBounced = x[13]
 		return nil
 	})
 	if err != nil {

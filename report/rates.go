@@ -42,8 +42,9 @@ func rates(st ledger.Stats, fb *Feedback) []Rate {
 	// bounce was not.
 	delivered := st.Counts.Sent + st.Counts.Complained + st.Counts.Unsubscribed
 	out := []Rate{
-		{Name: "Delivery rate", Num: st.Counts.Sent, Den: st.Attempted, Recorded: true, Of: of},
-		{Name: "Hard-bounce rate", Num: st.HardBounced, Den: st.Attempted, Recorded: true, Of: of,
+		{Name: "Delivery rate", Num: delivered, Den: st.Attempted, Recorded: true, Of: of},
+		// At send time (5xx) or later (a DSN with a 5.x.x status).
+		{Name: "Hard-bounce rate", Num: st.HardBounced + st.LateHardBounced, Den: st.Attempted, Recorded: true, Of: of,
 			Thresholds: []Threshold{bounceWarning}},
 		{Name: "Complaint rate", Den: delivered, Of: "recipients delivered",
 			Thresholds: []Threshold{gmailSpamCeiling, gmailSpamAdvice}},

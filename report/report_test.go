@@ -201,3 +201,18 @@ func TestEmptyCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLateFeedbackInRates: a DSN's permanent bounce counts in the
+// hard-bounce rate as a 5xx at send time does, and those who complained
+// or unsubscribed were delivered to.
+func TestLateFeedbackInRates(t *testing.T) {
+	st := ledger.Stats{Attempted: 1000, HardBounced: 5, LateHardBounced: 20}
+	st.Counts.Sent, st.Counts.Bounced, st.Counts.Complained, st.Counts.Unsubscribed = 960, 20, 5, 10
+	p := report.New("x", st, true, &report.Feedback{Complaints: 5, Unsubscribes: 10}, time.Now())
+	if r := p.Rate("Hard-bounce rate"); r.Num != 25 {
+		t.Errorf("hard-bounce rate counts %d, want 5 at send time + 20 later", r.Num)
+	}
+	if r := p.Rate("Delivery rate"); r.Num != 975 {
+		t.Errorf("delivery rate counts %d, want 960 sent + 5 complained + 10 unsubscribed", r.Num)
+	}
+}
