@@ -157,15 +157,14 @@ func (t *Template) write(w *bytes.Buffer, st *renderState, env Envelope) {
 
 // renderState is the scratch space of one Render, pooled.
 type renderState struct {
-	val     bytes.Buffer // output of one template
-	body    []byte       // the text body with CRLF line endings
-	bodyQP  bool         // body needs quoted-printable
-	html    []byte       // the HTML body with CRLF line endings
-	htmlQP  bool
-	arena   []byte       // header fields rendered for this message
-	fields  []fieldRef   // in output order
-	scratch mail.Header  // for go-message's encoders
-	out     bytes.Buffer // Render's message
+	val    bytes.Buffer // output of one template
+	body   []byte       // the text body with CRLF line endings
+	bodyQP bool         // body needs quoted-printable
+	html   []byte       // the HTML body with CRLF line endings
+	htmlQP bool
+	arena  []byte       // header fields rendered for this message
+	fields []fieldRef   // in output order
+	out    bytes.Buffer // Render's message
 
 	to           string       // the template's To as rendered, to check it names the recipient
 	hasAttach    bool         // the row has an attachment
@@ -228,7 +227,7 @@ func (st *renderState) addTemplateField(h *headerTemplate, data map[string]strin
 func (st *renderState) addField(h *headerTemplate, v string) error {
 	start := len(st.arena)
 	var err error
-	if st.arena, err = h.build(st.arena, &st.scratch, v); err != nil {
+	if st.arena, err = h.build(st.arena, v); err != nil {
 		return err
 	}
 	if len(st.arena) > start {
@@ -351,7 +350,7 @@ const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700" // RFC 5322 section 3.3
 
 // build checks and encodes the rendered value v of h and appends the folded
 // field to dst. It appends nothing when the field is left out.
-func (h *headerTemplate) build(dst []byte, scratch *mail.Header, v string) ([]byte, error) {
+func (h *headerTemplate) build(dst []byte, v string) ([]byte, error) {
 	v, err := h.check(v)
 	if err != nil {
 		return dst, err
@@ -359,7 +358,7 @@ func (h *headerTemplate) build(dst []byte, scratch *mail.Header, v string) ([]by
 	if v == "" && h.spec.omitEmpty {
 		return dst, nil
 	}
-	wire, err := encodeValue(scratch, h.spec, v)
+	wire, err := encodeValue(h.spec, v)
 	if err != nil {
 		return dst, &FieldError{Header: h.spec.name, Err: err}
 	}
