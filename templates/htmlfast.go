@@ -84,7 +84,7 @@ func escapedField(p *parse.PipeNode) (htmlSegment, bool) {
 	return seg, true
 }
 
-// executeFast appends the output for data to buf. It reports false, with
+// executeHTMLFast appends the output for data to buf. It reports false, with
 // buf as it was, when a key is missing or the output passes MaxRendered:
 // html/template then reports the error.
 func executeHTMLFast(segs []htmlSegment, buf *bytes.Buffer, data map[string]string) bool {
