@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -49,6 +51,46 @@ func BenchmarkRender(b *testing.B) {
 			benchRender(b, tmpl)
 		})
 	}
+}
+
+// BenchmarkRenderNewsletter is bench/run.sh's case 1b: a text part over
+// 76-character lines (quoted-printable), an HTML part, 24 columns and
+// about 40 substitutions, on the benchmark list's ASCII row and on the
+// golden test's row of HTML specials and non-ASCII.
+func BenchmarkRenderNewsletter(b *testing.B) {
+	tmpl, err := Load(Options{Path: "testdata/newsletter.tmpl", HTMLPath: "testdata/newsletter.html"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"newsletterascii", "newsletter"} {
+		b.Run(name, func(b *testing.B) {
+			data := readJSONData(b, "testdata/"+name+".json")
+			msg, err := tmpl.Render(data, testEnv)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tmpl.Render(data, testEnv); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func readJSONData(tb testing.TB, path string) map[string]string {
+	tb.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var data map[string]string
+	if err := json.Unmarshal(src, &data); err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return data
 }
 
 func BenchmarkAppendRender(b *testing.B) {

@@ -68,9 +68,13 @@
 //     order, then the extra fields sorted by name, Feedback-ID,
 //     List-Unsubscribe and List-Unsubscribe-Post, then To (from the
 //     Envelope, when the template has none).
-//  4. The bodies are executed and their line endings made CRLF. go-message
-//     then writes Date, Message-ID, MIME-Version and Content-Type, and the
-//     parts. A message of one text part is 7bit when it is ASCII with lines
+//  4. The bodies are executed (an HTML body of text and plain .key
+//     actions through compiled segments and html/template's escapers,
+//     done without reflection: htmlfast.go) and their line endings made
+//     CRLF. Date, Message-ID, MIME-Version and Content-Type follow, then
+//     the parts, written straight into the message's buffer in the bytes
+//     go-message's writers produce (files encoded once, at Load). A
+//     message of one text part is 7bit when it is ASCII with lines
 //     of at most 76 characters, quoted-printable otherwise. In a multipart
 //     message every text part is quoted-printable and every file base64,
 //     and the boundaries, derived from the Message-ID, start with "=_",

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 	"github.com/mailblast/mailblast/safefile"
 )
 
@@ -21,11 +23,10 @@ import (
 // messages over 25 MB, and base64 adds a third.
 const maxFileSize = 25 << 20
 
-// filePart is an attachment or inline image read by Load: its part header,
-// formatted once, and its bytes, base64-encoded by go-message per message.
+// filePart is an attachment or inline image read by Load: its part header
+// and base64 body, encoded once for every message.
 type filePart struct {
-	header message.Header
-	data   []byte
+	wire []byte
 }
 
 // fileTypes maps file name extensions to media types. It is fixed, unlike
@@ -139,23 +140,30 @@ func inlineHeader(name, typ, id string) message.Header {
 	return h.Header
 }
 
-// newFilePart freezes h: each field formatted once, so that Render only
-// copies bytes. go-message keeps fields in reverse, so the raw fields are
-// added last first.
+// newFilePart encodes a file part once: its header, the blank line after
+// it, and its bytes in base64.
 func newFilePart(h message.Header, data []byte) *filePart {
-	var raws [][]byte
-	for f := h.Fields(); f.Next(); {
-		raw, err := f.Raw()
-		if err != nil {
-			panic(err) // the values above have no line breaks
+	var b bytes.Buffer
+	if err := textproto.WriteHeader(&b, h.Header); err != nil {
+		panic(err) // the values above have no line breaks
+	}
+	writeBase64(&b, data)
+	return &filePart{wire: b.Bytes()}
+}
+
+// writeBase64 writes data in base64 as go-message's part writer did:
+// lines of 76 characters, CRLF between them and none after the last.
+func writeBase64(w *bytes.Buffer, data []byte) {
+	w.Grow(base64.StdEncoding.EncodedLen(len(data)) * 78 / 76)
+	b := w.AvailableBuffer()
+	for len(data) > 0 {
+		n := min(len(data), 57) // 76 characters of base64
+		b = base64.StdEncoding.AppendEncode(b, data[:n])
+		if data = data[n:]; len(data) > 0 {
+			b = append(b, '\r', '\n')
 		}
-		raws = append(raws, slices.Clone(raw))
 	}
-	var frozen message.Header
-	for _, raw := range slices.Backward(raws) {
-		frozen.AddRaw(raw)
-	}
-	return &filePart{header: frozen, data: data}
+	w.Write(b)
 }
 
 // opener is where files are opened: the system (osFiles, for the
@@ -300,7 +308,10 @@ func (t *Template) readRowAttachment(st *renderState, data map[string]string) er
 	if err := readFileInto(&st.attachData, root, p); err != nil {
 		return t.attach.fieldError(err)
 	}
+	st.attachHeader.Reset()
+	if err := textproto.WriteHeader(&st.attachHeader, attachmentHeader(filepath.Base(p)).Header); err != nil {
+		return t.attach.fieldError(err)
+	}
 	st.hasAttach = true
-	st.attachName = filepath.Base(p)
 	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/emersion/go-message/mail"
 )
 
 // fieldKind says how a rendered header value is checked and encoded.
@@ -16,7 +14,7 @@ type fieldKind uint8
 
 const (
 	kindText    fieldKind = iota // RFC 2047 Q-encoding when not ASCII
-	kindSubject                  // mail.Header.SetSubject
+	kindSubject                  // as kindText (go-message's SetSubject)
 	kindList                     // address list: To, Cc, Reply-To
 	kindMailbox                  // exactly one address: From, Sender
 )
@@ -97,22 +95,35 @@ func checkValue(v string) error {
 }
 
 // encodeValue turns a checked, trimmed, non-empty value into its wire form
-// (still unfolded). scratch is a header used only for go-message's encoders.
-func encodeValue(scratch *mail.Header, spec headerSpec, v string) (string, error) {
+// (still unfolded): what go-message's SetSubject, SetText and
+// SetAddressList store, without a header to store it in.
+func encodeValue(spec headerSpec, v string) (string, error) {
 	switch spec.kind {
-	case kindSubject:
-		scratch.SetSubject(v)
-		return scratch.Get("Subject"), nil
 	case kindList, kindMailbox:
 		addrs, err := parseAddresses(spec, v)
 		if err != nil {
 			return "", err
 		}
-		scratch.SetAddressList(spec.name, addrs)
-		return scratch.Get(spec.name), nil
-	default:
+		return formatAddressList(addrs), nil
+	default: // kindText and kindSubject: SetSubject is SetText
 		return mime.QEncoding.Encode("utf-8", v), nil
 	}
+}
+
+// formatAddressList is go-message's: the addresses' String forms joined
+// by ", ".
+func formatAddressList(addrs []*netmail.Address) string {
+	if len(addrs) == 1 {
+		return addrs[0].String()
+	}
+	var b strings.Builder
+	for i, a := range addrs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.String())
+	}
+	return b.String()
 }
 
 // parseAddresses parses an address header value. net/mail parses before

@@ -17,6 +17,7 @@ import (
 type htmlExpander struct {
 	tmpl *htmltemplate.Template
 	src  string
+	segs []htmlSegment // the fast path (htmlfast.go); nil without one
 }
 
 // parseHTMLFile reads and parses the HTML body at path.
@@ -44,10 +45,17 @@ func parseHTMLFile(path string) (*htmlExpander, error) {
 			return nil, templateError(err)
 		}
 	}
-	return &htmlExpander{tmpl: tmpl, src: string(src)}, nil
+	x := &htmlExpander{tmpl: tmpl, src: string(src)}
+	if len(tmpl.Templates()) == 1 && tmpl.Tree != nil {
+		x.segs, _ = compileHTML(tmpl.Tree.Root)
+	}
+	return x, nil
 }
 
 func (x *htmlExpander) execute(buf *bytes.Buffer, data map[string]string) error {
+	if x.segs != nil && executeHTMLFast(x.segs, buf, data) {
+		return nil
+	}
 	return x.tmpl.Execute(&capped{buf: buf, limit: buf.Len() + MaxRendered}, data)
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-
-	"github.com/emersion/go-message"
 )
 
 // node is a part of the MIME tree Load builds. Render walks it with
@@ -74,21 +72,21 @@ func (t *Template) buildTree() {
 	}
 }
 
-// Part headers shared by all messages; CreatePart copies them.
+// Part headers of the text and HTML bodies, the blank line included.
 var (
-	textPartHeader = rawHeader(contentTypeField, qpField)
-	htmlPartHeader = rawHeader(htmlContentTypeField, qpField)
+	textPartHeader = joinFields(contentTypeField, qpField)
+	htmlPartHeader = joinFields(htmlContentTypeField, qpField)
 )
 
 var htmlContentTypeField = []byte("Content-Type: text/html; charset=utf-8\r\n")
 
-// rawHeader makes a header of raw fields, written in the order given.
-func rawHeader(fields ...[]byte) message.Header {
-	var h message.Header
-	for i := len(fields) - 1; i >= 0; i-- {
-		h.AddRaw(fields[i])
+// joinFields is a part header of raw fields and the blank line after it.
+func joinFields(fields ...[]byte) []byte {
+	var b []byte
+	for _, f := range fields {
+		b = append(b, f...)
 	}
-	return h
+	return append(b, "\r\n"...)
 }
 
 // setBoundary derives the message's boundary from its Message-ID: the same
@@ -118,58 +116,58 @@ func (st *renderState) appendMultipartField(n *node) []byte {
 
 // writeMultipart writes a multipart message: the top-level header fields,
 // then the parts of root.
-func (st *renderState) writeMultipart(w *bytes.Buffer, env Envelope, root *node) error {
+func (st *renderState) writeMultipart(w *bytes.Buffer, env Envelope, root *node) {
 	st.writeFields(w)
-	var h message.Header
-	h.AddRaw(st.appendMultipartField(root))
-	h.AddRaw(mimeVersionField)
-	st.addDateAndID(&h, env)
-	mw, err := message.CreateWriter(w, h)
-	if err != nil {
-		return err
-	}
-	if err := st.writeKids(mw, root); err != nil {
-		return err
-	}
-	return mw.Close()
+	writeDateAndID(w, env)
+	w.Write(mimeVersionField)
+	w.Write(st.appendMultipartField(root))
+	w.WriteString("\r\n")
+	st.writeKids(w, root)
 }
 
-func (st *renderState) writeKids(mw *message.Writer, n *node) error {
-	for _, k := range n.kids {
-		if err := st.writeNode(mw, k); err != nil {
-			return err
+// writeKids writes the parts of n, each after a boundary line, and the
+// closing boundary line.
+func (st *renderState) writeKids(w *bytes.Buffer, n *node) {
+	for i, k := range n.kids {
+		if i > 0 {
+			w.WriteString("\r\n")
 		}
+		st.writeBoundary(w, n.tag)
+		w.WriteString("\r\n")
+		st.writeNode(w, k)
 	}
-	return nil
+	if len(n.kids) > 0 {
+		w.WriteString("\r\n")
+		st.writeBoundary(w, n.tag)
+		w.WriteString("--\r\n")
+	}
 }
 
-// writeNode writes n as a part of mw.
-func (st *renderState) writeNode(mw *message.Writer, n *node) error {
-	var h message.Header
-	var body []byte
+// writeBoundary writes "--" and the boundary of the multipart tagged tag.
+func (st *renderState) writeBoundary(w *bytes.Buffer, tag byte) {
+	w.WriteString("--=_")
+	w.WriteByte(tag)
+	w.WriteByte('.')
+	w.Write(st.boundary[:])
+}
+
+// writeNode writes n's header and body.
+func (st *renderState) writeNode(w *bytes.Buffer, n *node) {
 	switch n.kind {
 	case nodeMultipart:
-		h.AddRaw(st.appendMultipartField(n))
+		w.Write(st.appendMultipartField(n))
+		w.WriteString("\r\n")
+		st.writeKids(w, n)
 	case nodeText:
-		h, body = textPartHeader, st.body
+		w.Write(textPartHeader)
+		writeQP(w, st.body)
 	case nodeHTML:
-		h, body = htmlPartHeader, st.html
+		w.Write(htmlPartHeader)
+		writeQP(w, st.html)
 	case nodeFile:
-		h, body = n.file.header, n.file.data
+		w.Write(n.file.wire)
 	case nodeRowFile:
-		h, body = attachmentHeader(st.attachName), st.attachData.Bytes()
+		w.Write(st.attachHeader.Bytes())
+		writeBase64(w, st.attachData.Bytes())
 	}
-	pw, err := mw.CreatePart(h)
-	if err != nil {
-		return err
-	}
-	if n.kind == nodeMultipart {
-		err = st.writeKids(pw, n)
-	} else {
-		_, err = pw.Write(body)
-	}
-	if err != nil {
-		return err
-	}
-	return pw.Close()
 }

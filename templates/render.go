@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"golang.org/x/net/idna"
 )
@@ -80,12 +79,11 @@ func (t *Template) render(w *bytes.Buffer, st *renderState, data map[string]stri
 		return err
 	}
 	if t.signer == nil {
-		return t.write(w, st, env)
+		t.write(w, st, env)
+		return nil
 	}
 	st.unsigned.Reset()
-	if err := t.write(&st.unsigned, st, env); err != nil {
-		return err
-	}
+	t.write(&st.unsigned, st, env)
 	return t.signer.sign(w, st.unsigned.Bytes())
 }
 
@@ -136,38 +134,42 @@ func (t *Template) prepare(st *renderState, data map[string]string, env Envelope
 	return nil
 }
 
-// write writes the message prepared in st.
-func (t *Template) write(w *bytes.Buffer, st *renderState, env Envelope) error {
+// write writes the message prepared in st. Every field and part is
+// written straight into w, in the bytes go-message's writers wrote them
+// in before (the golden files hold them): those writers parsed each
+// Content-Type back, copied each header, formatted each boundary line
+// and drew a random boundary per multipart writer, for every message.
+func (t *Template) write(w *bytes.Buffer, st *renderState, env Envelope) {
 	root := t.rootNoRow
 	if st.hasAttach {
 		root = t.root
 	}
 	switch root.kind {
 	case nodeText:
-		return st.writeSingle(w, env, contentTypeField, st.body, st.bodyQP)
+		st.writeSingle(w, env, contentTypeField, st.body, st.bodyQP)
 	case nodeHTML:
-		return st.writeSingle(w, env, htmlContentTypeField, st.html, st.htmlQP)
+		st.writeSingle(w, env, htmlContentTypeField, st.html, st.htmlQP)
+	default:
+		st.setBoundary(env.MessageID)
+		st.writeMultipart(w, env, root)
 	}
-	st.setBoundary(env.MessageID)
-	return st.writeMultipart(w, env, root)
 }
 
 // renderState is the scratch space of one Render, pooled.
 type renderState struct {
-	val     bytes.Buffer // output of one template
-	body    []byte       // the text body with CRLF line endings
-	bodyQP  bool         // body needs quoted-printable
-	html    []byte       // the HTML body with CRLF line endings
-	htmlQP  bool
-	arena   []byte       // header fields rendered for this message
-	fields  []fieldRef   // in output order
-	scratch mail.Header  // for go-message's encoders
-	out     bytes.Buffer // Render's message
+	val    bytes.Buffer // output of one template
+	body   []byte       // the text body with CRLF line endings
+	bodyQP bool         // body needs quoted-printable
+	html   []byte       // the HTML body with CRLF line endings
+	htmlQP bool
+	arena  []byte       // header fields rendered for this message
+	fields []fieldRef   // in output order
+	out    bytes.Buffer // Render's message
 
-	to         string // the template's To as rendered, to check it names the recipient
-	hasAttach  bool   // the row has an attachment
-	attachName string
-	attachData bytes.Buffer
+	to           string       // the template's To as rendered, to check it names the recipient
+	hasAttach    bool         // the row has an attachment
+	attachHeader bytes.Buffer // its part header and the blank line after it
+	attachData   bytes.Buffer
 
 	boundary [16]byte     // hex, from the Message-ID
 	unsigned bytes.Buffer // the message before DKIM signing
@@ -225,7 +227,7 @@ func (st *renderState) addTemplateField(h *headerTemplate, data map[string]strin
 func (st *renderState) addField(h *headerTemplate, v string) error {
 	start := len(st.arena)
 	var err error
-	if st.arena, err = h.build(st.arena, &st.scratch, v); err != nil {
+	if st.arena, err = h.build(st.arena, v); err != nil {
 		return err
 	}
 	if len(st.arena) > start {
@@ -292,38 +294,25 @@ func checkMessageID(id string) error {
 	return nil
 }
 
-// writeSingle writes a message of one text part. The fields rendered from
-// the template (and To) are already encoded and folded, so they are copied
-// as they are; go-message then writes the fields the builder owns, in a
-// header it can read its Content-Type and encoding from, and the body.
-func (st *renderState) writeSingle(w *bytes.Buffer, env Envelope, contentType, body []byte, qp bool) error {
+// writeSingle writes a message of one text part: the fields rendered from
+// the template (and To), already encoded and folded, then the fields the
+// builder owns, then the body.
+func (st *renderState) writeSingle(w *bytes.Buffer, env Envelope, contentType, body []byte, qp bool) {
 	st.writeFields(w)
-	// go-message's header keeps fields in reverse: the last added is
-	// written first.
-	var h message.Header
-	if qp {
-		h.AddRaw(qpField)
-	} else {
-		h.AddRaw(sevenBitField)
-	}
-	h.AddRaw(contentType)
-	h.AddRaw(mimeVersionField)
-	st.addDateAndID(&h, env)
-	mw, err := message.CreateWriter(w, h)
-	if err != nil {
-		return err
-	}
-	if qp {
-		_, err = mw.Write(body)
-	} else {
+	writeDateAndID(w, env)
+	w.Write(mimeVersionField)
+	w.Write(contentType)
+	if !qp {
 		// 7bit is the identity on this body, already CRLF and within 76
-		// characters a line; go-message would copy it a line at a time.
-		_, err = w.Write(body)
+		// characters a line.
+		w.Write(sevenBitField)
+		w.WriteString("\r\n")
+		w.Write(body)
+		return
 	}
-	if err != nil {
-		return err
-	}
-	return mw.Close()
+	w.Write(qpField)
+	w.WriteString("\r\n")
+	writeQP(w, body)
 }
 
 // writeFields writes the fields rendered from the template.
@@ -336,29 +325,32 @@ func (st *renderState) writeFields(w *bytes.Buffer) {
 	}
 }
 
-// addDateAndID adds Date and Message-ID to h, to be written in that order
-// before the fields h already has.
-func (st *renderState) addDateAndID(h *message.Header, env Envelope) {
+// writeDateAndID writes the Date and Message-ID fields.
+func writeDateAndID(w *bytes.Buffer, env Envelope) {
 	date := time.Now()
 	if !env.Date.IsZero() {
 		date = env.Date
 	}
-	start := len(st.arena)
-	st.arena = append(st.arena, "Date: "...)
-	st.arena = date.AppendFormat(st.arena, dateLayout)
-	st.arena = append(st.arena, "\r\nMessage-ID: <"...)
-	mid := len(st.arena) - len("Message-ID: <")
-	st.arena = append(st.arena, env.MessageID...)
-	st.arena = append(st.arena, ">\r\n"...)
-	h.AddRaw(st.arena[mid:len(st.arena):len(st.arena)])
-	h.AddRaw(st.arena[start:mid:mid])
+	b := w.AvailableBuffer()
+	b = append(b, "Date: "...)
+	b = date.AppendFormat(b, dateLayout)
+	b = append(b, "\r\nMessage-ID: <"...)
+	b = append(b, env.MessageID...)
+	b = append(b, ">\r\n"...)
+	w.Write(b)
+}
+
+// writeQP writes body quoted-printable, encoding into w's spare capacity.
+func writeQP(w *bytes.Buffer, body []byte) {
+	w.Grow(len(body) + len(body)/8 + 64) // plain text: one soft break per 75 bytes
+	w.Write(appendQP(w.AvailableBuffer(), body))
 }
 
 const dateLayout = "Mon, 02 Jan 2006 15:04:05 -0700" // RFC 5322 section 3.3
 
 // build checks and encodes the rendered value v of h and appends the folded
 // field to dst. It appends nothing when the field is left out.
-func (h *headerTemplate) build(dst []byte, scratch *mail.Header, v string) ([]byte, error) {
+func (h *headerTemplate) build(dst []byte, v string) ([]byte, error) {
 	v, err := h.check(v)
 	if err != nil {
 		return dst, err
@@ -366,7 +358,7 @@ func (h *headerTemplate) build(dst []byte, scratch *mail.Header, v string) ([]by
 	if v == "" && h.spec.omitEmpty {
 		return dst, nil
 	}
-	wire, err := encodeValue(scratch, h.spec, v)
+	wire, err := encodeValue(h.spec, v)
 	if err != nil {
 		return dst, &FieldError{Header: h.spec.name, Err: err}
 	}

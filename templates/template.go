@@ -8,8 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message/mail"
-
 	"github.com/mailblast/mailblast/safefile"
 )
 
@@ -165,8 +163,7 @@ func (h *headerTemplate) precompute() error {
 	if !ok {
 		return nil
 	}
-	var scratch mail.Header
-	raw, err := h.build(nil, &scratch, v)
+	raw, err := h.build(nil, v)
 	if err != nil {
 		return err
 	}
