@@ -190,3 +190,73 @@ func TestFeedbackImportInput(t *testing.T) {
 		t.Errorf("--json: %q, want one line", out)
 	}
 }
+
+// sentCampaign sends a two-row campaign whose second row the relay
+// defers, and returns the CLI to look at it with.
+func sentCampaign(t *testing.T) *cli {
+	c := newCLI(t)
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Rcpt: func(addr string, _ int) *smtp.SMTPError {
+			if strings.HasPrefix(addr, "bob@") {
+				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+			}
+			return nil
+		},
+	}})
+	t.Setenv("MAILBLAST_SMTP_HOST", srv.Host())
+	t.Setenv("MAILBLAST_SMTP_PORT", strconv.Itoa(srv.Port()))
+	t.Setenv("MAILBLAST_SMTP_TLS", "none")
+	t.Setenv("MAILBLAST_PROGRESS", "quiet")
+	c.write("message.tmpl", testTemplate)
+	c.write("list.csv", "email,name\nann@example.com,Ann\nbob@example.com,Bob\n")
+	if _, msgs, code := c.run("send", "list.csv", "--template", "message.tmpl", "--retry-wait", "0"); code != exitTempFail {
+		t.Fatalf("send: exit %d\n%s", code, msgs)
+	}
+	return c
+}
+
+func TestStatusCommand(t *testing.T) {
+	c := sentCampaign(t)
+	out, _, code := c.run("status")
+	if want := "list (unfinished): total 2, pending 0, in flight 0, sent 1, deferred 1, failed 0, skipped 0\n"; code != 0 || out != want {
+		t.Errorf("status: exit %d\n got %q\nwant %q", code, out, want)
+	}
+	out, _, _ = c.run("status", "--json")
+	var st statusJSON
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Campaign != "list" || st.Sent != 1 || st.Deferred != 1 || st.Finished {
+		t.Errorf("status --json: %+v, %v\n%s", st, err, out)
+	}
+	if len(st.Relays) != 1 || st.Relays[0].Sent != 1 || st.Relays[0].Deferred != 1 {
+		t.Errorf("status --json relays: %+v", st.Relays)
+	}
+	if _, msgs, code := c.run("status", "--campaign", "nope"); code == 0 || !strings.Contains(msgs, "nope") {
+		t.Errorf("an unknown campaign: exit %d, %q", code, msgs)
+	}
+}
+
+func TestReportCommand(t *testing.T) {
+	c := sentCampaign(t)
+	out, _, code := c.run("report")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "row,email,state,") ||
+		!strings.HasPrefix(lines[1], "2,ann@example.com,sent,1,250,") || !strings.HasPrefix(lines[2], "3,bob@example.com,deferred,1,451,4.3.0,") {
+		t.Errorf("report (CSV): exit %d\n%s", code, out)
+	}
+	out, _, _ = c.run("report", "--format", "json", "--state", "deferred")
+	var row reportRow
+	if err := json.Unmarshal([]byte(out), &row); err != nil || row.Email != "bob@example.com" || row.NextAttempt == "" || strings.Count(out, "\n") != 1 {
+		t.Errorf("report --format json --state deferred: %+v %v\n%s", row, err, out)
+	}
+	page := filepath.Join(c.dir, "list.html")
+	if _, msgs, code := c.run("report", "--format", "html", "-o", page); code != 0 {
+		t.Fatalf("report --format html -o: exit %d %s", code, msgs)
+	}
+	if b, err := os.ReadFile(page); err != nil || !bytes.Contains(b, []byte("<html")) || !bytes.Contains(b, []byte("Delivery rate")) {
+		t.Errorf("the page: %v\n%.300s", err, b)
+	}
+	for _, bad := range [][]string{{"report", "--state", "lost"}, {"report", "--format", "xml"}, {"report", "-o", page}, {"report", "--format", "html", "--state", "sent"}} {
+		if _, _, code := c.run(bad...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", bad, code, exitUsage)
+		}
+	}
+}

@@ -164,7 +164,7 @@ var flagKeys = map[string]string{
 	"template": "template", "campaign": "campaign", "connections": "smtp.connections",
 	"state-dir": "state_dir", "email-column": "email_column", "retry-wait": "retry.wait",
 	"in-flight": "in_flight", "progress": "progress", "rate": "smtp.rate", "ramp": "smtp.ramp",
-	"html-template": "html_template", "metrics-file": "metrics_file",
+	"html-template": "html_template", "metrics-file": "metrics_file", "addr": "listen.addr",
 }
 
 // loadConfig is the one place viper is used: flags > MAILBLAST_* env >

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -51,7 +50,7 @@ MAILBLAST_FEEDBACK_IMAP_PASSWORD or feedback.imap.password_file.`,
 			if err != nil {
 				return err
 			}
-			return runFeedbackFetch(c.Context(), cfg, opts, os.Stdout)
+			return runFeedbackFetch(c.Context(), cfg, opts, streamsOf(c))
 		},
 	}
 	c.Flags().BoolVar(&opts.json, "json", false, "print the summary as JSON")
@@ -68,7 +67,7 @@ type fetchSummary struct {
 	Kept  int `json:"kept"` // acted on, but the server can move nothing safely
 }
 
-func runFeedbackFetch(ctx context.Context, cfg *Config, opts *feedbackFetchOptions, out io.Writer) error {
+func runFeedbackFetch(ctx context.Context, cfg *Config, opts *feedbackFetchOptions, io streams) error {
 	ic, err := cfg.imapConfig()
 	if err != nil {
 		return err
@@ -92,12 +91,12 @@ func runFeedbackFetch(ctx context.Context, cfg *Config, opts *feedbackFetchOptio
 	proc := &imapfetch.Processor{Parse: feedback.Parse, Apply: ap.apply}
 	res, err := sess.Run(ctx, st, opts.rescan, proc.Handle)
 	if res.Reset {
-		fmt.Fprintf(os.Stderr, "mailblast: the UIDVALIDITY of %s changed (the mailbox was recreated): examined from the start\n", ic.Mailbox)
+		fmt.Fprintf(io.err, "mailblast: the UIDVALIDITY of %s changed (the mailbox was recreated): examined from the start\n", ic.Mailbox)
 	}
 	if res.Kept > 0 {
-		fmt.Fprintf(os.Stderr, "mailblast: %s: %d messages\n", imapfetch.ErrCannotMove, res.Kept)
+		fmt.Fprintf(io.err, "mailblast: %s: %d messages\n", imapfetch.ErrCannotMove, res.Kept)
 	}
-	printFetchSummary(out, fetchSummary{Mailbox: ic.Mailbox, Processed: ic.Processed, Counts: proc.Counts, Moved: res.Moved, Kept: res.Kept}, opts.json)
+	printFetchSummary(io.out, fetchSummary{Mailbox: ic.Mailbox, Processed: ic.Processed, Counts: proc.Counts, Moved: res.Moved, Kept: res.Kept}, opts.json)
 	return interrupted(ctx, err)
 }
 

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -28,13 +29,13 @@ damaged. (send and resume run the quicker quick_check at every start.)`,
 			if err != nil {
 				return err
 			}
-			return runLedgerCheck(cfg)
+			return runLedgerCheck(c.OutOrStdout(), cfg)
 		},
 	})
 	return c
 }
 
-func runLedgerCheck(cfg *Config) error {
+func runLedgerCheck(out io.Writer, cfg *Config) error {
 	path := ledgerPath(cfg)
 	if err := ledger.Check(path); err != nil {
 		if e := ledgerError(err); e != err {
@@ -42,6 +43,6 @@ func runLedgerCheck(cfg *Config) error {
 		}
 		return fmt.Errorf("%w: %w", errLedger, err)
 	}
-	fmt.Printf("%s: ok\n", path)
+	fmt.Fprintf(out, "%s: ok\n", path)
 	return nil
 }

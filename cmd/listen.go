@@ -48,9 +48,6 @@ func runListen(c *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if c.Flags().Changed("addr") {
-		cfg.Listen.Addr, _ = c.Flags().GetString("addr")
-	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	lc, err := listenConfig(cfg, log)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +15,7 @@ type previewOptions struct {
 	row        int
 	configFile string
 	cmd        *cobra.Command
+	io         streams
 }
 
 func newPreviewCommand() *cobra.Command {
@@ -33,7 +33,7 @@ ledger is only read.`,
 		Example: `  mailblast preview list.csv --row 7 --template message.tmpl | less`,
 		Args:    exactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.list, opts.cmd = args[0], c
+			opts.list, opts.cmd, opts.io = args[0], c, streamsOf(c)
 			opts.configFile, _ = c.Flags().GetString("config")
 			return runPreview(c.Context(), opts)
 		},
@@ -73,8 +73,8 @@ func runPreview(ctx context.Context, opts *previewOptions) error {
 		return err
 	}
 	for _, n := range res.Notes {
-		fmt.Fprintf(os.Stderr, "mailblast: row %d: %s\n", opts.row, n)
+		fmt.Fprintf(opts.io.err, "mailblast: row %d: %s\n", opts.row, n)
 	}
-	_, err = os.Stdout.Write(res.Message.Data)
+	_, err = opts.io.out.Write(res.Message.Data)
 	return err
 }

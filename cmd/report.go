@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"os"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +19,12 @@ type reportOptions struct {
 	format, state string
 	configFile    string
 	cmd           *cobra.Command
+	io            streams
+	// output and all are --format html's; htmlOnly is whether either was
+	// given (they mean html, and say so when another format is asked for).
+	output   string
+	all      bool
+	htmlOnly bool
 }
 
 func newReportCommand() *cobra.Command {
@@ -30,7 +36,8 @@ func newReportCommand() *cobra.Command {
   mailblast report --format json | jq 'select(.code >= 500)'`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.cmd = c
+			opts.cmd, opts.io = c, streamsOf(c)
+			opts.htmlOnly = c.Flags().Changed("output") || c.Flags().Changed("all")
 			opts.configFile, _ = c.Flags().GetString("config")
 			return runReport(c.Context(), opts)
 		},
@@ -38,7 +45,7 @@ func newReportCommand() *cobra.Command {
 	c.Flags().String("campaign", "", "campaign (required when there are several)")
 	c.Flags().StringVar(&opts.format, "format", "csv", "csv or json")
 	c.Flags().StringVar(&opts.state, "state", "", "only this state: pending, inflight, sent, deferred, failed, skipped, bounced, complained, unsubscribed")
-	addReportHTMLFlags(c)
+	addReportHTMLFlags(c, opts)
 	return c
 }
 
@@ -67,8 +74,8 @@ func toReportRow(r ledger.Recipient) reportRow {
 }
 
 func runReport(ctx context.Context, opts *reportOptions) error {
-	if opts.format == "html" || htmlFlagsSet(opts.cmd) {
-		return runReportHTML(ctx, opts.cmd, opts.configFile)
+	if opts.format == "html" || opts.htmlOnly {
+		return runReportHTML(ctx, opts)
 	}
 	if opts.format != "csv" && opts.format != "json" {
 		return &usageError{errorf("--format is %q; use csv or json", opts.format)}
@@ -86,10 +93,10 @@ func runReport(ctx context.Context, opts *reportOptions) error {
 		return err
 	}
 	if opts.format == "json" {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(opts.io.out)
 		return store.Recipients(ctx, c.ID, ledger.State(opts.state), func(r ledger.Recipient) error { return enc.Encode(toReportRow(r)) })
 	}
-	return writeCSVReport(ctx, store, c.ID, ledger.State(opts.state))
+	return writeCSVReport(ctx, opts.io.out, store, c.ID, ledger.State(opts.state))
 }
 
 // reportStates are the states --state takes.
@@ -117,8 +124,8 @@ func (r reportRow) record() []string {
 
 // writeCSVReport streams rows without holding them all. A report of no
 // rows is the header alone: "nothing failed" is the usual answer.
-func writeCSVReport(ctx context.Context, store ledger.Store, id int64, state ledger.State) error {
-	w := csv.NewWriter(os.Stdout)
+func writeCSVReport(ctx context.Context, out io.Writer, store ledger.Store, id int64, state ledger.State) error {
+	w := csv.NewWriter(out)
 	if err := w.Write(csvHeader); err != nil {
 		return err
 	}

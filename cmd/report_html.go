@@ -17,9 +17,9 @@ import (
 )
 
 // addReportHTMLFlags adds report's flags for --format html.
-func addReportHTMLFlags(c *cobra.Command) {
-	c.Flags().StringP("output", "o", "", "html: write to this file (with --all, this directory) instead of standard output")
-	c.Flags().Bool("all", false, "html: every campaign, with an overview (index.html when -o names a directory)")
+func addReportHTMLFlags(c *cobra.Command, opts *reportOptions) {
+	c.Flags().StringVarP(&opts.output, "output", "o", "", "html: write to this file (with --all, this directory) instead of standard output")
+	c.Flags().BoolVar(&opts.all, "all", false, "html: every campaign, with an overview (index.html when -o names a directory)")
 	if f := c.Flags().Lookup("format"); f != nil {
 		f.Usage = "csv, json or html"
 	}
@@ -29,29 +29,23 @@ func addReportHTMLFlags(c *cobra.Command) {
   mailblast report --all --format html -o reports/`
 }
 
-// htmlFlagsSet reports whether a flag only --format html takes was given.
-func htmlFlagsSet(c *cobra.Command) bool {
-	return c.Flags().Changed("output") || c.Flags().Changed("all")
-}
-
 // runReportHTML writes one campaign's page, or with --all an overview and
 // every campaign's page.
-func runReportHTML(ctx context.Context, c *cobra.Command, configFile string) error {
-	if f, _ := c.Flags().GetString("format"); f != "html" {
+func runReportHTML(ctx context.Context, opts *reportOptions) error {
+	if opts.format != "html" {
 		return &usageError{errorf("-o and --all go with --format html; csv and json go to standard output")}
 	}
-	if s, _ := c.Flags().GetString("state"); s != "" {
+	if opts.state != "" {
 		return &usageError{errorf("--state goes with --format csv or json; the HTML page shows every state")}
 	}
-	out, _ := c.Flags().GetString("output")
-	all, _ := c.Flags().GetBool("all")
-	cfg, store, err := configAndStore(c.Flags(), configFile)
+	cfg, store, err := configAndStore(opts.cmd.Flags(), opts.configFile)
 	if err != nil {
 		return err
 	}
 	defer closeLedger(store)
-	if all {
-		return writeAllHTML(ctx, store, out)
+	stdout, out := opts.io.out, opts.output
+	if opts.all {
+		return writeAllHTML(ctx, stdout, store, out)
 	}
 	camp, err := pickCampaign(ctx, store, cfg.Campaign)
 	if err != nil {
@@ -61,7 +55,7 @@ func runReportHTML(ctx context.Context, c *cobra.Command, configFile string) err
 	if err != nil {
 		return err
 	}
-	return writeHTML(out, func(w io.Writer) error { return report.WritePage(w, p) })
+	return writeHTML(stdout, out, func(w io.Writer) error { return report.WritePage(w, p) })
 }
 
 func reportPage(ctx context.Context, store ledger.Store, c ledger.Campaign) (*report.Page, error) {
@@ -80,7 +74,7 @@ func reportPage(ctx context.Context, store ledger.Store, c ledger.Campaign) (*re
 
 // writeAllHTML writes the overview to stdout without -o; with -o DIR it
 // writes DIR/index.html and DIR/NAME.html for every campaign.
-func writeAllHTML(ctx context.Context, store ledger.Store, dir string) error {
+func writeAllHTML(ctx context.Context, stdout io.Writer, store ledger.Store, dir string) error {
 	list, err := store.Campaigns(ctx)
 	if err != nil {
 		return err
@@ -98,7 +92,7 @@ func writeAllHTML(ctx context.Context, store ledger.Store, dir string) error {
 		}
 		if dir != "" {
 			p.Href = fmt.Sprintf("%03d-%s.html", i+1, campaign.FileName(c.Name))
-			if err := writeHTML(filepath.Join(dir, p.Href), func(w io.Writer) error { return report.WritePage(w, p) }); err != nil {
+			if err := writeHTML(stdout, filepath.Join(dir, p.Href), func(w io.Writer) error { return report.WritePage(w, p) }); err != nil {
 				return err
 			}
 		}
@@ -108,20 +102,21 @@ func writeAllHTML(ctx context.Context, store ledger.Store, dir string) error {
 	if dir != "" {
 		out = filepath.Join(dir, "index.html")
 	}
-	return writeHTML(out, func(w io.Writer) error { return report.WriteIndex(w, x) })
+	return writeHTML(stdout, out, func(w io.Writer) error { return report.WriteIndex(w, x) })
 }
 
 // writeHTML writes to path, or stdout for "", through a buffer.
-func writeHTML(path string, write func(io.Writer) error) error {
-	f := os.Stdout
+func writeHTML(stdout io.Writer, path string, write func(io.Writer) error) error {
+	var f *os.File
 	if path != "" {
 		var err error
 		if f, err = os.Create(path); err != nil {
 			return fmt.Errorf("report output: %w", err)
 		}
 		defer f.Close()
+		stdout = f
 	}
-	w := bufio.NewWriterSize(f, 64<<10)
+	w := bufio.NewWriterSize(stdout, 64<<10)
 	if err := write(w); err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +16,7 @@ type statusOptions struct {
 	json       bool
 	configFile string
 	cmd        *cobra.Command
+	io         streams
 }
 
 func newStatusCommand() *cobra.Command {
@@ -25,7 +26,7 @@ func newStatusCommand() *cobra.Command {
 		Short: "Show where campaigns stand: counts per state",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.cmd = c
+			opts.cmd, opts.io = c, streamsOf(c)
 			opts.configFile, _ = c.Flags().GetString("config")
 			return runStatus(c.Context(), opts)
 		},
@@ -60,7 +61,7 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		return err
 	}
 	if len(list) == 0 && !opts.json {
-		fmt.Printf("no campaigns in %s\n", absPath(cfg.StateDir))
+		fmt.Fprintf(opts.io.out, "no campaigns in %s\n", absPath(cfg.StateDir))
 	}
 	for _, c := range list {
 		n, err := store.Counts(ctx, c.ID)
@@ -76,7 +77,7 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 				return err
 			}
 		}
-		printStatus(c.Name, n, c.Imported, opts.json, relays)
+		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays)
 	}
 	return nil
 }
@@ -100,29 +101,29 @@ func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledge
 
 // printStatus: a campaign whose import an interrupt or a crash cut short
 // is unfinished even when every row imported so far is done.
-func printStatus(name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats) {
+func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats) {
 	finished := imported && n.Pending+n.Deferred+n.InFlight == 0
 	if asJSON {
 		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished, Relays: relays})
-		fmt.Println(string(b))
+		fmt.Fprintln(w, string(b))
 		return
 	}
 	state := "finished"
 	if !finished {
 		state = "unfinished"
 	}
-	fmt.Fprintf(os.Stdout, "%s (%s): total %d, pending %d, in flight %d, sent %d, deferred %d, failed %d, skipped %d",
+	fmt.Fprintf(w, "%s (%s): total %d, pending %d, in flight %d, sent %d, deferred %d, failed %d, skipped %d",
 		name, state, n.Total, n.Pending, n.InFlight, n.Sent, n.Deferred, n.Failed, n.Skipped)
 	if n.Bounced+n.Complained+n.Unsubscribed > 0 {
-		fmt.Printf("; after delivery: bounced %d, complained %d, unsubscribed %d", n.Bounced, n.Complained, n.Unsubscribed)
+		fmt.Fprintf(w, "; after delivery: bounced %d, complained %d, unsubscribed %d", n.Bounced, n.Complained, n.Unsubscribed)
 	}
 	if n.Recovered > 0 {
-		fmt.Printf("; %d were in flight at a crash (possible duplicates)", n.Recovered)
+		fmt.Fprintf(w, "; %d were in flight at a crash (possible duplicates)", n.Recovered)
 	}
 	if !imported {
-		fmt.Print("; the list is not all imported yet (resume goes on)")
+		fmt.Fprint(w, "; the list is not all imported yet (resume goes on)")
 	}
-	fmt.Println()
+	fmt.Fprintln(w)
 }
 
 // statusCampaigns are the named campaign, or all of them; none when the
