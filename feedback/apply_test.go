@@ -37,7 +37,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func msgID(campaign int64, row int) string {
-	return fmt.Sprintf("%022x%02x.%d@example.com", row, campaign, row)
+	return fmt.Sprintf("%016x%08x.%d@example.com", row, campaign, row)
 }
 
 // campaign imports addrs as rows 2.. and marks all but pending ones sent.

@@ -249,3 +249,28 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("progress %d/%d %v, want total 5, waiting 3", total, waiting, err)
 	}
 }
+
+// A new ledger's first campaign ID is random, from 2^20 to 2^28: the links
+// of a ledger given up for a fresh state directory name no campaign of the
+// new one, though the unsubscribe secret file stays the same.
+func TestFirstCampaignIDIsRandom(t *testing.T) {
+	ids := map[int64]bool{}
+	for range 3 {
+		s, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := Campaign{Name: "list", ListPath: "l.csv", Settings: []byte(`{}`)}
+		if err := s.CreateCampaign(context.Background(), &c); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if c.ID < 1<<20 || c.ID >= 1<<28 {
+			t.Errorf("first campaign ID %d, want 2^20 to 2^28", c.ID)
+		}
+		ids[c.ID] = true
+	}
+	if len(ids) < 2 {
+		t.Errorf("three fresh ledgers all started at %v", ids)
+	}
+}

@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
@@ -374,15 +376,40 @@ func (s *SQLite) CreateCampaign(ctx context.Context, c *Campaign) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = time.Now()
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO campaigns
-		(name, list_path, list_digest, template_path, template_digest, settings, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		c.Name, c.ListPath, c.ListDigest, c.TemplatePath, c.TemplateDigest, string(c.Settings), unix(c.CreatedAt))
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("ledger: create campaign %q: %w", c.Name, err)
 	}
-	c.ID, err = res.LastInsertId()
-	return err
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, nextCampaignID, firstCampaignID()).Scan(&c.ID); err != nil {
+		return fmt.Errorf("ledger: create campaign %q: %w", c.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO campaigns
+		(id, name, list_path, list_digest, template_path, template_digest, settings, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Name, c.ListPath, c.ListDigest, c.TemplatePath, c.TemplateDigest, string(c.Settings), unix(c.CreatedAt)); err != nil {
+		return fmt.Errorf("ledger: create campaign %q: %w", c.Name, err)
+	}
+	return tx.Commit()
+}
+
+// nextCampaignID never gives an ID twice, not even after `campaign rm`
+// of the newest campaign (SQLite's rowid would): a campaign's ID is in
+// every VERP token and one-click link it sent, and last month's link must
+// not reach whoever holds that row of a new campaign by the same name.
+const nextCampaignID = `INSERT INTO meta (key, value)
+	VALUES ('campaign_seq', MAX(?, (SELECT IFNULL(MAX(id), 0) + 1 FROM campaigns)))
+	ON CONFLICT (key) DO UPDATE SET value = MAX(value + 1, (SELECT IFNULL(MAX(id), 0) + 1 FROM campaigns))
+	RETURNING value`
+
+// firstCampaignID starts a new ledger's IDs at random, from 2^20 to 2^28
+// (a 4-byte varint in a token): links of a ledger given up for a fresh
+// state directory, signed with the same unsubscribe secret, name no
+// campaign of the new one.
+func firstCampaignID() int64 {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return 1<<20 + int64(binary.BigEndian.Uint32(b[:])%(1<<28-1<<20))
 }
 
 const campaignCols = `id, name, list_path, list_digest, template_path, template_digest, settings, imported, created_at, abandoned`

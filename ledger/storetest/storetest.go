@@ -33,6 +33,7 @@ func Run(t *testing.T, open Open) {
 		"FeedbackSoftLimit":         feedbackSoftLimit,
 		"SentMessageFindsTheRow":    sentMessageFindsTheRow,
 		"FeedbackBatch":             feedbackBatch,
+		"CampaignIDsNeverReused":    campaignIDsNeverReused,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
@@ -370,5 +371,26 @@ func feedbackBatch(t *testing.T, s ledger.Store) {
 	}
 	if n := counts(t, s, id); n.Bounced != 1 || n.Complained != 1 || n.InFlight != 1 {
 		t.Fatalf("counts %+v", n)
+	}
+}
+
+// campaignIDsNeverReused: a campaign's ID is in every token and link it
+// sent, so a campaign removed (the newest one, too) leaves its ID unused
+// for ever, and the same name makes a new ID.
+func campaignIDsNeverReused(t *testing.T, s ledger.Store) {
+	ctx := context.Background()
+	seen := map[int64]bool{}
+	for range 3 {
+		c := ledger.Campaign{Name: "same", ListPath: "l.csv", Settings: []byte(`{}`)}
+		if err := s.CreateCampaign(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+		if seen[c.ID] {
+			t.Fatalf("campaign ID %d given twice", c.ID)
+		}
+		seen[c.ID] = true
+		if err := s.RemoveCampaign(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
