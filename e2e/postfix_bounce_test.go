@@ -313,8 +313,8 @@ func TestPostfixBouncesEveryBlock(t *testing.T) {
 		}
 		for _, ev := range rep.Events {
 			got[ev.Address] = ev.Kind
-			if ev.Token != "ENV+TOKEN" || ev.MessageID != id {
-				t.Errorf("%+v; want token ENV+TOKEN (the ENVID, before the VERP token), Message-ID %s", ev, id)
+			if ev.EnvID != "ENV+TOKEN" || ev.MessageID != id {
+				t.Errorf("%+v; want ENVID ENV+TOKEN, Message-ID %s", ev, id)
 			}
 		}
 		if dst := os.Getenv("MAILBLAST_KEEP_DSNS"); dst != "" {

@@ -142,10 +142,10 @@ func (a *Applier) match(ctx context.Context, ev Event) (Target, bool, error) {
 	if ev.Target != nil {
 		return *ev.Target, true, nil
 	}
-	if ev.Token != "" {
+	for _, tok := range []string{ev.Token, ev.EnvID} {
 		// The token is signed: the address a forwarded message bounced
 		// from may differ, and that is no reason to doubt it.
-		if t, ok := VerifyToken(a.key, PurposeVERP, ev.Token); ok {
+		if t, ok := VerifyToken(a.key, PurposeVERP, tok); ok && tok != "" {
 			return t, true, nil
 		}
 	}

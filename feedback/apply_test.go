@@ -351,3 +351,29 @@ func TestApplyBatch(t *testing.T) {
 		t.Errorf("summary %+v", s)
 	}
 }
+
+// TestVERPBeforeENVID: the VERP token of the address a bounce reached
+// decides; an ENVID is tried when the VERP token is missing or not ours
+// (a relay may set an ENVID of its own, or rewrite the envelope sender).
+func TestVERPBeforeENVID(t *testing.T) {
+	f := newFixture(t)
+	id := f.campaign("c", []string{"a@example.com", "b@example.com", "c@example.com"})
+	key, err := feedback.VERPKey(context.Background(), f.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := func(row int) string { return feedback.SignToken(key, feedback.PurposeVERP, feedback.Target{CampaignID: id, Row: row}) }
+	for i, c := range []struct {
+		verp, envID string
+		row         int
+	}{
+		{tok(2), "relays-own-envid", 2},
+		{tok(3), tok(4), 3},
+		{"rewritten", tok(4), 4},
+	} {
+		ev := feedback.Event{Kind: feedback.HardBounce, Source: "dsn", Token: c.verp, EnvID: c.envID, Status: "5.1.1", Key: fmt.Sprint("k", i)}
+		if res := f.apply(ev); res != feedback.Applied || f.state(id, c.row) != ledger.Bounced {
+			t.Errorf("case %d: %s, row %d %s; want row %d bounced", i, res, c.row, f.state(id, c.row), c.row)
+		}
+	}
+}

@@ -33,8 +33,11 @@ type Event struct {
 	// Target is set only by code that has itself verified a signed token
 	// naming the row (listen's one-click handler); Apply trusts it.
 	Target *Target
-	// Token is a VERP or ENVID token found in the report; Apply verifies it.
-	Token string
+	// Token is the VERP token of the address the report was delivered to,
+	// EnvID the ENVID (RFC 3461) it quotes; Apply verifies each, in that
+	// order: a relay may set an ENVID of its own, and the address the
+	// bounce actually reached is the better witness.
+	Token, EnvID string
 	// MessageID is a Message-ID the report quotes, without angle brackets.
 	MessageID string
 	// Address is the recipient the report names, "" when redacted. It is

@@ -23,7 +23,8 @@ func parseDSN(m *message) (Report, error) {
 	rep := Report{Class: ClassDSN, SkippedBlocks: rp.status.skipped}
 	common := Event{
 		Source:    "dsn",
-		Token:     dsnToken(perMessage, m.header),
+		Token:     dsnVERP(m.header),
+		EnvID:     dsnEnvID(perMessage),
 		MessageID: messageID(rp.returned),
 	}
 	arrival := parseDate(perMessage.get("arrival-date"), m.date)
@@ -172,13 +173,15 @@ func unescapeUTF8Addr(s string) string {
 	return b.String()
 }
 
-// dsnToken: the ENVID mailblast sent (RFC 3461, xtext-encoded in the
-// report), else the VERP token of the address the bounce was delivered
-// to, as the delivering agent recorded it.
-func dsnToken(perMessage fieldGroup, h mail.Header) string {
-	if id := xtextDecode(strings.TrimSpace(perMessage.get("original-envelope-id"))); id != "" {
-		return clean(id, 256)
-	}
+// dsnEnvID is the ENVID mailblast sent (RFC 3461, xtext-encoded in the
+// report).
+func dsnEnvID(perMessage fieldGroup) string {
+	return clean(xtextDecode(strings.TrimSpace(perMessage.get("original-envelope-id"))), 256)
+}
+
+// dsnVERP is the VERP token of the address the bounce was delivered to,
+// as the delivering agent recorded it.
+func dsnVERP(h mail.Header) string {
 	for _, f := range []string{"Delivered-To", "X-Original-To", "To"} {
 		for _, v := range h[f] {
 			if t := verpToken(v); t != "" {

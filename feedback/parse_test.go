@@ -16,8 +16,13 @@ type want struct {
 	Address, Status, Token, MessageID, Source string
 }
 
+// got writes the tokens as VERP|envid=ENVID when the report has an ENVID.
 func got(ev Event) want {
-	return want{ev.Kind, ev.Address, ev.Status, ev.Token, ev.MessageID, ev.Source}
+	tok := ev.Token
+	if ev.EnvID != "" {
+		tok += "|envid=" + ev.EnvID
+	}
+	return want{ev.Kind, ev.Address, ev.Status, tok, ev.MessageID, ev.Source}
 }
 
 var parseCases = []struct {
@@ -29,11 +34,11 @@ var parseCases = []struct {
 		{HardBounce, "gone1@example.net", "5.1.1", "TOKENX", "bouncer-test-0-1796186535278370553@mailblast.test", "dsn"},
 	}},
 	{"postfix-two-blocks-headers.eml", ClassDSN, []want{
-		{HardBounce, "gone3@example.net", "5.1.1", "ENV+TOKEN", "bouncer-test-9-1796186566414049847@mailblast.test", "dsn"},
-		{HardBounce, "gone4@example.net", "5.1.1", "ENV+TOKEN", "bouncer-test-9-1796186566414049847@mailblast.test", "dsn"},
+		{HardBounce, "gone3@example.net", "5.1.1", "OTHER|envid=ENV+TOKEN", "bouncer-test-9-1796186566414049847@mailblast.test", "dsn"},
+		{HardBounce, "gone4@example.net", "5.1.1", "OTHER|envid=ENV+TOKEN", "bouncer-test-9-1796186566414049847@mailblast.test", "dsn"},
 	}},
 	{"postfix-failed-4xx.eml", ClassDSN, []want{
-		{SoftBounce, "later1@example.net", "4.3.0", "ENV+TOKEN", "bouncer-test-9-1796186566414049847@mailblast.test", "dsn"},
+		{SoftBounce, "later1@example.net", "4.3.0", "OTHER|envid=ENV+TOKEN", "bouncer-test-9-1796186566414049847@mailblast.test", "dsn"},
 	}},
 	{"dsn-rfc3464-simple.eml", ClassDSN, []want{
 		{SoftBounce, "louisl@larry.slip.umd.edu", "4.0.0", "", "", "dsn"},
@@ -219,20 +224,20 @@ func TestParseDSNActions(t *testing.T) {
 }
 
 func TestParseTokens(t *testing.T) {
-	cases := []struct{ header, perMessage, token string }{
-		{"Delivered-To: bounces+deliv@example.com\n", "", "deliv"},
-		{"X-Original-To: bounces+xorig@example.com\n", "", "xorig"},
-		{"", "", "tok"}, // the To of dsnWith
-		{"Delivered-To: bounces+deliv@example.com\n", "Original-Envelope-Id: env+2Bid+3Dx\n", "env+id=x"},
-		{"Delivered-To: <bounces+a+b@example.com>\n", "", "a+b"},
-		{"Delivered-To: <bounces+a+b@example.com>\n", "Original-Envelope-Id: ENV+TOKEN+2b\n", "ENV+TOKEN+2b"},
-		{"X-Original-To: news@example.com\n", "", "tok"},
+	cases := []struct{ header, perMessage, token, envID string }{
+		{"Delivered-To: bounces+deliv@example.com\n", "", "deliv", ""},
+		{"X-Original-To: bounces+xorig@example.com\n", "", "xorig", ""},
+		{"", "", "tok", ""}, // the To of dsnWith
+		{"Delivered-To: bounces+deliv@example.com\n", "Original-Envelope-Id: env+2Bid+3Dx\n", "deliv", "env+id=x"},
+		{"Delivered-To: <bounces+a+b@example.com>\n", "", "a+b", ""},
+		{"Delivered-To: <bounces+a+b@example.com>\n", "Original-Envelope-Id: ENV+TOKEN+2b\n", "a+b", "ENV+TOKEN+2b"},
+		{"X-Original-To: news@example.com\n", "", "tok", ""},
 	}
 	for _, c := range cases {
 		msg := c.header + strings.Replace(dsnWith("Action: failed\nStatus: 5.1.1\n"), "Reporting-MTA: dns; example.org\n", "Reporting-MTA: dns; example.org\n"+c.perMessage, 1)
 		rep, err := Parse(strings.NewReader(msg))
-		if err != nil || len(rep.Events) != 1 || rep.Events[0].Token != c.token {
-			t.Errorf("%q %q: %+v, %v; want token %q", c.header, c.perMessage, rep.Events, err, c.token)
+		if err != nil || len(rep.Events) != 1 || rep.Events[0].Token != c.token || rep.Events[0].EnvID != c.envID {
+			t.Errorf("%q %q: %+v, %v; want token %q, ENVID %q", c.header, c.perMessage, rep.Events, err, c.token, c.envID)
 		}
 	}
 }
