@@ -195,23 +195,27 @@ func TestDelayedChangesNoState(t *testing.T) {
 
 func TestSoftBouncesSuppressAtTheLimitWithinTheWindow(t *testing.T) {
 	f := newFixture(t)
-	id := f.campaign("c", []string{"a@example.com", "b@example.com"})
-	soft := func(key string, row int, at time.Time) feedback.Result {
+	// Three campaigns, each mailing a and b once: soft bounces count once
+	// per message delivered, not once per report about it.
+	var ids []int64
+	for _, name := range []string{"c1", "c2", "c3"} {
+		ids = append(ids, f.campaign(name, []string{"a@example.com", "b@example.com"}))
+	}
+	soft := func(key string, id int64, row int, at time.Time) feedback.Result {
 		return f.apply(feedback.Event{Kind: feedback.SoftBounce, Source: "dsn", MessageID: msgID(id, row), Status: "4.2.2", At: at, Key: key})
 	}
-	// Row 2: three within 30 days; the third suppresses.
-	if soft("a1", 2, f.now.Add(-20*24*time.Hour)) != feedback.Applied || soft("a2", 2, f.now.Add(-10*24*time.Hour)) != feedback.Recorded {
-		t.Fatal("the first soft bounce moves the row, the second only records")
+	if soft("a1", ids[0], 2, f.now.Add(-20*24*time.Hour)) != feedback.Applied || soft("a1again", ids[0], 2, f.now.Add(-19*24*time.Hour)) != feedback.Recorded {
+		t.Fatal("the first soft bounce moves the row, another about the same message only records")
 	}
-	if f.suppressed("a@example.com") {
-		t.Fatal("suppressed after two soft bounces")
+	if soft("a2", ids[1], 2, f.now.Add(-10*24*time.Hour)) != feedback.Applied || f.suppressed("a@example.com") {
+		t.Fatal("suppressed after soft bounces of two messages (three reports)")
 	}
-	if soft("a3", 2, f.now) != feedback.Applied || !f.suppressed("a@example.com") {
-		t.Fatal("not suppressed at the third soft bounce in 30 days")
+	if soft("a3", ids[2], 2, f.now) != feedback.Applied || !f.suppressed("a@example.com") {
+		t.Fatal("not suppressed at the third message soft-bounced in 30 days")
 	}
-	// Row 3: three spread over 70 days never make three within 30.
+	// b: three messages spread over 70 days never make three within 30.
 	for i, days := range []int{70, 35, 0} {
-		soft(fmt.Sprint("b", i), 3, f.now.Add(-time.Duration(days)*24*time.Hour))
+		soft(fmt.Sprint("b", i), ids[i], 3, f.now.Add(-time.Duration(days)*24*time.Hour))
 	}
 	if f.suppressed("b@example.com") {
 		t.Error("suppressed by soft bounces spread beyond the window")

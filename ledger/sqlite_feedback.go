@@ -68,7 +68,7 @@ const (
 	qFeedbackAttempt     = `INSERT INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qFeedbackSuppress    = `INSERT INTO suppressions (address, reason, source, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (address) DO NOTHING`
-	qSoftBounces = `SELECT COUNT(*) FROM feedback WHERE address = ? AND at >= ? AND soft`
+	qSoftBounces = `SELECT COUNT(DISTINCT campaign_id || ':' || row) FROM feedback WHERE address = ? AND at >= ? AND soft`
 	qSentMessage = `SELECT c.id FROM campaigns AS c CROSS JOIN recipients AS r
 		ON r.campaign_id = c.id AND r.row = ? WHERE r.message_id = ? LIMIT 1`
 )

@@ -304,10 +304,12 @@ func feedbackIdempotent(t *testing.T, s ledger.Store) {
 // Soft bounces suppress at the limit within the window, not before, and
 // not when spread beyond it.
 func feedbackSoftLimit(t *testing.T, s ledger.Store) {
-	id := campaign(t, s, 1)
 	now := time.Now()
-	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 2, DueAt: now}}, Outcomes: []ledger.Outcome{sentWithID(2)}, Settled: true}, now)
+	// Soft bounces count once per delivery: each of these is another
+	// campaign's message to the same address (u0@example.com).
 	soft := func(key string, at time.Time) ledger.FeedbackResult {
+		id := campaign(t, s, 1)
+		apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 2, DueAt: now}}, Outcomes: []ledger.Outcome{sentWithID(2)}, Settled: true}, now)
 		return record(t, s, ledger.Feedback{Key: key, At: at, Kind: "soft_bounce", Source: "dsn", CampaignID: id, Row: 2,
 			State: ledger.Bounced, Soft: true, SoftLimit: 3, SoftSince: now.Add(-30 * 24 * time.Hour)})
 	}
