@@ -181,6 +181,15 @@ func TestFeedbackImportInput(t *testing.T) {
 	if _, msgs, code := c.run("feedback", "import", "pipe"); code != exitNoInput {
 		t.Errorf("a FIFO: exit %d, want %d; %q", code, exitNoInput, msgs)
 	}
+	if err := os.Mkdir(filepath.Join(c.dir, "plain"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, msgs, code := c.run("feedback", "import", "plain"); code != exitNoInput || !strings.Contains(msgs, "no Maildir") {
+		t.Errorf("a plain directory: exit %d, want %d; %q", code, exitNoInput, msgs)
+	}
+	if _, msgs, code := c.run("feedback", "import", "--format", "aol", "reply.eml"); code != exitUsage || strings.Contains(msgs, "use ,") {
+		t.Errorf("--format aol: exit %d, %q", code, msgs)
+	}
 	out, msgs, code := c.run("feedback", "import", "reply.eml")
 	if code != 0 || !strings.HasPrefix(out, "1 message read: 0 hard bounces, 0 soft bounces, 0 delayed") || !strings.Contains(out, "1 auto-reply,") {
 		t.Errorf("exit %d, out %q, messages %q", code, out, msgs)

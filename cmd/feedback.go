@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -73,8 +74,10 @@ goes on, and exits 65 at the end.`,
 }
 
 func runFeedbackImport(ctx context.Context, cfg *Config, store ledger.Store, opts *feedbackImportOptions, paths []string) error {
-	if err := oneOf("--format", opts.format, "", "ses", "sendgrid", "mailgun"); err != nil {
-		return &usageError{err}
+	if opts.format != "" {
+		if err := oneOf("--format", opts.format, "ses", "sendgrid", "mailgun"); err != nil {
+			return &usageError{err}
+		}
 	}
 	if err := checkMailboxPaths(paths); err != nil {
 		return err
@@ -135,8 +138,24 @@ func checkMailboxPaths(paths []string) error {
 		if !fi.IsDir() && !fi.Mode().IsRegular() {
 			return fmt.Errorf("feedback import: %s: %w", p, safefile.ErrNotRegular)
 		}
+		if fi.IsDir() && !isMaildir(p) {
+			return fmt.Errorf("feedback import: %s: %w", p, errNotMaildir)
+		}
 	}
 	return nil
+}
+
+// errNotMaildir is a directory given to import that holds no mail: exit
+// 66, as a path that does not exist.
+var errNotMaildir = errors.New("a directory without new/ or cur/ is no Maildir")
+
+func isMaildir(dir string) bool {
+	for _, sub := range []string{"new", "cur"} {
+		if fi, err := os.Stat(filepath.Join(dir, sub)); err == nil && fi.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // applyFailure is an error of the ledger, not of the message: it stops

@@ -100,7 +100,7 @@ func exitCode(err error) int {
 		return exitConfig // TLS that does not verify, no STARTTLS, no AUTH mechanism
 	case errors.As(err, &se):
 		return exitUnavailable
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, safefile.ErrNotRegular):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, safefile.ErrNotRegular), errors.Is(err, errNotMaildir):
 		return exitNoInput
 	case errors.As(err, &re), errors.Is(err, campaign.ErrTemplate), errors.Is(err, campaign.ErrListChanged),
 		errors.Is(err, campaign.ErrNotSendable), errors.Is(err, campaign.ErrInvalidAddress), errors.Is(err, errUnreadable):

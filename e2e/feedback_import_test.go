@@ -245,12 +245,16 @@ func TestFeedbackImportUnreadable(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(w.dir, "plain"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if out, errs, code := w.run("feedback", "import", "--json", "plain", "missing.eml"); code != 66 || out != "" || !strings.Contains(errs, "missing.eml") {
+	if out, errs, code := w.run("feedback", "import", "--json", "missing.eml"); code != 66 || out != "" || !strings.Contains(errs, "missing.eml") {
 		t.Fatalf("a missing path: exit %d, want 66 before anything is read; stdout %q, stderr:\n%s", code, out, errs)
 	}
+	if _, errs, code := w.run("feedback", "import", "plain"); code != 66 || !strings.Contains(errs, "no Maildir") {
+		t.Fatalf("a directory that is no Maildir: exit %d, want 66; %s", code, errs)
+	}
 	w.write("junk.eml", "\x00\x01 not a message")
-	out, errs, code := w.run("feedback", "import", "--json", "junk.eml", "plain")
-	if code != 65 || !strings.Contains(errs, "junk.eml") || !strings.Contains(errs, "plain") {
+	w.write("junk2.eml", "")
+	out, errs, code := w.run("feedback", "import", "--json", "junk.eml", "junk2.eml")
+	if code != 65 || !strings.Contains(errs, "junk.eml") || !strings.Contains(errs, "junk2.eml") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errs)
 	}
 	var sum importSummary

@@ -11,13 +11,11 @@ import (
 	"sort"
 )
 
-// MaxMessage is the largest message a mailbox reader hands over; a larger
-// one is unreadable (a DSN quotes at most the original's headers, or the
-// original, which mailblast keeps small).
+// MaxMessage is how much of one message a mailbox reader hands over: the
+// rest of a larger one is read past and dropped. A report is at its
+// start (Parse reads the first MaxMessageSize), so a bounce that returns
+// a big original whole is still read.
 const MaxMessage = 32 << 20
-
-// ErrTooLarge is a message over MaxMessage.
-var ErrTooLarge = fmt.Errorf("message larger than %d MB", MaxMessage>>20)
 
 // Message is one message of a mailbox, and where it came from.
 type Message struct {
@@ -73,9 +71,9 @@ func readStream(path string, r io.Reader, fn func(Message, error) error) error {
 	if string(head) == "From " {
 		return readMbox(path, br, fn)
 	}
-	data, err := io.ReadAll(io.LimitReader(br, MaxMessage+1))
-	if err == nil && len(data) > MaxMessage {
-		err = ErrTooLarge
+	data, err := io.ReadAll(io.LimitReader(br, MaxMessage))
+	if err == nil {
+		_, err = io.Copy(io.Discard, br) // the rest: no report is there
 	}
 	if err != nil {
 		return fn(Message{Path: path}, err)
@@ -87,17 +85,14 @@ func readStream(path string, r io.Reader, fn func(Message, error) error) error {
 // in a message loses one '>').
 func readMbox(path string, br *bufio.Reader, fn func(Message, error) error) error {
 	var msg bytes.Buffer
-	n, tooLarge := 0, false
+	n := 0
+	blank := false // the line before was empty: a "From " line may start the next message
 	flush := func() error {
 		if n == 0 {
 			return nil
 		}
 		m := Message{Path: path, Number: n, Data: bytes.Clone(msg.Bytes())}
 		msg.Reset()
-		if tooLarge {
-			tooLarge = false
-			return fn(Message{Path: path, Number: m.Number}, ErrTooLarge)
-		}
 		return fn(m, nil)
 	}
 	for {
@@ -105,20 +100,18 @@ func readMbox(path string, br *bufio.Reader, fn func(Message, error) error) erro
 		if errors.Is(err, bufio.ErrBufferFull) {
 			err = nil // a long line: its pieces come one after another
 		}
-		if bytes.HasPrefix(line, []byte("From ")) && (msg.Len() == 0 || bytes.HasSuffix(msg.Bytes(), []byte("\n\n")) || bytes.HasSuffix(msg.Bytes(), []byte("\r\n\r\n"))) {
+		wasBlank := blank
+		blank = string(line) == "\n" || string(line) == "\r\n"
+		if bytes.HasPrefix(line, []byte("From ")) && (msg.Len() == 0 || wasBlank) {
 			if ferr := flush(); ferr != nil {
 				return ferr
 			}
 			n++
-		} else if n > 0 && !tooLarge {
+		} else if n > 0 && msg.Len() < MaxMessage {
 			if unquoted, ok := bytes.CutPrefix(line, []byte(">")); ok && bytes.HasPrefix(bytes.TrimLeft(unquoted, ">"), []byte("From ")) {
 				line = unquoted
 			}
-			msg.Write(line)
-			if msg.Len() > MaxMessage {
-				tooLarge = true
-				msg.Reset()
-			}
+			msg.Write(line[:min(len(line), MaxMessage-msg.Len())]) // past MaxMessage: dropped
 		}
 		if err == io.EOF {
 			return flush()
