@@ -366,7 +366,9 @@ func TestVERPBeforeENVID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := func(row int) string { return feedback.SignToken(key, feedback.PurposeVERP, feedback.Target{CampaignID: id, Row: row}) }
+	tok := func(row int) string {
+		return feedback.SignToken(key, feedback.PurposeVERP, feedback.Target{CampaignID: id, Row: row})
+	}
 	for i, c := range []struct {
 		verp, envID string
 		row         int
