@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -33,8 +34,10 @@ func Survey(ctx context.Context, s Settings, limit int) (SurveyResult, error) {
 		return res, err
 	}
 	if s.List == "" { // no list: a From without row values, if it has none
-		res.From, err = t.FromAddress(map[string]string{})
-		return res, err
+		if res.From, err = t.FromAddress(map[string]string{}); err != nil {
+			return res, fmt.Errorf("%w: the From header needs values of a row (%w): give the list, mailblast doctor LIST.csv", ErrTemplate, err)
+		}
+		return res, nil
 	}
 	list, err := recipients.Open(s.List, recipients.Options{EmailColumn: s.EmailColumn})
 	if err != nil {

@@ -450,4 +450,11 @@ func TestDoctorUsage(t *testing.T) {
 	wantStatuses(t, got, map[string]string{"relay": "FAIL", "spf": "OK", "bulk.tls": "WARN"}, rep)
 	w.mustRun(64, "doctor", "a.csv", "b.csv")
 	w.mustRun(64, "doctor", "--no-such-flag")
+	// Without a list, a From that needs a row's values is the template's
+	// problem, as validate says it (65), with what to do; not exit 70.
+	w.write("rowfrom.tmpl", "From: {{.first_name}} <news@good.example>\nSubject: x\n\nhi\n")
+	_, stderr, code := w.run("doctor", "--template", "rowfrom.tmpl", "--dns-server", dnsServer)
+	if code != 65 || !strings.Contains(stderr, "doctor LIST.csv") {
+		t.Errorf("a From needing row values, no list: exit %d, want 65; %s", code, stderr)
+	}
 }
