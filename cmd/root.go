@@ -48,9 +48,10 @@ const exitStatusHelp = `EXIT STATUS
       or template changed under an existing campaign; validate: the
       campaign cannot be sent as it is; feedback import: some messages
       could not be read (each is named; the rest were applied)
-  66  list or template file not found, or not a regular file (a FIFO...)
+  66  list or template file not found, or not a regular file (a FIFO...);
+      feedback import: a PATH missing, not a file, or no Maildir
   69  relay unavailable, or refusing us (5xx greeting): nobody was marked
-      failed; resume later
+      failed; resume later; test-send: the relay deferred the test (4xx)
   70  internal error
   73  another mailblast is running this campaign (or, for feedback fetch,
       another feedback fetch on the same state directory)
@@ -58,7 +59,8 @@ const exitStatusHelp = `EXIT STATUS
   75  recipients deferred for later: run "mailblast resume" (from cron);
       feedback fetch: the IMAP server could not be reached (try later)
   77  the relay, or the IMAP server, rejected the username or password
-  78  configuration error
+  78  configuration error; doctor: a FAIL; test-send: the relay refused the
+      test (5xx); feedback fetch: no such mailbox; listen: cannot listen
  130  interrupted: the ledger is consistent; "mailblast resume" continues`
 
 // errUnfinished: the run ended with recipients still waiting.
