@@ -193,9 +193,10 @@ func messageIDRow(id string) (int, bool) {
 // decide turns ev into what the ledger records, by the RFC 3463 rules the
 // send-time suppression uses (ledger.MailboxGone, ledger.NotTheRecipient).
 func (a *Applier) decide(ev Event, t Target) (ledger.Feedback, error) {
-	at := ev.At
-	if at.IsZero() {
-		at = a.opts.Now()
+	// A report's own date is the sender's word: never later than now.
+	at, now := ev.At, a.opts.Now()
+	if at.IsZero() || at.After(now) {
+		at = now
 	}
 	f := ledger.Feedback{Key: eventKey(ev), At: at, Kind: string(ev.Kind), Source: ev.Source,
 		CampaignID: t.CampaignID, Row: t.Row, Code: replyCode(ev.Diagnostic), Status: ev.Status, Diagnostic: ev.Diagnostic}

@@ -383,3 +383,22 @@ func TestVERPBeforeENVID(t *testing.T) {
 		}
 	}
 }
+
+// A report dated in the future is recorded at the time it was read.
+func TestFutureDatedReportIsNow(t *testing.T) {
+	f := newFixture(t)
+	id := f.campaign("c", []string{"a@example.com"})
+	if res := f.apply(hardAt("f1", msgID(id, 2), f.now.Add(48*time.Hour))); res != feedback.Applied {
+		t.Fatalf("%s", res)
+	}
+	at, _ := f.store.Attempts(context.Background(), id, 2)
+	if len(at) != 2 || !at[1].At.Equal(f.now) {
+		t.Errorf("history %+v: want the bounce at %v", at, f.now)
+	}
+}
+
+func hardAt(key, mid string, at time.Time) feedback.Event {
+	ev := hard(key, mid, "")
+	ev.At = at
+	return ev
+}
