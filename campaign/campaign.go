@@ -20,7 +20,7 @@ type Settings struct {
 	Template    string          `json:"template"`
 	EmailColumn string          `json:"email_column"`
 	SMTP        sender.Settings `json:"smtp"`
-	Retry       RetrySettings   `json:"retry"`
+	Retry       Retry           `json:"retry"`
 	// Relays, when given, replace SMTP as the relays to send through.
 	Relays []RelaySettings `json:"relays,omitempty"`
 	// Message is how the message is built around the template file
@@ -45,12 +45,6 @@ type RelaySettings struct {
 	// lives in the entry it belongs to, so it cannot reach another relay
 	// (keyed by name, two relays called alike once shared one).
 	Password string `json:"-"`
-}
-
-// RetrySettings is Retry as stored.
-type RetrySettings struct {
-	Schedule []time.Duration `json:"schedule"`
-	MaxAge   time.Duration   `json:"max_age"`
 }
 
 // Options is one run of a campaign.

@@ -27,18 +27,18 @@ import (
 // Config is every setting, read once from flags, environment, the config
 // file and defaults (in that order of precedence).
 type Config struct {
-	SMTP        SMTPConfig    `mapstructure:"smtp"`
-	Message     MessageConfig `mapstructure:",squash"`
-	Retry       RetryConfig   `mapstructure:"retry"`
-	Template    string        `mapstructure:"template"`
-	Campaign    string        `mapstructure:"campaign"`
-	StateDir    string        `mapstructure:"state_dir"`
-	EmailColumn string        `mapstructure:"email_column"`
-	InFlight    string        `mapstructure:"in_flight"`
-	Grace       time.Duration `mapstructure:"grace"`
-	Progress    string        `mapstructure:"progress"`
-	LogEvery    time.Duration `mapstructure:"log_every"`
-	MetricsFile string        `mapstructure:"metrics_file"`
+	SMTP        SMTPConfig     `mapstructure:"smtp"`
+	Message     MessageConfig  `mapstructure:",squash"`
+	Retry       campaign.Retry `mapstructure:"retry"`
+	Template    string         `mapstructure:"template"`
+	Campaign    string         `mapstructure:"campaign"`
+	StateDir    string         `mapstructure:"state_dir"`
+	EmailColumn string         `mapstructure:"email_column"`
+	InFlight    string         `mapstructure:"in_flight"`
+	Grace       time.Duration  `mapstructure:"grace"`
+	Progress    string         `mapstructure:"progress"`
+	LogEvery    time.Duration  `mapstructure:"log_every"`
+	MetricsFile string         `mapstructure:"metrics_file"`
 	// ReturnPath is the envelope sender (MAIL FROM), VERP-tagged per
 	// recipient; "" keeps the From address.
 	ReturnPath string         `mapstructure:"return_path"`
@@ -101,13 +101,6 @@ type MessageConfig struct {
 	} `mapstructure:"dkim"`
 }
 
-// RetryConfig is the schedule for deferred recipients.
-type RetryConfig struct {
-	Schedule []time.Duration `mapstructure:"schedule"`
-	MaxAge   time.Duration   `mapstructure:"max_age"`
-	Wait     time.Duration   `mapstructure:"wait"`
-}
-
 // configError is a setting that cannot work; it exits 78.
 type configError struct{ err error }
 
@@ -119,12 +112,10 @@ func configErrorf(format string, args ...any) error {
 }
 
 func setDefaults(v *viper.Viper) {
-	d := campaign.DefaultRetry()
 	for key, val := range map[string]any{
 		"smtp.password": "", "smtp.password_file": "", "smtp.ca_file": "",
 		"html_template": "", "attachment_column": "", "attachment_dir": "", "feedback_id": "",
 		"unsubscribe.url": "", "unsubscribe.mailto": "", "dkim.domain": "", "dkim.selector": "", "dkim.key_file": "",
-		"retry.schedule": d.Schedule, "retry.max_age": d.MaxAge, "retry.wait": d.Wait,
 		"template": "", "campaign": "", "state_dir": defaultStateDir(), "email_column": "email",
 		"in_flight": string(ledger.Resend), "grace": 30 * time.Second, "progress": "auto", "log_every": 5 * time.Second,
 	} {
@@ -134,6 +125,7 @@ func setDefaults(v *viper.Viper) {
 		v.SetDefault(key, val)
 	}
 	setStructDefaults(v, "smtp", sender.DefaultSettings())
+	setStructDefaults(v, "retry", campaign.DefaultRetry())
 }
 
 // setStructDefaults makes each field of a settings struct a key under
@@ -373,11 +365,6 @@ func toggleHook(from, to reflect.Type, data any) (any, error) {
 		return sender.ToggleOf(on), nil
 	}
 	return data, nil
-}
-func (c *Config) retry() campaign.Retry {
-	r := campaign.DefaultRetry()
-	r.Schedule, r.MaxAge, r.Wait = c.Retry.Schedule, c.Retry.MaxAge, c.Retry.Wait
-	return r
 }
 
 // addPacingFlags adds the flags that pace sending.

@@ -14,7 +14,7 @@ import (
 func TestOverlay(t *testing.T) {
 	stored := campaign.Settings{
 		SMTP:  sender.Settings{Host: "old.example", Port: 587, TLS: sender.StartTLS, Connections: 9},
-		Retry: campaign.RetrySettings{Schedule: []time.Duration{time.Minute}, MaxAge: time.Hour},
+		Retry: campaign.Retry{Schedule: []time.Duration{time.Minute}, MaxAge: time.Hour},
 	}
 	c := &Config{explicit: map[string]bool{"smtp.tls": true}}
 	c.SMTP.TLS = sender.NoTLS

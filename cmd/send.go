@@ -76,7 +76,7 @@ func runSend(ctx context.Context, opts *sendOptions, cfg *Config) error {
 func campaignSettings(cfg *Config, list string) campaign.Settings {
 	return campaign.Settings{
 		List: absPath(list), Template: absPath(cfg.Template), EmailColumn: cfg.EmailColumn,
-		SMTP: cfg.SMTP.Settings, Retry: campaign.RetrySettings{Schedule: cfg.Retry.Schedule, MaxAge: cfg.Retry.MaxAge},
+		SMTP: cfg.SMTP.Settings, Retry: cfg.Retry,
 		Relays: cfg.relaySettings, Message: cfg.message(), ReturnPath: cfg.ReturnPath,
 	}
 }
@@ -97,8 +97,8 @@ func runCampaign(ctx context.Context, io streams, cfg *Config, name string, sett
 	defer closeLedger(store)
 	bg := context.WithoutCancel(ctx)
 	_, existed := store.Campaign(bg, name)
-	retry := cfg.retry()
-	retry.Schedule, retry.MaxAge = settings.Retry.Schedule, settings.Retry.MaxAge
+	retry := settings.Retry // the campaign's schedule, with today's run's wait
+	retry.Wait = cfg.Retry.Wait
 	started := time.Now()
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry, TLSConfig: cfg.tlsConfig(),
