@@ -25,8 +25,8 @@ type Config struct {
 	TLSConfig *tls.Config // nil: the system's roots; ServerName defaults to Host
 	Username  string
 	Password  string
-	Mailbox   string // read, e.g. INBOX
-	Processed string // where messages acted on go, created if missing
+	Mailbox   string        // read, e.g. INBOX
+	Processed string        // where messages acted on go, created if missing
 	Timeout   time.Duration // dial, TLS and greeting; 0: 30 s
 	// PassTimeout ends the pass, from dial to logout (feedback.imap.timeout);
 	// 0: DefaultPassTimeout.
