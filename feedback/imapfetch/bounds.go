@@ -159,7 +159,7 @@ func (c *counter) Write(p []byte) (int, error) {
 		c.line += int64(len(p))
 	}
 	if c.line > MaxLine {
-		return 0, c.fail(fmt.Sprintf("the server sent a line longer than %d bytes", MaxLine))
+		return 0, c.fail(fmt.Sprintf("the server sent a line longer than %d MiB + %d KiB (the largest message read, and its FETCH line)", MaxMessage>>20, (MaxLine-MaxMessage)>>10))
 	}
 	return len(p), nil
 }
