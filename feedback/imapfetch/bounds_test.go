@@ -87,13 +87,14 @@ func TestEndlessGreetingIsCut(t *testing.T) {
 	}
 }
 
-// loggedIn serves a mailbox of one message whose commands hook may answer.
-func loggedIn(t *testing.T, hook func(tag, up string, w *bufio.Writer) bool) (*imapfetch.Session, *scripted) {
+// loggedIn serves a mailbox of one message whose commands hook may answer,
+// to a session with an idle timeout of 1 s and a pass timeout of pass.
+func loggedIn(t *testing.T, pass time.Duration, hook func(tag, up string, w *bufio.Writer) bool) (*imapfetch.Session, *scripted) {
 	ln := listen(t)
 	srv := &scripted{ln: ln, bodies: [][]byte{[]byte("Subject: x\r\n\r\nx\r\n")}, gate: make(chan struct{}, 1), hook: hook}
 	go srv.serve(t)
 	cfg := hostileConfig(ln, sender.NoTLS)
-	cfg.IdleTimeout, cfg.PassTimeout = time.Second, 3*time.Second
+	cfg.IdleTimeout, cfg.PassTimeout = time.Second, pass
 	s, err := imapfetch.Dial(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func loggedIn(t *testing.T, hook func(tag, up string, w *bufio.Writer) bool) (*i
 	return s, srv
 }
 
-// run is one pass that must end within 20 s.
+// run is one pass that must end within 40 s.
 func run(t *testing.T, s *imapfetch.Session) error {
 	t.Helper()
 	st, err := imapfetch.LoadState(filepath.Join(t.TempDir(), "fetch.json"))
@@ -117,8 +118,8 @@ func run(t *testing.T, s *imapfetch.Session) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(20 * time.Second):
-		t.Fatal("the pass still runs after 20 s")
+	case <-time.After(40 * time.Second):
+		t.Fatal("the pass still runs after 40 s")
 		return nil
 	}
 }
@@ -127,7 +128,7 @@ func run(t *testing.T, s *imapfetch.Session) error {
 // without end is cut at MaxLine.
 func TestEndlessLineAfterLoginIsCut(t *testing.T) {
 	var sent atomic.Int64
-	s, _ := loggedIn(t, func(tag, up string, w *bufio.Writer) bool {
+	s, _ := loggedIn(t, time.Minute, func(tag, up string, w *bufio.Writer) bool { // -race reads slowly
 		if !strings.HasPrefix(up, "SELECT") {
 			return false
 		}
@@ -146,7 +147,7 @@ func TestEndlessLineAfterLoginIsCut(t *testing.T) {
 func TestEndlessFetchResponsesEndThePass(t *testing.T) {
 	for _, cmd := range []string{"RFC822.SIZE", "BODY.PEEK[]"} {
 		t.Run(cmd, func(t *testing.T) {
-			s, _ := loggedIn(t, func(tag, up string, w *bufio.Writer) bool {
+			s, _ := loggedIn(t, 3*time.Second, func(tag, up string, w *bufio.Writer) bool {
 				if !strings.Contains(up, cmd) {
 					return false
 				}
@@ -164,7 +165,7 @@ func TestEndlessFetchResponsesEndThePass(t *testing.T) {
 func TestSlowServerEndsThePass(t *testing.T) {
 	for name, drip := range map[string]time.Duration{"silent": 0, "dripping": 200 * time.Millisecond} {
 		t.Run(name, func(t *testing.T) {
-			s, _ := loggedIn(t, func(tag, up string, w *bufio.Writer) bool {
+			s, _ := loggedIn(t, 3*time.Second, func(tag, up string, w *bufio.Writer) bool {
 				if !strings.Contains(up, "BODY.PEEK[]") {
 					return false
 				}
