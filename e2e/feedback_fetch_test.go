@@ -161,6 +161,7 @@ func TestFeedbackFetchExitCodes(t *testing.T) {
 		{"missing mailbox", []string{"MAILBLAST_FEEDBACK_IMAP_MAILBOX=Nowhere"}, 78, "feedback.imap.mailbox"},
 		{"password and its file", []string{"MAILBLAST_FEEDBACK_IMAP_PASSWORD_FILE=/etc/hostname"}, 78, "both set"},
 		{"port out of range", []string{"MAILBLAST_FEEDBACK_IMAP_PORT=70000"}, 78, "feedback.imap.port"},
+		{"no pass timeout", []string{"MAILBLAST_FEEDBACK_IMAP_TIMEOUT=0s"}, 78, "feedback.imap.timeout"},
 		{"ca_file not PEM", []string{"MAILBLAST_FEEDBACK_IMAP_CA_FILE=/etc/hostname"}, 78, "feedback.imap.ca_file"},
 	}
 	for _, tc := range cases {

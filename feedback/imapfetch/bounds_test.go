@@ -186,3 +186,30 @@ func TestSlowServerEndsThePass(t *testing.T) {
 		})
 	}
 }
+
+// A message handed on before the pass was cut stays handled (its events
+// applied): the cut comes after, as an error of the pass.
+func TestCutPassKeepsWhatWasHandled(t *testing.T) {
+	s, _ := loggedIn(t, 3*time.Second, func(tag, up string, w *bufio.Writer) bool {
+		if !strings.Contains(up, "BODY.PEEK[]") {
+			return false
+		}
+		body := "Subject: x\r\n\r\nx\r\n"
+		fmt.Fprintf(w, "* 1 FETCH (UID 1 BODY[] {%d}\r\n%s)\r\n", len(body), body)
+		flood(w, []byte("* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n"), 1<<40)
+		return true
+	})
+	st, err := imapfetch.LoadState(filepath.Join(t.TempDir(), "fetch.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled []uint32
+	res, err := s.Run(context.Background(), st, false, func(_ context.Context, m imapfetch.Message) (bool, error) {
+		handled = append(handled, m.UID)
+		return true, nil
+	})
+	wantLimit(t, err, "FETCH responses during a UID FETCH")
+	if len(handled) != 1 || res.Examined != 1 {
+		t.Fatalf("handled %v (%+v), want UID 1 once", handled, res)
+	}
+}
