@@ -30,6 +30,9 @@ type IMAPConfig struct {
 	PasswordFile     string `mapstructure:"password_file"`
 	Mailbox          string `mapstructure:"mailbox"`
 	ProcessedMailbox string `mapstructure:"processed_mailbox"`
+	// Timeout ends a pass that takes longer, so a server that never stops
+	// answering cannot hold the state lock.
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // checkIMAP validates feedback.imap.*. What only `feedback fetch` needs
@@ -38,7 +41,7 @@ type IMAPConfig struct {
 func (c *Config) checkIMAP() []error {
 	m := c.Feedback.IMAP
 	_, tlsErr := parseTLS("feedback.imap.tls", m.TLS)
-	errs := nonNil(tlsErr, between("feedback.imap.port", m.Port, 0, 65535))
+	errs := nonNil(tlsErr, between("feedback.imap.port", m.Port, 0, 65535), positive("feedback.imap.timeout", m.Timeout))
 	if m.Password != "" && m.PasswordFile != "" {
 		errs = append(errs, errors.New("feedback.imap.password and feedback.imap.password_file are both set; use one"))
 	}
@@ -74,7 +77,7 @@ func feedbackDefaults() map[string]any {
 		"feedback.soft_bounce_limit": 3, "feedback.soft_bounce_window": 30 * 24 * time.Hour,
 		"feedback.imap.host": "", "feedback.imap.port": 0, "feedback.imap.tls": "tls", "feedback.imap.ca_file": "",
 		"feedback.imap.username": "", "feedback.imap.password": "", "feedback.imap.password_file": "",
-		"feedback.imap.mailbox": "INBOX", "feedback.imap.processed_mailbox": "mailblast-processed",
+		"feedback.imap.mailbox": "INBOX", "feedback.imap.processed_mailbox": "mailblast-processed", "feedback.imap.timeout": 10 * time.Minute,
 		"listen.addr": "127.0.0.1:8025", "listen.sns_cert_hosts": []string{"sns.*.amazonaws.com"},
 		"listen.sns_topic_arns":           []string{},
 		"listen.sendgrid_public_key_file": "", "listen.mailgun_signing_key_file": "",

@@ -167,7 +167,7 @@ func (c *Config) imapConfig() (imapfetch.Config, error) {
 	}
 	mode, _ := parseTLS("feedback.imap.tls", m.TLS) // checked by checkIMAP
 	ic := imapfetch.Config{Host: m.Host, Port: m.Port, TLS: mode, Username: m.Username, Password: m.Password,
-		Mailbox: m.Mailbox, Processed: m.ProcessedMailbox}
+		Mailbox: m.Mailbox, Processed: m.ProcessedMailbox, PassTimeout: m.Timeout}
 	var err error
 	if m.PasswordFile != "" {
 		if ic.Password, err = readPasswordFile("feedback.imap.password_file", m.PasswordFile); err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -160,6 +161,7 @@ func TestFeedbackFetchExitCodes(t *testing.T) {
 		{"missing mailbox", []string{"MAILBLAST_FEEDBACK_IMAP_MAILBOX=Nowhere"}, 78, "feedback.imap.mailbox"},
 		{"password and its file", []string{"MAILBLAST_FEEDBACK_IMAP_PASSWORD_FILE=/etc/hostname"}, 78, "both set"},
 		{"port out of range", []string{"MAILBLAST_FEEDBACK_IMAP_PORT=70000"}, 78, "feedback.imap.port"},
+		{"no pass timeout", []string{"MAILBLAST_FEEDBACK_IMAP_TIMEOUT=0s"}, 78, "feedback.imap.timeout"},
 		{"ca_file not PEM", []string{"MAILBLAST_FEEDBACK_IMAP_CA_FILE=/etc/hostname"}, 78, "feedback.imap.ca_file"},
 	}
 	for _, tc := range cases {
@@ -371,5 +373,128 @@ func TestFeedbackFetchLockAndSignal(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the fetch did not end within 20 s of SIGINT")
+	}
+}
+
+// hostileIMAP is an IMAP server on loopback that greets with greet and
+// answers each command line with answer (upper case, tag apart); it
+// serves every connection the same way.
+func hostileIMAP(t *testing.T, greet func(w *bufio.Writer), answer func(tag, up string, w *bufio.Writer)) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				w := bufio.NewWriter(c)
+				greet(w)
+				w.Flush()
+				for sc := bufio.NewScanner(c); sc.Scan(); w.Flush() {
+					tag, cmd, _ := strings.Cut(sc.Text(), " ")
+					answer(tag, strings.ToUpper(cmd), w)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// floodIMAP writes chunk until the client hangs up (or 4 GiB went).
+func floodIMAP(w *bufio.Writer, chunk []byte) {
+	for sent := 0; sent < 4<<30; sent += len(chunk) {
+		if _, err := w.Write(chunk); err != nil || w.Flush() != nil {
+			return
+		}
+	}
+}
+
+// fetchWithin runs the binary, kills it after limit, and returns its
+// stderr, exit code and peak RSS in MB.
+func fetchWithin(t *testing.T, w *workspace, limit time.Duration, args ...string) (string, int, int64) {
+	t.Helper()
+	c, _, errb := w.command(args...)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		c.Process.Kill()
+		<-done
+		t.Fatalf("mailblast %s still ran after %s\n%s", strings.Join(args, " "), limit, errb)
+	}
+	rss := c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss >> 10 // KiB on Linux
+	return errb.String(), c.ProcessState.ExitCode(), rss
+}
+
+// wantCutShort checks a pass that ended on a bound: exit 75, why in one line.
+func wantCutShort(t *testing.T, errs string, code int, why string) {
+	t.Helper()
+	if code != 75 || !strings.Contains(errs, why) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Fatalf("exit %d, want 75 and one line saying %q\n%s", code, why, errs)
+	}
+}
+
+// A server (or, before STARTTLS, anyone on the path) that greets with a
+// line without end makes fetch read 64 KiB and end, exit 75; it used to
+// read about 2 GB into memory for 36 s.
+func TestFeedbackFetchEndlessGreeting(t *testing.T) {
+	port := hostileIMAP(t, func(w *bufio.Writer) {
+		w.WriteString("* OK ")
+		floodIMAP(w, bytes.Repeat([]byte("x"), 1<<20))
+	}, func(string, string, *bufio.Writer) {})
+	for _, mode := range []string{"none", "starttls"} {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorkspace(t, "127.0.0.1", 1, 1)
+			fetchEnv(w, &dovecottest.Server{User: "u", Password: "pw"}, port, mode)
+			errs, code, rss := fetchWithin(t, w, 30*time.Second, "feedback", "fetch")
+			wantCutShort(t, errs, code, "more than 64 KiB before the login")
+			t.Logf("tls %s: peak RSS %d MB", mode, rss)
+			if rss > 200 {
+				t.Fatalf("peak RSS %d MB", rss)
+			}
+		})
+	}
+}
+
+// A server that answers the body fetch with the flags of one message
+// again and again ends the pass (exit 75) and the lock with it: the next
+// run is not turned away with 73.
+func TestFeedbackFetchEndlessFetchResponses(t *testing.T) {
+	port := hostileIMAP(t, func(w *bufio.Writer) {
+		w.WriteString("* OK [CAPABILITY IMAP4rev1 MOVE UIDPLUS] hostile\r\n")
+	}, func(tag, up string, w *bufio.Writer) {
+		switch {
+		case strings.HasPrefix(up, "SELECT"):
+			w.WriteString("* 1 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 2] ok\r\n")
+		case strings.Contains(up, "RFC822.SIZE"):
+			w.WriteString("* 1 FETCH (UID 1 RFC822.SIZE 100)\r\n")
+		case strings.Contains(up, "BODY.PEEK[]"):
+			floodIMAP(w, []byte("* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n"))
+			return
+		case strings.HasPrefix(up, "LOGOUT"):
+			w.WriteString("* BYE bye\r\n")
+		}
+		fmt.Fprintf(w, "%s OK done\r\n", tag)
+	})
+	w := newWorkspace(t, "127.0.0.1", 1, 1)
+	fetchEnv(w, &dovecottest.Server{User: "u", Password: "pw"}, port, "none")
+	for range 2 {
+		errs, code, _ := fetchWithin(t, w, 60*time.Second, "feedback", "fetch")
+		wantCutShort(t, errs, code, "unasked FETCH responses during a UID FETCH (BODY.PEEK[])")
 	}
 }

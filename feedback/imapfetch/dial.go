@@ -25,9 +25,13 @@ type Config struct {
 	TLSConfig *tls.Config // nil: the system's roots; ServerName defaults to Host
 	Username  string
 	Password  string
-	Mailbox   string // read, e.g. INBOX
-	Processed string // where messages acted on go, created if missing
-	Timeout   time.Duration
+	Mailbox   string        // read, e.g. INBOX
+	Processed string        // where messages acted on go, created if missing
+	Timeout   time.Duration // dial, TLS and greeting; 0: 30 s
+	// PassTimeout ends the pass, from dial to logout (feedback.imap.timeout);
+	// 0: DefaultPassTimeout.
+	PassTimeout time.Duration
+	IdleTimeout time.Duration // no byte for so long ends the pass; 0: IdleTimeout
 }
 
 // DefaultPort is 993 for implicit TLS and 143 otherwise (RFC 8314).
@@ -80,10 +84,18 @@ func (c *Config) timeout() time.Duration {
 	return 30 * time.Second
 }
 
+func (c *Config) passTimeout() time.Duration {
+	if c.PassTimeout > 0 {
+		return c.PassTimeout
+	}
+	return DefaultPassTimeout
+}
+
 // Session is a logged-in connection.
 type Session struct {
 	cfg  Config
 	c    *imapclient.Client
+	b    *bounds
 	stop func() bool // ends the context watch
 }
 
@@ -97,24 +109,32 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 	// imapclient takes no context: closing the connection is how a signal
 	// ends whatever waits on the server, from the greeting on.
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	c, err := secure(ctx, &cfg, conn)
+	b := newBounds(conn, cfg.passTimeout())
+	idle := cfg.IdleTimeout
+	if idle <= 0 {
+		idle = IdleTimeout
+	}
+	c, err := secure(ctx, &cfg, b, &idleConn{Conn: conn, b: b, idle: idle})
 	if err != nil {
 		stop()
+		b.stop()
 		_ = conn.Close() // refused before any secret was sent
-		return nil, err
+		return nil, b.explain(cfg.addr(), err)
 	}
-	s := &Session{cfg: cfg, c: c, stop: stop}
+	s := &Session{cfg: cfg, c: c, b: b, stop: stop}
 	if err := s.login(); err != nil {
 		s.Close()
-		return nil, err
+		return nil, b.explain(cfg.addr(), err)
 	}
+	b.counted.login()
 	return s, nil
 }
 
 // secure makes the IMAP client over conn per cfg.TLS: only the none mode
 // ever yields a client without a verified TLS handshake.
-func secure(ctx context.Context, cfg *Config, conn net.Conn) (*imapclient.Client, error) {
-	opts := &imapclient.Options{TLSConfig: cfg.tlsConfig()}
+func secure(ctx context.Context, cfg *Config, b *bounds, conn net.Conn) (*imapclient.Client, error) {
+	opts := &imapclient.Options{TLSConfig: cfg.tlsConfig(), DebugWriter: &b.counted,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Fetch: b.unsolicited}}
 	_ = conn.SetDeadline(time.Now().Add(cfg.timeout()))
 	defer func() { _ = conn.SetDeadline(time.Time{}) }()
 	switch cfg.TLS {
@@ -181,6 +201,7 @@ func (s *Session) login() error {
 // Close logs out, or just closes when the server does not answer.
 func (s *Session) Close() {
 	s.stop()
+	defer s.b.stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -21,4 +21,9 @@
 //  5. After each batch the highest UID examined is saved, atomically, so a
 //     pass cut short goes on from there; a message acted on but not yet
 //     moved is read again and, a duplicate then, moved.
+//
+// Whatever the server sends, a pass is bounded (bounds.go): MaxBeforeLogin
+// bytes until the login is answered, lines of MaxLine after it, no byte
+// for IdleTimeout, the pass timeout, and FETCH responses beyond those
+// asked for. Each ends the pass with a LimitError, a temporary failure.
 package imapfetch

@@ -44,6 +44,11 @@ type Result struct {
 // Run reads the messages that arrived since the pass st remembers, hands
 // each to h, and moves those h acted on. With rescan, it starts at UID 1.
 func (s *Session) Run(ctx context.Context, st *StateFile, rescan bool, h Handler) (Result, error) {
+	res, err := s.run(ctx, st, rescan, h)
+	return res, s.b.explain(s.cfg.addr(), err)
+}
+
+func (s *Session) run(ctx context.Context, st *StateFile, rescan bool, h Handler) (Result, error) {
 	var res Result
 	sel, err := s.c.Select(s.cfg.Mailbox, nil).Wait()
 	if err != nil {
@@ -57,7 +62,7 @@ func (s *Session) Run(ctx context.Context, st *StateFile, rescan bool, h Handler
 	if sel.NumMessages == 0 || sel.UIDNext != 0 && uint32(sel.UIDNext) <= mark.LastUID+1 {
 		return res, s.putIfChanged(st, mark)
 	}
-	todo, err := s.newMessages(mark.LastUID)
+	todo, err := s.newMessages(mark.LastUID, sel.NumMessages)
 	if err != nil {
 		return res, err
 	}
@@ -84,18 +89,29 @@ func (s *Session) putIfChanged(st *StateFile, mark MailboxState) error {
 
 // newMessages lists UID and size of every message above last, in UID
 // order. "last+1:*" also names the highest message when its UID is below
-// last+1 (RFC 9051 6.4.8): filtered out here.
-func (s *Session) newMessages(last uint32) ([]Message, error) {
+// last+1 (RFC 9051 6.4.8): filtered out here. The mailbox holds exists
+// messages: more responses than that (and a margin) end the pass.
+func (s *Session) newMessages(last, exists uint32) ([]Message, error) {
+	const what = "UID FETCH (RFC822.SIZE)"
 	set := imap.UIDSet{imap.UIDRange{Start: imap.UID(last + 1), Stop: 0}}
-	msgs, err := s.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
-	if err != nil {
-		return nil, s.commandError("UID FETCH (RFC822.SIZE)", err)
-	}
+	s.b.expect(what, int(exists))
+	cmd := s.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true})
+	defer func() { _ = cmd.Close() }()
 	var out []Message
-	for _, m := range msgs {
+	for n, data := 1, cmd.Next(); data != nil; n, data = n+1, cmd.Next() {
+		if err := s.tooMany(what, n, int(max(exists, s.c.Mailbox().NumMessages))); err != nil {
+			return nil, err
+		}
+		m, err := data.Collect()
+		if err != nil {
+			return nil, s.commandError(what, err)
+		}
 		if uint32(m.UID) > last {
 			out = append(out, Message{UID: uint32(m.UID), Size: m.RFC822Size})
 		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, s.commandError(what, err)
 	}
 	slices.SortFunc(out, func(a, b Message) int { return int(int64(a.UID) - int64(b.UID)) })
 	return out, nil
@@ -145,9 +161,13 @@ func (s *Session) stream(set imap.UIDSet, msgs []Message, handle func(Message) e
 		size[m.UID] = m.Size
 	}
 	section := &imap.FetchItemBodySection{Peek: true}
+	s.b.expect("UID FETCH (BODY.PEEK[])", len(size))
 	cmd := s.c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
 	defer func() { _ = cmd.Close() }() // drains what was not read; the error is Close's below
-	for data := cmd.Next(); data != nil; data = cmd.Next() {
+	for n, data := 1, cmd.Next(); data != nil; n, data = n+1, cmd.Next() {
+		if err := s.tooMany("UID FETCH (BODY.PEEK[])", n, len(size)); err != nil {
+			return err
+		}
 		m, ok, err := readBody(data)
 		if err != nil {
 			return s.commandError("UID FETCH (BODY.PEEK[])", err)
@@ -189,6 +209,18 @@ func readBody(data *imapclient.FetchMessageData) (m Message, ok bool, err error)
 		}
 	}
 	return m, gotUID && gotBody, nil
+}
+
+// tooMany ends the pass when the nth response to a FETCH of asked messages
+// is more than a server could mean: an endless stream would otherwise
+// hold the pass for ever. Closing the connection lets the command's Close
+// return.
+func (s *Session) tooMany(what string, n, asked int) error {
+	if n <= asked+fetchMargin {
+		return nil
+	}
+	s.b.trip(fmt.Sprintf("the server sent more than %d FETCH responses during a %s of %d messages", asked+fetchMargin, what, asked))
+	return errors.New(s.b.reason())
 }
 
 func (s *Session) commandError(what string, err error) error {

@@ -24,6 +24,9 @@ type scripted struct {
 	bodies [][]byte
 	gate   chan struct{}
 	login  string // the reply to LOGIN, after the tag; "" is OK
+	// hook, when set, sees each command first (upper case, without the
+	// tag); true means it answered, tagged line included, or never will.
+	hook func(tag, up string, w *bufio.Writer) bool
 }
 
 func (s *scripted) serve(t *testing.T) {
@@ -38,6 +41,9 @@ func (s *scripted) serve(t *testing.T) {
 	sc := bufio.NewScanner(c)
 	for sc.Scan() {
 		tag, cmd, _ := strings.Cut(sc.Text(), " ")
+		if s.hook != nil && s.hook(tag, strings.ToUpper(cmd), w) {
+			continue
+		}
 		switch up := strings.ToUpper(cmd); {
 		case strings.HasPrefix(up, "CAPABILITY"):
 			say("* CAPABILITY IMAP4rev1 MOVE UIDPLUS")
