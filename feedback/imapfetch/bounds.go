@@ -191,7 +191,7 @@ func (c *idleConn) SetReadDeadline(t time.Time) error {
 
 func (c *idleConn) SetDeadline(t time.Time) error {
 	_ = c.SetReadDeadline(t)
-	return c.Conn.SetWriteDeadline(t)
+	return c.SetWriteDeadline(t) // the embedded conn's: writes keep their own deadline
 }
 
 func (c *idleConn) Read(p []byte) (int, error) {
