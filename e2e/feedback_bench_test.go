@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/ledger/storetest"
 )
 
 // TestBenchFeedbackMaildir is the issue's figure end to end: a Maildir of
@@ -63,10 +64,9 @@ func benchInt(name string, def int) int {
 	return def
 }
 
-// benchSentLedger makes a ledger whose campaign "bench" has rows
-// recipients, every one sent with a Message-ID, as a run would leave it.
+// benchSentLedger makes the ledger at path with a campaign of rows sent
+// recipients, and returns its ID and the VERP key.
 func benchSentLedger(t *testing.T, path string, rows int) (int64, []byte) {
-	ctx := context.Background()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -75,37 +75,12 @@ func benchSentLedger(t *testing.T, path string, rows int) (int64, []byte) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	c := ledger.Campaign{Name: "bench", ListPath: "l.csv", Settings: []byte(`{}`), Imported: true}
-	if err := s.CreateCampaign(ctx, &c); err != nil {
-		t.Fatal(err)
-	}
-	im, _ := s.Import(ctx, c.ID)
-	for r := 2; r < rows+2; r++ {
-		a := fmt.Sprintf("user%d@example.com", r)
-		if err := im.Add(ledger.Recipient{Row: r, Email: a, Key: a, Offset: int64(r * 40)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := im.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	for first := 2; first < rows+2; first += 4096 {
-		last := min(first+4095, rows+1)
-		b := ledger.Batch{Claims: []ledger.Claim{{First: first, Last: last, DueAt: now}}, Settled: true}
-		for r := first; r <= last; r++ {
-			b.Outcomes = append(b.Outcomes, ledger.Outcome{Row: r, State: ledger.Sent, Attempted: true, Attempt: 1,
-				Code: 250, Text: "2.0.0 Ok: queued", MessageID: fmt.Sprintf("%024x.%d@example.com", r*7919, r)})
-		}
-		if err := s.Apply(ctx, c.ID, b, now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	key, err := feedback.VERPKey(ctx, s)
+	id := storetest.SentCampaign(t, s, "bench", rows)
+	key, err := feedback.VERPKey(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c.ID, key
+	return id, key
 }
 
 // benchMaildir writes n DSNs into dir/new from the real Postfix sample.
@@ -123,7 +98,7 @@ func benchMaildir(t *testing.T, dir string, id int64, key []byte, rows, n int) s
 	for i := range n {
 		row := 2 + rnd.IntN(rows)
 		tok := feedback.SignToken(key, feedback.PurposeVERP, feedback.Target{CampaignID: id, Row: row})
-		mid := fmt.Sprintf("%024x.%d@example.com", row*7919, row)
+		mid := storetest.MessageID(id, row)
 		if i%10 == 9 { // forged: nothing mailblast issued
 			tok, mid = fmt.Sprintf("forged%dx", i), fmt.Sprintf("%024x.%d@example.com", i, row)
 		}

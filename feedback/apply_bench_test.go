@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/ledger/storetest"
 )
 
 // TestBenchApply measures the Applier at the issue's scale: 100,000
@@ -40,7 +41,7 @@ func TestBenchApply(t *testing.T) {
 	}
 	defer s.Close()
 	t0 := time.Now()
-	id := benchLedger(t, s, rows)
+	id := storetest.SentCampaign(t, s, "bench", rows)
 	t.Logf("ledger of %d sent recipients built in %v (peak RSS so far %d MB)", rows, time.Since(t0).Round(time.Second), peakRSS()>>20)
 	app, err := feedback.NewApplier(ctx, s, feedback.Options{})
 	if err != nil {
@@ -83,44 +84,6 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// benchLedger imports rows recipients and records each sent, with a
-// Message-ID of mailblast's form, as a run's committer would.
-func benchLedger(t *testing.T, s *ledger.SQLite, rows int) int64 {
-	ctx := context.Background()
-	c := ledger.Campaign{Name: "bench", ListPath: "l.csv", Settings: []byte(`{}`)}
-	if err := s.CreateCampaign(ctx, &c); err != nil {
-		t.Fatal(err)
-	}
-	im, _ := s.Import(ctx, c.ID)
-	for r := 2; r < rows+2; r++ {
-		a := fmt.Sprintf("user%d@example.com", r)
-		if err := im.Add(ledger.Recipient{Row: r, Email: a, Key: a, Offset: int64(r * 40)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := im.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	const chunk = 4096
-	for first := 2; first < rows+2; first += chunk {
-		last := min(first+chunk-1, rows+1)
-		b := ledger.Batch{Claims: []ledger.Claim{{First: first, Last: last, DueAt: now}}, Settled: true}
-		for r := first; r <= last; r++ {
-			b.Outcomes = append(b.Outcomes, ledger.Outcome{Row: r, State: ledger.Sent, Attempted: true, Attempt: 1,
-				Code: 250, Text: "2.0.0 Ok: queued as ABCDEF0123", MessageID: benchID(c.ID, r)})
-		}
-		if err := s.Apply(ctx, c.ID, b, now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c.ID
-}
-
-func benchID(id int64, row int) string {
-	return fmt.Sprintf("%016x%08x.%d@example.com", row*7919, id, row)
-}
-
 func benchEvents(id int64, rows, n int, key []byte) []feedback.Event {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	out := make([]feedback.Event, n)
@@ -129,13 +92,13 @@ func benchEvents(id int64, rows, n int, key []byte) []feedback.Event {
 		ev := feedback.Event{Source: "dsn", Key: fmt.Sprintf("bench-%d", i), At: time.Now()}
 		switch p := i % 20; {
 		case p < 12:
-			ev.Kind, ev.Status, ev.MessageID, ev.Address = feedback.HardBounce, "5.1.1", benchID(id, row), fmt.Sprintf("user%d@example.com", row)
+			ev.Kind, ev.Status, ev.MessageID, ev.Address = feedback.HardBounce, "5.1.1", storetest.MessageID(id, row), fmt.Sprintf("user%d@example.com", row)
 		case p < 15:
 			ev.Kind, ev.Status, ev.Token = feedback.SoftBounce, "4.2.2", feedback.SignToken(key, feedback.PurposeVERP, feedback.Target{CampaignID: id, Row: row})
 		case p < 16:
 			ev.Kind, ev.Status, ev.Token = feedback.Delayed, "4.4.1", feedback.SignToken(key, feedback.PurposeVERP, feedback.Target{CampaignID: id, Row: row})
 		case p < 18:
-			ev.Kind, ev.Source, ev.MessageID = feedback.Complaint, "arf", benchID(id, row)
+			ev.Kind, ev.Source, ev.MessageID = feedback.Complaint, "arf", storetest.MessageID(id, row)
 		default:
 			ev.Kind, ev.Status, ev.MessageID = feedback.HardBounce, "5.1.1", fmt.Sprintf("%024x.%d@example.com", i, row)
 		}

@@ -396,3 +396,47 @@ func campaignIDsNeverReused(t *testing.T, s ledger.Store) {
 		}
 	}
 }
+
+// SentCampaign makes campaign name of rows recipients, userN@example.com
+// at row N from 2, each recorded sent with MessageID(id, N) as a run
+// leaves them: the ledger the feedback benchmarks match reports against.
+func SentCampaign(t testing.TB, s ledger.Store, name string, rows int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	c := ledger.Campaign{Name: name, ListPath: "l.csv", Settings: []byte(`{}`), Imported: true}
+	if err := s.CreateCampaign(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	im, err := s.Import(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := 2; r < rows+2; r++ {
+		a := fmt.Sprintf("user%d@example.com", r)
+		if err := im.Add(ledger.Recipient{Row: r, Email: a, Key: a, Offset: int64(r * 40)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for first := 2; first < rows+2; first += 4096 {
+		last := min(first+4095, rows+1)
+		b := ledger.Batch{Claims: []ledger.Claim{{First: first, Last: last, DueAt: now}}, Settled: true}
+		for r := first; r <= last; r++ {
+			b.Outcomes = append(b.Outcomes, ledger.Outcome{Row: r, State: ledger.Sent, Attempted: true, Attempt: 1,
+				Code: 250, Text: "2.0.0 Ok: queued as ABCDEF0123", MessageID: MessageID(c.ID, r)})
+		}
+		if err := s.Apply(ctx, c.ID, b, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c.ID
+}
+
+// MessageID is a Message-ID of mailblast's form (HEX24.ROW@domain) for
+// row of campaign id.
+func MessageID(id int64, row int) string {
+	return fmt.Sprintf("%016x%08x.%d@example.com", row*7919, id, row)
+}
