@@ -6,44 +6,24 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/mailblast/mailblast/safefile"
+	"github.com/mailblast/mailblast/templates"
 )
 
 // ErrDKIMRecord is a DKIM key record that cannot be used.
 var ErrDKIMRecord = errors.New("DKIM record")
 
-// KeyFromFile derives the public key from a PEM private key file, as
-// mailblast signs with it: PKCS#1 or PKCS#8 RSA, PKCS#8 Ed25519.
+// KeyFromFile derives the public key from a PEM private key file, read
+// exactly as signing reads it (templates.LoadDKIMKey).
 func KeyFromFile(path string) (crypto.PublicKey, error) {
-	src, err := safefile.ReadFile(path)
+	key, _, err := templates.LoadDKIMKey(path)
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(src)
-	if block == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
-	}
-	var key any
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("%s: PEM block %q: want RSA PRIVATE KEY or PRIVATE KEY", path, block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if s, ok := key.(crypto.Signer); ok {
-		return s.Public(), nil
-	}
-	return nil, fmt.Errorf("%s: %T keys are not supported", path, key)
+	return key.Public(), nil
 }
 
 // ParseDKIMKey reads the public key of a DKIM key record (RFC 6376 3.6.1):

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mailblast/mailblast/templates"
 )
 
 // DMARCRecords picks the DMARC records (RFC 7489 6.6.3: starting with
@@ -62,17 +64,6 @@ func ParseDMARC(record string) (DMARC, error) {
 	return d, nil
 }
 
-// OrgDomain is a domain's organisational domain taken as its last two
-// labels: a simplification of the Public Suffix List that is right for
-// example.com but not for example.co.uk.
-func OrgDomain(domain string) string {
-	labels := strings.Split(strings.TrimSuffix(strings.ToLower(domain), "."), ".")
-	if len(labels) <= 2 {
-		return strings.Join(labels, ".")
-	}
-	return strings.Join(labels[len(labels)-2:], ".")
-}
-
 // Alignment is how two domains align under DMARC.
 type Alignment int
 
@@ -93,7 +84,7 @@ func Align(from, other string) Alignment {
 		return Unaligned
 	case from == other:
 		return Strict
-	case OrgDomain(from) == OrgDomain(other):
+	case templates.OrgDomain(from) == templates.OrgDomain(other):
 		return Relaxed
 	}
 	return Unaligned

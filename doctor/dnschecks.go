@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mailblast/mailblast/templates"
 	"github.com/miekg/dns"
 )
 
@@ -101,7 +102,7 @@ func (d *doctor) dmarc(ctx context.Context) []Finding {
 // organisational domain (RFC 7489 6.6.3).
 func (d *doctor) dmarcRecord(ctx context.Context, from string) (*DMARC, Finding) {
 	names := []string{"_dmarc." + from}
-	if org := OrgDomain(from); org != from {
+	if org := templates.OrgDomain(from); org != from {
 		names = append(names, "_dmarc."+org)
 	}
 	for _, name := range names {
@@ -114,7 +115,7 @@ func (d *doctor) dmarcRecord(ctx context.Context, from string) (*DMARC, Finding)
 		}
 	}
 	return nil, fail("dmarc", fmt.Sprintf("%s has no DMARC record (%s): Gmail and Yahoo require one of bulk senders", from, names[0]),
-		fmt.Sprintf(`publish a TXT record on _dmarc.%s such as "v=DMARC1; p=none; rua=mailto:dmarc@%s"`, OrgDomain(from), OrgDomain(from)))
+		fmt.Sprintf(`publish a TXT record on _dmarc.%s such as "v=DMARC1; p=none; rua=mailto:dmarc@%s"`, templates.OrgDomain(from), templates.OrgDomain(from)))
 }
 
 func judgeDMARC(name string, recs []string) (*DMARC, Finding) {
@@ -166,7 +167,7 @@ func alignText(what, from, other, mode string) string {
 	case a == Relaxed && mode == "s":
 		return what + " not aligned: same organisational domain, but the record asks for strict alignment"
 	case a == Relaxed:
-		return what + " aligned (relaxed: same organisational domain " + OrgDomain(from) + ", by the last two labels)"
+		return what + " aligned (relaxed: same organisational domain " + templates.OrgDomain(from) + ", by the Public Suffix List)"
 	}
 	return what + " not aligned"
 }

@@ -89,6 +89,9 @@ func TestAlign(t *testing.T) {
 		{"example.com", "bounce.example.com", Relaxed},
 		{"example.com", "example.net", Unaligned},
 		{"example.com", "", Unaligned},
+		// The Public Suffix List, as signing uses it: co.uk is a suffix.
+		{"news.example.co.uk", "example.co.uk", Relaxed},
+		{"example.co.uk", "other.co.uk", Unaligned},
 	} {
 		if got := Align(tc.from, tc.other); got != tc.want {
 			t.Errorf("Align(%q, %q) = %d, want %d", tc.from, tc.other, got, tc.want)

@@ -92,7 +92,7 @@ func newSigner(o *DKIMOptions, headerKeys []string) (*signer, error) {
 	if o.KeyFile == "" {
 		return nil, errors.New("no key file")
 	}
-	key, record, err := loadKey(o.KeyFile)
+	key, record, err := LoadDKIMKey(o.KeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func newSigner(o *DKIMOptions, headerKeys []string) (*signer, error) {
 			BodyCanonicalization:   dkim.CanonicalizationRelaxed,
 			HeaderKeys:             headerKeys,
 		},
-		org:    orgDomain(domain),
+		org:    OrgDomain(domain),
 		record: record,
 	}
 	// Sign once now: a key the library cannot use fails at Load.
@@ -160,15 +160,16 @@ func (t *Template) checkAlignment(st *renderState, data map[string]string) error
 func (s *signer) checkAligned(addr string) error {
 	at := strings.LastIndexByte(addr, '@')
 	domain, err := idna.Lookup.ToASCII(addr[at+1:])
-	if err != nil || orgDomain(domain) != s.org {
+	if err != nil || OrgDomain(domain) != s.org {
 		return fmt.Errorf("%w: From %s, d=%s", ErrDKIMAlignment, addr, s.opts.Domain)
 	}
 	return nil
 }
 
-// orgDomain returns the organizational domain: the public suffix and one
-// label more. A name the list does not know is its own.
-func orgDomain(domain string) string {
+// OrgDomain returns the organizational domain (DMARC, RFC 7489 3.2): the
+// public suffix and one label more. A name the list does not know is its
+// own. Signing and doctor decide alignment with it alike.
+func OrgDomain(domain string) string {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	if org, err := publicsuffix.EffectiveTLDPlusOne(domain); err == nil {
 		return org
@@ -214,8 +215,10 @@ func validLabel(l string) bool {
 	return true
 }
 
-// loadKey reads a PEM private key and returns it with its TXT record.
-func loadKey(path string) (crypto.Signer, string, error) {
+// LoadDKIMKey reads a PEM private key as signing does (unencrypted
+// PKCS#1 or PKCS#8 RSA of at least 1024 bits, or PKCS#8 Ed25519) and
+// returns it with the TXT record that publishes it.
+func LoadDKIMKey(path string) (crypto.Signer, string, error) {
 	src, err := safefile.ReadFile(path)
 	if err != nil {
 		return nil, "", err
