@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,7 +32,7 @@ func TestBenchFeedbackMaildir(t *testing.T) {
 	if os.Getenv("MAILBLAST_BENCH_FEEDBACK") == "" {
 		t.Skip("set MAILBLAST_BENCH_FEEDBACK=1 to run the benchmark")
 	}
-	rows, dsns := benchInt("MAILBLAST_BENCH_ROWS", 1_000_000), benchInt("MAILBLAST_BENCH_DSNS", 100_000)
+	rows, dsns := storetest.BenchSize("MAILBLAST_BENCH_ROWS", 1_000_000), storetest.BenchSize("MAILBLAST_BENCH_DSNS", 100_000)
 	w := newWorkspace(t, "127.0.0.1", 1, 1)
 	t0 := time.Now()
 	id, key := benchSentLedger(t, filepath.Join(w.dir, "state", "ledger.db"), rows)
@@ -55,13 +54,6 @@ func TestBenchFeedbackMaildir(t *testing.T) {
 	if sum.Messages != dsns || sum.Unmatched < dsns/20 || sum.HardBounces < dsns/2 {
 		t.Errorf("summary %+v: not the mix that was built", sum)
 	}
-}
-
-func benchInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
 }
 
 // benchSentLedger makes the ledger at path with a campaign of rows sent

@@ -33,7 +33,7 @@ func TestBenchApply(t *testing.T) {
 	if os.Getenv("MAILBLAST_BENCH_FEEDBACK") == "" {
 		t.Skip("set MAILBLAST_BENCH_FEEDBACK=1 to run the benchmark")
 	}
-	rows, events := envInt("MAILBLAST_BENCH_ROWS", 1_000_000), envInt("MAILBLAST_BENCH_EVENTS", 100_000)
+	rows, events := storetest.BenchSize("MAILBLAST_BENCH_ROWS", 1_000_000), storetest.BenchSize("MAILBLAST_BENCH_EVENTS", 100_000)
 	ctx := context.Background()
 	s, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"))
 	if err != nil {
@@ -75,13 +75,6 @@ func TestBenchApply(t *testing.T) {
 	if sum.Unmatched < events/10 || sum.HardBounces == 0 {
 		t.Errorf("summary %+v: the mix did not match as built", sum)
 	}
-}
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
 }
 
 func benchEvents(id int64, rows, n int, key []byte) []feedback.Event {

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -439,4 +441,13 @@ func SentCampaign(t testing.TB, s ledger.Store, name string, rows int) int64 {
 // row of campaign id.
 func MessageID(id int64, row int) string {
 	return fmt.Sprintf("%016x%08x.%d@example.com", row*7919, id, row)
+}
+
+// BenchSize is the size a benchmark takes from the environment variable
+// name (MAILBLAST_BENCH_ROWS ...), def when it is unset or not above 0.
+func BenchSize(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
