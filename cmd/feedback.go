@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/ledger"
-	"github.com/mailblast/mailblast/safefile"
 )
 
 // errUnreadable ends an import that read everything it could but not every
@@ -124,38 +122,15 @@ func runFeedbackImport(ctx context.Context, cfg *Config, store ledger.Store, opt
 }
 
 // checkMailboxPaths refuses, before anything is applied, a path that is
-// missing or neither a file nor a directory (a FIFO would block the
-// import): exit 66, nothing half-done.
+// missing, neither a file nor a Maildir (a FIFO would block the import):
+// exit 66, nothing half-done.
 func checkMailboxPaths(paths []string) error {
 	for _, p := range paths {
-		if p == "-" {
-			continue
-		}
-		fi, err := os.Stat(p)
-		if err != nil {
+		if err := feedback.CheckMailbox(p); err != nil {
 			return fmt.Errorf("feedback import: %w", err)
-		}
-		if !fi.IsDir() && !fi.Mode().IsRegular() {
-			return fmt.Errorf("feedback import: %s: %w", p, safefile.ErrNotRegular)
-		}
-		if fi.IsDir() && !isMaildir(p) {
-			return fmt.Errorf("feedback import: %s: %w", p, errNotMaildir)
 		}
 	}
 	return nil
-}
-
-// errNotMaildir is a directory given to import that holds no mail: exit
-// 66, as a path that does not exist.
-var errNotMaildir = errors.New("a directory without new/ or cur/ is no Maildir")
-
-func isMaildir(dir string) bool {
-	for _, sub := range []string{"new", "cur"} {
-		if fi, err := os.Stat(filepath.Join(dir, sub)); err == nil && fi.IsDir() {
-			return true
-		}
-	}
-	return false
 }
 
 // applyFailure is an error of the ledger, not of the message: it stops

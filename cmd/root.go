@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mailblast/mailblast/campaign"
+	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/feedback/imapfetch"
 	"github.com/mailblast/mailblast/recipients"
 	"github.com/mailblast/mailblast/safefile"
@@ -102,7 +103,7 @@ func exitCode(err error) int {
 		return exitConfig // TLS that does not verify, no STARTTLS, no AUTH mechanism
 	case errors.As(err, &se):
 		return exitUnavailable
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, safefile.ErrNotRegular), errors.Is(err, errNotMaildir):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, safefile.ErrNotRegular), errors.Is(err, feedback.ErrNotMaildir):
 		return exitNoInput
 	case errors.As(err, &re), errors.Is(err, campaign.ErrTemplate), errors.Is(err, campaign.ErrListChanged),
 		errors.Is(err, campaign.ErrNotSendable), errors.Is(err, campaign.ErrInvalidAddress), errors.Is(err, errUnreadable):

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // MaxMessage is how much of one message a mailbox reader hands over: the
@@ -53,15 +55,40 @@ func ReadMailbox(path string, stdin io.Reader, fn func(Message, error) error) er
 }
 
 func readFile(path string, fn func(Message, error) error) error {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path) // a FIFO is refused, not waited on
 	if err != nil {
 		return fn(Message{Path: path}, err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return fn(Message{Path: path}, errors.New("not a regular file"))
-	}
 	return readStream(path, f, fn)
+}
+
+// ErrNotMaildir is a directory given as a mailbox without new/ or cur/.
+var ErrNotMaildir = errors.New("a directory without new/ or cur/ is no Maildir")
+
+// CheckMailbox says whether ReadMailbox can read path at all: it exists,
+// and is a regular file, "-", or a Maildir. A caller checks every path
+// with it before reading any, so a typo stops an import before anything
+// is applied.
+func CheckMailbox(path string) error {
+	if path == "-" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return err
+	case fi.IsDir():
+		for _, sub := range []string{"new", "cur"} {
+			if fi, err := os.Stat(filepath.Join(path, sub)); err == nil && fi.IsDir() {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: %w", path, ErrNotMaildir)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: %w", path, safefile.ErrNotRegular)
+	}
+	return nil
 }
 
 // readStream reads one message, or an mbox when it starts "From ".
@@ -152,7 +179,7 @@ func readMaildir(dir string, fn func(Message, error) error) error {
 		}
 	}
 	if !found {
-		return fn(Message{Path: dir}, errors.New("a directory that is not a Maildir (it has neither cur/ nor new/)"))
+		return fn(Message{Path: dir}, ErrNotMaildir)
 	}
 	return nil
 }

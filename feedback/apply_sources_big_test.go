@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A bounce that returns a 40 MB original whole is read: its first
@@ -39,5 +41,36 @@ func TestReadMailboxBigMessage(t *testing.T) {
 		if want == 2 && !bytes.Contains(got[1].Data, []byte("Subject: second")) {
 			t.Errorf("%s: the message after the big one: %.60q", file, got[1].Data)
 		}
+	}
+}
+
+// A FIFO among a Maildir's messages is named as unreadable and passed
+// over; opening it must not wait for a writer that never comes.
+func TestReadMaildirFIFO(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"new", "cur"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "new", "1.fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new", "2.eml"), []byte("Subject: x\n\nhi\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []error, 1)
+	go func() {
+		var errs []error
+		_ = ReadMailbox(dir, nil, func(m Message, err error) error { errs = append(errs, err); return nil })
+		done <- errs
+	}()
+	select {
+	case errs := <-done:
+		if len(errs) != 2 || errs[0] == nil || errs[1] != nil {
+			t.Errorf("errors %v: want the FIFO refused, the message read", errs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("reading a Maildir with a FIFO in it hangs")
 	}
 }
