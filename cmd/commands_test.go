@@ -138,10 +138,7 @@ func TestResumeCommand(t *testing.T) {
 			return nil
 		},
 	}})
-	t.Setenv("MAILBLAST_SMTP_HOST", srv.Host())
-	t.Setenv("MAILBLAST_SMTP_PORT", strconv.Itoa(srv.Port()))
-	t.Setenv("MAILBLAST_SMTP_TLS", "none")
-	t.Setenv("MAILBLAST_PROGRESS", "quiet")
+	useRelay(t, srv)
 	t.Setenv("MAILBLAST_RETRY_SCHEDULE", "1ms")
 	c.write("message.tmpl", testTemplate)
 	c.write("list.csv", "email,name\nann@example.com,Ann\nbob@example.com,Bob\n")
@@ -212,10 +209,7 @@ func sentCampaign(t *testing.T) *cli {
 			return nil
 		},
 	}})
-	t.Setenv("MAILBLAST_SMTP_HOST", srv.Host())
-	t.Setenv("MAILBLAST_SMTP_PORT", strconv.Itoa(srv.Port()))
-	t.Setenv("MAILBLAST_SMTP_TLS", "none")
-	t.Setenv("MAILBLAST_PROGRESS", "quiet")
+	useRelay(t, srv)
 	c.write("message.tmpl", testTemplate)
 	c.write("list.csv", "email,name\nann@example.com,Ann\nbob@example.com,Bob\n")
 	if _, msgs, code := c.run("send", "list.csv", "--template", "message.tmpl", "--retry-wait", "0"); code != exitTempFail {
@@ -268,4 +262,12 @@ func TestReportCommand(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d", bad, code, exitUsage)
 		}
 	}
+}
+
+// useRelay points this test's commands at srv, without TLS, quietly.
+func useRelay(t *testing.T, srv *sendertest.Server) {
+	t.Setenv("MAILBLAST_SMTP_HOST", srv.Host())
+	t.Setenv("MAILBLAST_SMTP_PORT", strconv.Itoa(srv.Port()))
+	t.Setenv("MAILBLAST_SMTP_TLS", "none")
+	t.Setenv("MAILBLAST_PROGRESS", "quiet")
 }
