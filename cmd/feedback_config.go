@@ -81,7 +81,6 @@ func feedbackDefaults() map[string]any {
 		"listen.addr": "127.0.0.1:8025", "listen.sns_cert_hosts": []string{"sns.*.amazonaws.com"},
 		"listen.sns_topic_arns":           []string{},
 		"listen.sendgrid_public_key_file": "", "listen.mailgun_signing_key_file": "",
-		"unsubscribe.base_url": "", "unsubscribe.secret_file": "",
 	}
 }
 
