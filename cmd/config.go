@@ -41,9 +41,11 @@ type Config struct {
 	MetricsFile string            `mapstructure:"metrics_file"`
 	// ReturnPath is the envelope sender (MAIL FROM), VERP-tagged per
 	// recipient; "" keeps the From address.
-	ReturnPath string         `mapstructure:"return_path"`
-	Feedback   FeedbackConfig `mapstructure:"feedback"`
-	Listen     ListenConfig   `mapstructure:"listen"`
+	ReturnPath string `mapstructure:"return_path"`
+	// Seeds get a copy of the message at the start and end of each run.
+	Seeds    []string       `mapstructure:"seeds"`
+	Feedback FeedbackConfig `mapstructure:"feedback"`
+	Listen   ListenConfig   `mapstructure:"listen"`
 
 	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
 	relaySettings []campaign.RelaySettings // smtp.relays, completed

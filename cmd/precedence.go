@@ -77,6 +77,9 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	if c.explicit["return_path"] {
 		s.ReturnPath = c.ReturnPath
 	}
+	if c.explicit["seeds"] {
+		s.Seeds = c.Seeds
+	}
 	c.overlayFields("retry", &s.Retry, c.Retry, true)
 	return s
 }
