@@ -220,10 +220,27 @@ func findConfigFile() string {
 // password reads smtp.password or smtp.password_file. It is never logged,
 // stored in the ledger, or put in an error message.
 func (c *Config) password() (string, error) {
-	if c.SMTP.PasswordFile == "" {
-		return c.SMTP.Password, nil
+	return secret("smtp.password", c.SMTP.Password, c.SMTP.PasswordFile)
+}
+
+// secret is the one rule for a password given as key or as key_file (each
+// also from the environment): one or the other; both is an error, since
+// which of the two is meant cannot be guessed. The message names the keys,
+// never a value.
+func secret(key, value, file string) (string, error) {
+	switch {
+	case value != "" && file != "":
+		return "", configErrorf("%s and %s_file are both set (in the config file or as %s and %s_FILE); use one",
+			key, key, envName(key), envName(key))
+	case file != "":
+		return readPasswordFile(key+"_file", file)
 	}
-	return readPasswordFile("smtp.password_file", c.SMTP.PasswordFile)
+	return value, nil
+}
+
+// envName is the environment variable of a key.
+func envName(key string) string {
+	return "MAILBLAST_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
 // readPasswordFile reads the password in file, the setting key, without

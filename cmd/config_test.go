@@ -356,3 +356,21 @@ func TestNoDKIMNoSigner(t *testing.T) {
 		t.Errorf("DKIM = %+v, want nil", d)
 	}
 }
+
+// TestPasswordAndFileBothSet: smtp's password follows the one rule IMAP's
+// does: a password and a password file together are refused, naming both
+// keys and never the value (the file used to win in silence).
+func TestPasswordAndFileBothSet(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(p, []byte("from-file\n"), 0o600)
+	t.Setenv("MAILBLAST_SMTP_PASSWORD", "s3cret-env")
+	cfg, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\n  password_file: "+p+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := cfg.password()
+	if exitCode(err) != exitConfig || !strings.Contains(fmt.Sprint(err), "MAILBLAST_SMTP_PASSWORD_FILE") ||
+		!strings.Contains(fmt.Sprint(err), "smtp.password_file") || strings.Contains(fmt.Sprint(err), "s3cret") {
+		t.Errorf("password %q, err %v (exit %d); want exit 78 naming both keys, no secret", pw, err, exitCode(err))
+	}
+}

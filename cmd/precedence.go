@@ -22,7 +22,7 @@ func explicitKeys(v *viper.Viper, flags *pflag.FlagSet) map[string]bool {
 		}
 	}
 	for _, key := range v.AllKeys() {
-		env := "MAILBLAST_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		env := envName(key)
 		if os.Getenv(env) != "" || v.InConfig(key) {
 			set[key] = true
 		}
