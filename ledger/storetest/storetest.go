@@ -37,6 +37,7 @@ func Run(t *testing.T, open Open) {
 		"FeedbackBatch":             feedbackBatch,
 		"CampaignIDsNeverReused":    campaignIDsNeverReused,
 		"SeedsApartFromRows":        seedsApartFromRows,
+		"MailboxGoneIsHeardByRuns":  mailboxGoneIsHeardByRuns,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
