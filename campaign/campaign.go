@@ -31,6 +31,9 @@ type Settings struct {
 	// ReturnPath, when set, is the envelope sender, VERP-tagged per row:
 	// local+TOKEN@domain (verpAddress). "" sends the From address.
 	ReturnPath string `json:"return_path,omitempty"`
+	// Window is when messages may go (not before, daily hours, days, time
+	// zones); rows outside it wait pending (window.go).
+	Window Window `json:"window"`
 }
 
 // RelaySettings is one relay of several. Its password comes from a file

@@ -240,6 +240,9 @@ func (r *run) render(ctx context.Context, com *committer, jobs <-chan *job, envs
 			com.outcome(r.released(j))
 			continue
 		}
+		if r.heldBack(com, j) { // outside its send window: waits, pending
+			continue
+		}
 		if why := r.suppressedNow(ctx, j); why != "" {
 			com.outcome(outcomeFor(j, ledger.Outcome{Row: j.rec.Row, State: ledger.Skipped, Text: "suppressed: " + why}, nil))
 			continue

@@ -35,6 +35,7 @@ type run struct {
 	listStat os.FileInfo // the list as prescan read it, when this run imports it
 	started  bool        // the reporter has been started
 	verpKey  []byte      // signs the VERP and ENVID tokens, with Settings.ReturnPath
+	win      *schedule   // Settings.Window compiled; nil sends at any time
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -76,6 +77,9 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 func (r *run) run(ctx, hard context.Context) error {
 	var err error
 	if r.tmpl, err = loadTemplate(r.opts.Settings); err != nil {
+		return err
+	}
+	if err := r.compileWindow(); err != nil {
 		return err
 	}
 	if err := r.load(ctx); err != nil {
