@@ -39,6 +39,15 @@ type Window struct {
 // ErrUnknownZone is a time zone name the zone database does not have.
 var ErrUnknownZone = errors.New("unknown time zone")
 
+// SettingError is a setting of a Window that cannot work, by its key.
+type SettingError struct {
+	Key string // not_before, window, window_days or timezone
+	Err error
+}
+
+func (e *SettingError) Error() string { return e.Key + ": " + e.Err.Error() }
+func (e *SettingError) Unwrap() error { return e.Err }
+
 // Set reports whether w restricts sending at all.
 func (w Window) Set() bool {
 	return w.NotBefore != "" || w.Hours != "" || len(w.Days) > 0 || w.TimezoneColumn != ""
@@ -67,20 +76,20 @@ func (w Window) compile() (*schedule, error) {
 	s := &schedule{column: strings.TrimSpace(w.TimezoneColumn)}
 	var err error
 	if s.loc, err = loadZone(w.Timezone); err != nil {
-		return nil, fmt.Errorf("timezone: %w", err)
+		return nil, &SettingError{"timezone", err}
 	}
 	if w.Hours != "" {
 		s.hours = true
 		if s.start, s.end, err = parseHours(w.Hours); err != nil {
-			return nil, fmt.Errorf("window: %w", err)
+			return nil, &SettingError{"window", err}
 		}
 	}
 	if s.days, err = parseDays(w.Days); err != nil {
-		return nil, fmt.Errorf("window_days: %w", err)
+		return nil, &SettingError{"window_days", err}
 	}
 	if w.NotBefore != "" {
 		if s.notBefore, err = parseNotBefore(w.NotBefore, s.loc); err != nil {
-			return nil, fmt.Errorf("not_before: %w", err)
+			return nil, &SettingError{"not_before", err}
 		}
 	}
 	return s, nil

@@ -42,7 +42,9 @@ type Config struct {
 	// ReturnPath is the envelope sender (MAIL FROM), VERP-tagged per
 	// recipient; "" keeps the From address.
 	ReturnPath string         `mapstructure:"return_path"`
-	Feedback   FeedbackConfig `mapstructure:"feedback"`
+	// Window: not_before, window, window_days, timezone, timezone_column.
+	Window   campaign.Window `mapstructure:",squash"`
+	Feedback FeedbackConfig  `mapstructure:"feedback"`
 	Listen     ListenConfig   `mapstructure:"listen"`
 
 	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
@@ -124,6 +126,9 @@ func setDefaults(v *viper.Viper) {
 	for key, val := range feedbackDefaults() {
 		v.SetDefault(key, val)
 	}
+	for key, val := range windowDefaults() {
+		v.SetDefault(key, val)
+	}
 	setStructDefaults(v, "smtp", sender.DefaultSettings())
 	setStructDefaults(v, "retry", campaign.DefaultRetry())
 }
@@ -157,6 +162,7 @@ var flagKeys = map[string]string{
 	"state-dir": "state_dir", "email-column": "email_column", "retry-wait": "retry.wait",
 	"in-flight": "in_flight", "progress": "progress", "rate": "smtp.rate", "ramp": "smtp.ramp",
 	"html-template": "html_template", "metrics-file": "metrics_file", "addr": "listen.addr",
+	"not-before": "not_before",
 }
 
 // loadConfig is the one place viper is used: flags > MAILBLAST_* env >

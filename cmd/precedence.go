@@ -73,6 +73,7 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	if c.explicit["return_path"] {
 		s.ReturnPath = c.ReturnPath
 	}
+	c.overlayWindow(&s.Window)
 	if c.explicit["retry.schedule"] || len(s.Retry.Schedule) == 0 {
 		s.Retry.Schedule = c.Retry.Schedule
 	}
