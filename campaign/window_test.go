@@ -39,7 +39,7 @@ func zone(t *testing.T, name string) *time.Location {
 func TestWindowOpening(t *testing.T) {
 	berlin := zone(t, "Europe/Berlin")
 	for _, c := range []struct {
-		w        Window
+		w         Window
 		now, want string // in Berlin
 	}{
 		{Window{Hours: "09:00-17:00", Days: []string{"mon-fri"}}, "2026-12-04 10:00", "2026-12-04 10:00"}, // inside

@@ -42,10 +42,11 @@ type Config struct {
 	// ReturnPath is the envelope sender (MAIL FROM), VERP-tagged per
 	// recipient; "" keeps the From address.
 	ReturnPath string         `mapstructure:"return_path"`
-	// Window: not_before, window, window_days, timezone, timezone_column.
-	Window   campaign.Window `mapstructure:",squash"`
-	Feedback FeedbackConfig  `mapstructure:"feedback"`
+	Feedback   FeedbackConfig `mapstructure:"feedback"`
 	Listen     ListenConfig   `mapstructure:"listen"`
+
+	// Window: not_before, window, window_days, timezone, timezone_column.
+	Window campaign.Window `mapstructure:",squash"`
 
 	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
 	relaySettings []campaign.RelaySettings // smtp.relays, completed
