@@ -161,15 +161,31 @@ func (r *run) compileWindow() error {
 // (or a list without the zone column), as the list's own errors are
 // refused: the row and the column, exit 65, nothing written.
 func (r *run) checkZone(row recipients.Row) error {
-	if r.win == nil || r.win.column == "" {
+	return r.win.rowError(r.opts.Settings.List, row)
+}
+
+// zoneError is checkZone for validate, which reports what send refuses.
+func (c *checker) zoneError(row recipients.Row) error {
+	if c.win == nil && c.opts.Settings.Window.TimezoneColumn != "" {
+		var err error
+		if c.win, err = c.opts.Settings.Window.compile(); err != nil {
+			return err
+		}
+	}
+	return c.win.rowError(c.opts.Settings.List, row)
+}
+
+// rowError is the row's *recipients.Error when its zone is unknown.
+func (s *schedule) rowError(list string, row recipients.Row) error {
+	if s == nil || s.column == "" {
 		return nil
 	}
-	_, err := r.win.rowZone(row.Fields)
+	_, err := s.rowZone(row.Fields)
 	switch {
 	case errors.Is(err, errNoZoneColumn): // the whole list's problem
-		return &recipients.Error{Path: r.opts.Settings.List, Column: r.win.column, Err: err}
+		return &recipients.Error{Path: list, Column: s.column, Err: err}
 	case err != nil:
-		return &recipients.Error{Path: r.opts.Settings.List, Row: row.Num, Column: r.win.column, Err: err}
+		return &recipients.Error{Path: list, Row: row.Num, Column: s.column, Err: err}
 	}
 	return nil
 }

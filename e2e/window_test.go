@@ -152,7 +152,8 @@ func TestWindowPerRowZones(t *testing.T) {
 
 // TestWindowUnknownZone: a zone the database lacks is the row's error at
 // import, naming row and column (exit 65, as for the list's own errors);
-// nothing is sent and no campaign is left in the ledger. A list without
+// nothing is sent and no campaign is left in the ledger. validate finds
+// the same row. A list without
 // the zone column is refused the same way; a bad not_before is a
 // configuration error (78) naming its key.
 func TestWindowUnknownZone(t *testing.T) {
@@ -166,6 +167,10 @@ func TestWindowUnknownZone(t *testing.T) {
 	}
 	if out := w.mustRun(0, "status", "--json"); strings.TrimSpace(out) != "" || srv.Count() != 0 {
 		t.Errorf("ledger touched or mail sent (%d): %s", srv.Count(), out)
+	}
+	out, stderr, code := w.run("validate", "list.csv")
+	if all := out + stderr; code != 65 || !strings.Contains(all, `row 3, column "tz"`) || strings.Contains(all, "row 2,") {
+		t.Errorf("validate: exit %d, want 65 naming row 3 (and not row 2):\n%s", code, all)
 	}
 
 	w.write("list2.csv", "email,first_name,n\nuser1@example.com,A,1\n")
