@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailblast/mailblast/ledger"
 )
 
 func mustCompile(t *testing.T, w Window) *schedule {
@@ -151,5 +153,39 @@ func TestWindowRefused(t *testing.T) {
 	good := Window{Hours: "22:00-06:00", Days: []string{"Monday-Friday"}, Timezone: "UTC", NotBefore: "2026-12-03T09:00:00+01:00"}
 	if err := good.Check(); err != nil {
 		t.Errorf("%+v: %v", good, err)
+	}
+}
+
+// TestHeldBack: a row outside its window goes back as it was, pending or
+// deferred (its reply kept), due at the window's opening; a row inside it
+// goes on.
+func TestHeldBack(t *testing.T) {
+	now := at(t, time.UTC, "2026-12-04 18:00") // Friday
+	opts := &Options{Now: func() time.Time { return now },
+		Settings: Settings{Window: Window{Hours: "09:00-17:00", Days: []string{"mon-fri"}}}}
+	r := &run{opts: opts}
+	if err := r.compileWindow(); err != nil {
+		t.Fatal(err)
+	}
+	com := &committer{ops: make(chan op, 1)}
+	monday := at(t, time.UTC, "2026-12-07 09:00")
+	for _, rec := range []ledger.Recipient{
+		{Row: 2, State: ledger.Pending},
+		{Row: 3, State: ledger.Deferred, NextAttempt: now.Add(-time.Minute), Code: 451, Enhanced: "4.7.1", Text: "greylisted"},
+	} {
+		if !r.heldBack(com, &job{rec: rec, fields: map[string]string{}}) {
+			t.Fatalf("row %d at Friday 18:00 not held", rec.Row)
+		}
+		o := (<-com.ops).p.out
+		if o.State != rec.State || !o.NextAttempt.Equal(monday) || o.Attempted {
+			t.Errorf("row %d: %+v, want %s until Monday 09:00", rec.Row, o, rec.State)
+		}
+		if rec.State == ledger.Deferred && (o.Code != 451 || o.Text != "greylisted") {
+			t.Errorf("deferred row lost its reply: %+v", o)
+		}
+	}
+	now = at(t, time.UTC, "2026-12-07 10:00")
+	if r.heldBack(com, &job{rec: ledger.Recipient{Row: 4, State: ledger.Pending}}) || len(com.ops) != 0 {
+		t.Error("a row inside its window was held")
 	}
 }
