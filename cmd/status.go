@@ -80,11 +80,7 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 				return err
 			}
 		}
-		win, err := nextWindow(ctx, store, c, n)
-		if err != nil {
-			return err
-		}
-		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays, win)
+		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays, nextWindow(ctx, store, c, n))
 	}
 	return nil
 }

@@ -56,10 +56,12 @@ type windowStatus struct {
 	PerRow bool // timezone_column: each row has its own opening
 }
 
-func nextWindow(ctx context.Context, store ledger.Store, c ledger.Campaign, n ledger.Counts) (windowStatus, error) {
+// A look-up that fails leaves the note out: the counts are what status
+// is for, and the run itself reports a broken setting.
+func nextWindow(ctx context.Context, store ledger.Store, c ledger.Campaign, n ledger.Counts) windowStatus {
 	s, err := campaign.DecodeSettings(c)
 	if err != nil || !s.Window.Set() || n.Pending+n.Deferred == 0 {
-		return windowStatus{}, err
+		return windowStatus{}
 	}
 	now := time.Now()
 	ws := windowStatus{PerRow: s.Window.TimezoneColumn != ""}
@@ -69,9 +71,9 @@ func nextWindow(ctx context.Context, store ledger.Store, c ledger.Campaign, n le
 		ws.Next, err = s.Window.NextOpening(now)
 	}
 	if err != nil || !ws.Next.After(now) {
-		return windowStatus{}, err
+		return windowStatus{}
 	}
-	return ws, nil
+	return ws
 }
 
 // note is status's words for ws, "" when the window is open (or none).
@@ -80,7 +82,7 @@ func (ws windowStatus) note() string {
 	case ws.Next.IsZero():
 		return ""
 	case ws.PerRow:
-		return "; send windows shut for every waiting row: the next is due " + ws.Next.Format(time.RFC3339)
+		return "; nothing due now: the next row is due " + ws.Next.Format(time.RFC3339) + " (send windows in each row's time zone)"
 	}
 	return "; outside its send window: it opens " + ws.Next.Format(time.RFC3339)
 }
