@@ -189,3 +189,17 @@ func TestHeldBack(t *testing.T) {
 		t.Error("a row inside its window was held")
 	}
 }
+
+// BenchmarkWindowWait is the cost per row of the window check in the
+// renderers, with a zone per row.
+func BenchmarkWindowWait(b *testing.B) {
+	s, err := Window{Hours: "09:00-17:00", Days: []string{"mon-fri"}, Timezone: "Europe/Berlin", TimezoneColumn: "tz"}.compile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := []map[string]string{{"tz": "America/New_York"}, {"tz": "Asia/Tokyo"}, {"tz": ""}, {"tz": "Australia/Sydney"}}
+	now := time.Now()
+	for i := 0; b.Loop(); i++ {
+		s.wait(rows[i%len(rows)], now)
+	}
+}
