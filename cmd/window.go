@@ -23,7 +23,7 @@ func windowDefaults() map[string]any {
 // addWindowFlag adds --not-before; the other window keys are settings of
 // the config file or the environment.
 func addWindowFlag(f *pflag.FlagSet) {
-	f.String("not-before", "", `send nothing before this time: RFC 3339, or "2026-12-03 09:00" in the campaign's timezone (default UTC)`)
+	f.String("not-before", "", `send nothing before this time: RFC 3339, or "2026-12-03 09:00" in timezone (UTC unless set)`)
 }
 
 // checkWindow validates the send window's keys, naming key and flag.
