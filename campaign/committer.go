@@ -20,6 +20,8 @@ type committer struct {
 	cancel context.CancelCauseFunc
 	// sent counts the Sent outcomes committed; read once run has returned.
 	sent int
+	// onSent, if set, is called after each commit that recorded a Sent.
+	onSent func()
 }
 
 type op struct {
@@ -111,6 +113,9 @@ func (c *committer) notify(batch []op, failed error) {
 	for _, o := range batch {
 		if failed == nil && o.done == nil && o.p.out.State == ledger.Sent {
 			c.sent++
+			if c.onSent != nil {
+				c.onSent()
+			}
 		}
 		switch {
 		case o.done != nil:

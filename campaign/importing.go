@@ -65,9 +65,11 @@ func (r *run) prescan(ctx context.Context) (int, os.FileInfo, error) {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return 0, nil, ctx.Err()
 		}
-		if _, err := list.Next(); err == io.EOF {
+		if row, err := list.Next(); err == io.EOF {
 			return n, fi, nil
 		} else if err != nil {
+			return 0, nil, err
+		} else if err := r.checkZone(row); err != nil {
 			return 0, nil, err
 		}
 	}

@@ -32,6 +32,7 @@ func (r *run) pass(ctx, hard context.Context) error {
 	defer stopGrace()
 
 	com := newCommitter(r.store, r.c.ID, r.opts, cancel)
+	com.onSent = r.noteSent
 	comDone := make(chan error, 1)
 	go func() { comDone <- com.run() }()
 
@@ -239,6 +240,9 @@ func (r *run) render(ctx context.Context, com *committer, jobs <-chan *job, envs
 	for j := range jobs {
 		if ctx.Err() != nil {
 			com.outcome(r.released(j))
+			continue
+		}
+		if r.heldBack(com, j) { // outside its send window: waits, pending
 			continue
 		}
 		if why := r.suppressedNow(ctx, j); why != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/mailblast/mailblast/feedback"
@@ -35,6 +36,11 @@ type run struct {
 	listStat os.FileInfo // the list as prescan read it, when this run imports it
 	started  bool        // the reporter has been started
 	verpKey  []byte      // signs the VERP and ENVID tokens, with Settings.ReturnPath
+	win      *schedule   // Settings.Window compiled; nil sends at any time
+	// firstSent is closed when this run's first message is accepted: the
+	// seeds' start copies wait for it (seeds.go).
+	firstSent     chan struct{}
+	firstSentOnce sync.Once
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -78,6 +84,9 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.tmpl, err = loadTemplate(r.opts.Settings); err != nil {
 		return err
 	}
+	if err := r.compileWindow(); err != nil {
+		return err
+	}
 	if err := r.load(ctx); err != nil {
 		return err
 	}
@@ -114,16 +123,7 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.pool, err = r.relays(); err != nil {
 		return err
 	}
-	if len(due) > 0 {
-		r.sendSeeds(ctx, ledger.SeedStart)
-	}
-	if err := r.passes(ctx, hard); err != nil {
-		return err
-	}
-	if r.sum.SentNow > 0 {
-		r.sendSeeds(ctx, ledger.SeedEnd)
-	}
-	return nil
+	return r.seeded(ctx, func() error { return r.passes(ctx, hard) })
 }
 
 func (r *run) start(ctx context.Context) error {

@@ -9,6 +9,47 @@ import (
 	"github.com/mailblast/mailblast/sender"
 )
 
+// seeded runs passes with the seeds' copies around it: the start copies
+// go out, on a connection of their own, once the run's first message is
+// accepted (a run that sends nothing, a cron resume with nothing due or
+// its window shut, sends no copies), the end copies after the last pass
+// of a run that sent.
+func (r *run) seeded(ctx context.Context, passes func() error) error {
+	if len(r.opts.Settings.Seeds) == 0 {
+		return passes()
+	}
+	r.firstSent = make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-r.firstSent:
+			r.sendSeeds(ctx, ledger.SeedStart)
+		case <-stop: // the passes may have sent and ended before this woke
+			select {
+			case <-r.firstSent:
+				r.sendSeeds(ctx, ledger.SeedStart)
+			default:
+			}
+		case <-ctx.Done():
+		}
+	}()
+	err := passes()
+	close(stop)
+	<-done
+	if err == nil && r.sum.SentNow > 0 {
+		r.sendSeeds(ctx, ledger.SeedEnd)
+	}
+	return err
+}
+
+// noteSent is called by the committer for each message accepted.
+func (r *run) noteSent() {
+	if r.firstSent != nil {
+		r.firstSentOnce.Do(func() { close(r.firstSent) })
+	}
+}
+
 // sendSeeds sends each seed address a copy of the campaign's message at
 // phase (the start or the end of a run) and records each copy in the
 // ledger's seed log, apart from the recipients.

@@ -145,6 +145,7 @@ type checker struct {
 	camp       ledger.Campaign    // for Message-IDs
 	groups     map[string]*Group
 	tmplGroups map[string]*Group
+	win        *schedule // the window, with a zone column (window_next.go)
 }
 
 func (c *checker) run(ctx context.Context, scratch ledger.Store) error {
@@ -226,6 +227,9 @@ func (c *checker) readRows(ctx context.Context, im ledger.Importer) error {
 			return ctx.Err()
 		}
 		row, err := c.list.Next()
+		if err == nil {
+			err = c.zoneError(row) // a row send refuses, like one it cannot read
+		}
 		var re *recipients.Error
 		switch {
 		case err == io.EOF:

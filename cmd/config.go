@@ -47,6 +47,9 @@ type Config struct {
 	Feedback FeedbackConfig `mapstructure:"feedback"`
 	Listen   ListenConfig   `mapstructure:"listen"`
 
+	// Window: not_before, window, window_days, timezone, timezone_column.
+	Window campaign.Window `mapstructure:",squash"`
+
 	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
 	relaySettings []campaign.RelaySettings // smtp.relays, completed
 	explicit      map[string]bool          // keys this run sets (flags, env, file): they win on resume
@@ -101,6 +104,9 @@ func setDefaults(v *viper.Viper) {
 		v.SetDefault(key, val)
 	}
 	setStructDefaults(v, "", templates.Options{})
+	for key, val := range windowDefaults() {
+		v.SetDefault(key, val)
+	}
 	setStructDefaults(v, "smtp", sender.DefaultSettings())
 	setStructDefaults(v, "retry", campaign.DefaultRetry())
 }
@@ -146,6 +152,7 @@ var flagKeys = map[string]string{
 	"state-dir": "state_dir", "email-column": "email_column", "retry-wait": "retry.wait",
 	"in-flight": "in_flight", "progress": "progress", "rate": "smtp.rate", "ramp": "smtp.ramp",
 	"html-template": "html_template", "metrics-file": "metrics_file", "addr": "listen.addr",
+	"not-before": "not_before",
 }
 
 // loadConfig is the one place viper is used: flags > MAILBLAST_* env >

@@ -80,6 +80,7 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	if c.explicit["seeds"] {
 		s.Seeds = c.Seeds
 	}
+	c.overlayWindow(&s.Window)
 	c.overlayFields("retry", &s.Retry, c.Retry, true)
 	return s
 }

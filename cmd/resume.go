@@ -53,6 +53,7 @@ state directory. It sends what is due and exits: run it from cron.`,
 	f.String("progress", "", "auto, bar, plain or quiet")
 	addPacingFlags(f)
 	addMetricsFlag(f)
+	addWindowFlag(f)
 	return c
 }
 

@@ -53,6 +53,7 @@ anyone the ledger shows as sent.`,
 	f.String("progress", "", "auto, bar, plain or quiet (default auto: a bar on a terminal)")
 	addPacingFlags(f)
 	addMetricsFlag(f)
+	addWindowFlag(f)
 	f.StringVar(&opts.dryRun, "dry-run", "", "write every message to DIR as ROW-ADDRESS.eml instead of sending; the ledger is untouched")
 	return c
 }
@@ -78,6 +79,7 @@ func campaignSettings(cfg *Config, list string) campaign.Settings {
 		List: absPath(list), Template: absPath(cfg.Template), EmailColumn: cfg.EmailColumn,
 		SMTP: cfg.SMTP.Settings, Retry: cfg.Retry,
 		Relays: cfg.relaySettings, Message: cfg.message(), ReturnPath: cfg.ReturnPath, Seeds: cfg.Seeds,
+		Window: cfg.Window,
 	}
 }
 

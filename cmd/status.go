@@ -42,6 +42,8 @@ type statusJSON struct {
 	ledger.Counts
 	Finished bool                `json:"finished"`
 	Relays   []ledger.RelayStats `json:"relays,omitempty"`
+	// NextWindow: the send window is shut now and opens then (window.go).
+	NextWindow *time.Time `json:"next_window,omitempty"`
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
@@ -78,7 +80,7 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 				return err
 			}
 		}
-		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays)
+		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays, nextWindow(ctx, store, c, n))
 		if err := printSeeds(ctx, opts.io.out, store, c.ID, opts.json); err != nil {
 			return err
 		}
@@ -128,10 +130,10 @@ func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledge
 
 // printStatus: a campaign whose import an interrupt or a crash cut short
 // is unfinished even when every row imported so far is done.
-func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats) {
+func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats, win windowStatus) {
 	finished := imported && n.Pending+n.Deferred+n.InFlight == 0
 	if asJSON {
-		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished, Relays: relays})
+		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished, Relays: relays, NextWindow: win.at()})
 		fmt.Fprintln(w, string(b))
 		return
 	}
@@ -150,6 +152,7 @@ func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON boo
 	if !imported {
 		fmt.Fprint(w, "; the list is not all imported yet (resume goes on)")
 	}
+	fmt.Fprint(w, win.note())
 	fmt.Fprintln(w)
 }
 

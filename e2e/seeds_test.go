@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -71,5 +72,23 @@ func TestSeedsRefusedInConfig(t *testing.T) {
 	}
 	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("relay got %d messages", n)
+	}
+}
+
+// TestSeedsWaitForTheFirstSend: a run whose rows all wait (here for
+// not_before) sends the seeds nothing; the run that sends them does.
+func TestSeedsWaitForTheFirstSend(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 2)
+	w.write("mailblast.yaml", "seeds: [seed1@monitor.example]\n")
+	notBefore := time.Now().Add(4 * time.Second).Truncate(time.Second).Add(time.Second)
+	w.mustRun(75, "send", "list.csv", "--not-before", notBefore.UTC().Format(time.RFC3339), "--retry-wait", "0s")
+	if n := len(srv.Messages()); n != 0 {
+		t.Fatalf("a run that sent nothing sent %d messages (seed copies?)", n)
+	}
+	time.Sleep(time.Until(notBefore) + 100*time.Millisecond)
+	w.mustRun(0, "resume")
+	if n := len(srv.Messages()); n != 4 {
+		t.Errorf("relay got %d messages, want 2 rows and 2 seed copies", n)
 	}
 }
