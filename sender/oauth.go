@@ -1,10 +1,12 @@
 package sender
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,8 +81,35 @@ func NewTokenSource(o OAuth2) (TokenSource, error) {
 		// In the body, as Google and Microsoft take it: auto-detection
 		// would send a refused refresh twice.
 		Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
-	return &refreshSource{conf: conf, refresh: refresh, endpoint: endpointName(o.TokenURL),
-		client: &http.Client{Timeout: tokenHTTPTimout}, now: time.Now}, nil
+	client := &http.Client{Timeout: tokenHTTPTimout, Transport: &scopeTransport{scope: strings.Join(o.Scopes, " "), base: http.DefaultTransport}}
+	return &refreshSource{conf: conf, refresh: refresh, endpoint: endpointName(o.TokenURL), client: client, now: time.Now}, nil
+}
+
+// scopeTransport adds the scopes to a refresh request. x/oauth2 sends
+// none on refresh, and Microsoft then issues a token for whichever
+// resource the grant names first: a refresh token consented for Graph as
+// well as SMTP could get a token the relay refuses.
+type scopeTransport struct {
+	scope string
+	base  http.RoundTripper
+}
+
+func (s *scopeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s.scope == "" || r.Body == nil {
+		return s.base.RoundTrip(r)
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if v, err := url.ParseQuery(string(b)); err == nil && v.Get("grant_type") == "refresh_token" && v.Get("scope") == "" {
+		v.Set("scope", s.scope)
+		b = []byte(v.Encode())
+	}
+	r2 := r.Clone(r.Context())
+	r2.Body, r2.ContentLength, r2.GetBody = io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
+	return s.base.RoundTrip(r2)
 }
 
 // readSecret reads a secret file whole, without surrounding space. The
