@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -66,13 +67,18 @@ func tokenRefused(err error) bool {
 // relayRefusedToken is a fresh token refused too: the account, the scope
 // or the client's consent is wrong, which no retry cures.
 func relayRefusedToken(cfg *Config, mech AuthMech, err error) *Error {
-	e := &Error{Command: "AUTH", Code: 535, Relay: true, Permanent: true, Err: ErrTokenRefused}
+	e := &Error{Command: "AUTH", Relay: true, Permanent: true, Err: ErrTokenRefused}
 	var se *smtp.SMTPError
-	if errors.As(err, &se) {
+	var be *sasl.OAuthBearerError
+	how := ""
+	switch {
+	case errors.As(err, &se):
 		e.Code, e.Enhanced = se.Code, fromReply("AUTH", se).Enhanced
+	case errors.As(err, &be):
+		how = ", status " + strconv.Quote(clip(be.Status))
 	}
-	e.Message = clip(fmt.Sprintf("the relay refused a freshly fetched OAuth token (%s) for %s: check that smtp.username is the account the token was issued for, that the client was granted the SMTP scope, and that SMTP AUTH is enabled for the account; then run mailblast resume",
-		mech.wire(), cfg.Username))
+	e.Message = clip(fmt.Sprintf("the relay refused a freshly fetched OAuth token (%s%s) for %s: check that smtp.username is the account the token was issued for, that the client was granted the SMTP scope, and that SMTP AUTH is enabled for the account; then run mailblast resume",
+		mech.wire(), how, cfg.Username))
 	return e
 }
 
