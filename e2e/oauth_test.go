@@ -328,3 +328,27 @@ func TestOAuthPlainAgainstBearerRelay(t *testing.T) {
 		t.Errorf("%d failed, want none", st.Failed)
 	}
 }
+
+// TestOAuthDoctor: doctor's AUTH check knows the bearer mechanisms: with
+// --auth it logs in with a token; a password where the relay takes only
+// tokens is a FAIL that points at smtp.oauth2. (No DNS server answers
+// here: only the auth finding is looked at.)
+func TestOAuthDoctor(t *testing.T) {
+	const noDNS = "127.0.0.1:9"
+	te := newTokenEndpoint(t, 3600)
+	relay := newBearerRelay(t, []string{"XOAUTH2"}, func(tok string) bool { return te.valid(tok, 0) })
+	w := oauthWorkspace(t, relay, te, 2)
+	got, rep := runDoctor(t, w, noDNS, 1, "--auth") // warnings: no DNS
+	wantStatuses(t, got, map[string]string{"auth": "OK"}, rep)
+	if te.count() != 1 || !strings.Contains(fmt.Sprint(rep), "login accepted with XOAUTH2") {
+		t.Errorf("%d refreshes; want doctor --auth to log in with XOAUTH2\n%+v", te.count(), rep)
+	}
+	pw := forServer(t, relay.Server, 2)
+	pw.env = append(pw.env, "MAILBLAST_SMTP_TLS=starttls", "SSL_CERT_FILE="+relay.CertFile(),
+		"MAILBLAST_SMTP_USERNAME="+oauthAccount, "MAILBLAST_SMTP_PASSWORD=pw")
+	got, rep = runDoctor(t, pw, noDNS, 78)
+	wantStatuses(t, got, map[string]string{"auth": "FAIL"}, rep)
+	if !strings.Contains(fmt.Sprint(rep), "smtp.oauth2") {
+		t.Errorf("the auth finding does not point at smtp.oauth2:\n%+v", rep)
+	}
+}
