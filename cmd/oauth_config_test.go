@@ -129,3 +129,26 @@ func TestResumeTakesTodaysLogin(t *testing.T) {
 		t.Errorf("resume kept the stored login: %+v %q", s.SMTP.OAuth2, s.SMTP.Auth)
 	}
 }
+
+// TestOAuth2ReadmeExample: the README's Google example, as written.
+func TestOAuth2ReadmeExample(t *testing.T) {
+	isolate(t)
+	cfg, err := loadConfig(flagSet(), writeConfig(t, `smtp:
+  host: smtp.gmail.com
+  port: 587
+  tls: starttls
+  username: news@example.com        # the account the token is for
+  oauth2:
+    token_url: https://oauth2.googleapis.com/token
+    client_id: 1234567890-abc.apps.googleusercontent.com
+    client_secret_file: /etc/mailblast/google-client-secret
+    refresh_token_file: /etc/mailblast/google-refresh-token
+    scopes: https://mail.google.com/
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.SMTP.Settings.OAuth2; o == nil || !slices.Equal(o.Scopes, []string{"https://mail.google.com/"}) || o.RefreshTokenFile != "/etc/mailblast/google-refresh-token" {
+		t.Errorf("oauth2 %+v", o)
+	}
+}

@@ -352,3 +352,20 @@ func TestOAuthDoctor(t *testing.T) {
 		t.Errorf("the auth finding does not point at smtp.oauth2:\n%+v", rep)
 	}
 }
+
+// TestOAuthEndpointDown: a token endpoint that does not answer is passing
+// trouble, like a relay that is down: retried, then exit 69, nobody failed.
+func TestOAuthEndpointDown(t *testing.T) {
+	te := newTokenEndpoint(t, 3600)
+	relay := newBearerRelay(t, nil, func(tok string) bool { return te.valid(tok, 0) })
+	w := oauthWorkspace(t, relay, te, 4, "MAILBLAST_SMTP_OAUTH2_TOKEN_URL=http://127.0.0.1:9/token",
+		"MAILBLAST_SMTP_CONNECT_ATTEMPTS=2", "MAILBLAST_SMTP_BACKOFF=100ms")
+	out, stderr, code := w.run("send", "list.csv", "--connections", "1")
+	if code != 69 || !strings.Contains(stderr, "token endpoint http://127.0.0.1:9") {
+		t.Fatalf("exit %d, want 69 naming the endpoint\n%s", code, stderr)
+	}
+	if st := w.status(); st.Failed != 0 || st.Pending != 4 {
+		t.Errorf("status %+v; want nobody failed", st)
+	}
+	noSecrets(t, w, out, stderr)
+}
