@@ -74,7 +74,7 @@ func ChooseAuth(cfg *Config, mechs string) (AuthMech, error) {
 	offered := strings.Fields(strings.ToUpper(mechs))
 	if cfg.Auth != AuthAuto {
 		if !slices.Contains(offered, cfg.Auth.wire()) {
-			return cfg.Auth, authError(fmt.Sprintf("smtp.auth is %s but the relay offers AUTH %s; set smtp.auth to one of those, or leave it unset", cfg.Auth, offeredText(mechs)))
+			return cfg.Auth, authError(fmt.Sprintf("smtp.auth is %s but the relay offers %s; set smtp.auth to one of those, or leave it unset", cfg.Auth, offeredText(mechs)))
 		}
 		return cfg.Auth, nil
 	}
@@ -84,9 +84,9 @@ func ChooseAuth(cfg *Config, mechs string) (AuthMech, error) {
 		}
 	}
 	if cfg.oauth() {
-		return AuthAuto, authError(fmt.Sprintf("the relay offers AUTH %s, neither XOAUTH2 nor OAUTHBEARER, and smtp.oauth2 gives only a token: use the relay's OAuth login, or a password", offeredText(mechs)))
+		return AuthAuto, authError(fmt.Sprintf("the relay offers %s, neither XOAUTH2 nor OAUTHBEARER, and no password is set beside smtp.oauth2: give the account a password, or use a relay that takes OAuth 2.0 tokens", offeredText(mechs)))
 	}
-	return AuthAuto, authError(fmt.Sprintf("the relay offers AUTH %s, neither PLAIN nor LOGIN: set smtp.oauth2 if it takes OAuth 2.0 tokens", offeredText(mechs)))
+	return AuthAuto, authError(fmt.Sprintf("the relay offers %s, neither PLAIN nor LOGIN: set smtp.oauth2 if it takes OAuth 2.0 tokens", offeredText(mechs)))
 }
 
 // usableMechs are the mechanisms the configuration has credentials for,
@@ -105,9 +105,9 @@ func (c *Config) oauth() bool { return c.Tokens != nil || c.OAuth2 != nil }
 
 func offeredText(mechs string) string {
 	if strings.TrimSpace(mechs) == "" {
-		return "nothing"
+		return "no AUTH"
 	}
-	return strings.TrimSpace(mechs)
+	return "AUTH " + strings.TrimSpace(mechs)
 }
 
 func authError(msg string) *Error {

@@ -198,7 +198,7 @@ func TestChooseAuth(t *testing.T) {
 		{Config{Tokens: tokens}, "PLAIN LOGIN XOAUTH2 OAUTHBEARER", AuthOAuthBearer, ""},
 		{Config{Tokens: tokens}, "PLAIN XOAUTH2", AuthXOAuth2, ""},
 		{Config{Tokens: tokens, Password: "p"}, "PLAIN", AuthPlain, ""},
-		{Config{Tokens: tokens}, "PLAIN LOGIN", "", "neither XOAUTH2 nor OAUTHBEARER"},
+		{Config{Tokens: tokens}, "PLAIN LOGIN", "", "neither XOAUTH2 nor OAUTHBEARER, and no password"},
 		{Config{Password: "p"}, "XOAUTH2 OAUTHBEARER", "", "set smtp.oauth2"},
 		{Config{Settings: Settings{Auth: AuthPlain}, Password: "p"}, "XOAUTH2 OAUTHBEARER", AuthPlain, "smtp.auth is plain but the relay offers AUTH XOAUTH2 OAUTHBEARER"},
 		{Config{Settings: Settings{Auth: AuthLogin}, Tokens: tokens, Password: "p"}, "PLAIN LOGIN XOAUTH2", AuthLogin, ""},
