@@ -200,6 +200,26 @@ func TestOAuthMechanisms(t *testing.T) {
 	}
 }
 
+// TestOAuthTestSend: test-send logs in with the token as send does, and
+// a refused refresh is exit 77 there too.
+func TestOAuthTestSend(t *testing.T) {
+	te := newTokenEndpoint(t, 3600)
+	relay := newBearerRelay(t, nil, func(tok string) bool { return te.valid(tok, 0) })
+	w := oauthWorkspace(t, relay, te, 3)
+	w.mustRun(0, "test-send", "list.csv", "--to", "me@example.org")
+	if relay.Count() != 1 || te.count() != 1 {
+		t.Fatalf("%d delivered, %d refreshes; want 1, 1", relay.Count(), te.count())
+	}
+	te.mu.Lock()
+	te.refuse = "invalid_grant"
+	te.mu.Unlock()
+	out, stderr, code := w.run("test-send", "list.csv", "--to", "me@example.org")
+	if code != 77 || !strings.Contains(stderr, "refresh_token_file") {
+		t.Errorf("refused refresh: exit %d, want 77\n%s", code, stderr)
+	}
+	noSecrets(t, w, out, stderr)
+}
+
 // TestOAuthTokenShared: many connections, one refresh.
 func TestOAuthTokenShared(t *testing.T) {
 	te := newTokenEndpoint(t, 3600)
