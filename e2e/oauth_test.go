@@ -192,8 +192,11 @@ func TestOAuthMechanisms(t *testing.T) {
 			if code != 0 || relay.Count() != 5 || te.count() != 1 {
 				t.Fatalf("exit %d, %d delivered, %d refreshes; want 0, 5, 1\n%s", code, relay.Count(), te.count(), stderr)
 			}
-			if te.scope != "https://mail.google.com/" {
-				t.Errorf("refresh asked for scope %q, want smtp.oauth2.scopes", te.scope)
+			te.mu.Lock()
+			scope := te.scope
+			te.mu.Unlock()
+			if scope != "https://mail.google.com/" {
+				t.Errorf("refresh asked for scope %q, want smtp.oauth2.scopes", scope)
 			}
 			noSecrets(t, w, out, stderr, w.mustRun(0, "status"), w.mustRun(0, "report"))
 		})

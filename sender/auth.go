@@ -72,6 +72,9 @@ var ErrInsecureAuth = errors.New("refusing to authenticate over a connection wit
 // what is offered and what to set.
 func ChooseAuth(cfg *Config, mechs string) (AuthMech, error) {
 	offered := strings.Fields(strings.ToUpper(mechs))
+	if len(offered) == 0 {
+		return cfg.Auth, authError("smtp.username is set but the relay offers no AUTH: use its submission port (587 or 465), or unset smtp.username")
+	}
 	if cfg.Auth != AuthAuto {
 		if !slices.Contains(offered, cfg.Auth.wire()) {
 			return cfg.Auth, authError(fmt.Sprintf("smtp.auth is %s but the relay offers %s; set smtp.auth to one of those, or leave it unset", cfg.Auth, offeredText(mechs)))

@@ -205,11 +205,11 @@ func (s *refreshSource) fetch(ctx context.Context) (string, error) {
 }
 
 // fetchError: a 4xx from the endpoint is a refusal (exit 77); anything
-// else (no answer, 5xx) is passing trouble, retried like a relay that is
-// down. The message holds the endpoint's error code, never its body.
+// else (no answer, 5xx, 429) is passing trouble, retried like a relay that
+// is down. The message holds the endpoint's error code, never its body.
 func (s *refreshSource) fetchError(err error) *Error {
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode/100 == 4 {
+	if errors.As(err, &re) && re.Response != nil && refreshRefused(re.Response.StatusCode) {
 		return &Error{Command: "AUTH", Relay: true, Permanent: true, Err: ErrTokenRefused,
 			Message: fmt.Sprintf("%s refused to refresh the OAuth token (HTTP %d%s): %s",
 				s.endpoint, re.Response.StatusCode, errorCode(re.ErrorCode), refusalHint(re.ErrorCode))}
@@ -224,6 +224,14 @@ func (s *refreshSource) fetchError(err error) *Error {
 	return &Error{Command: "AUTH", Relay: true, Message: clip(fmt.Sprintf("token endpoint %s: %v", s.endpoint, err))}
 }
 
+// refreshRefused: the endpoint said no to these credentials; 408 and 429 only
+// ask us to come back later.
+func refreshRefused(status int) bool {
+	return status/100 == 4 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
+}
+
+// errorCode is RFC 6749's error code for a message, when it looks like
+// one: the endpoint's text is not ours to print.
 func errorCode(code string) string {
 	if code == "" || strings.ContainsFunc(code, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z') }) {
 		return ""

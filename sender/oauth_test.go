@@ -158,6 +158,11 @@ func TestRefreshRefused(t *testing.T) {
 	if errors.Is(err, ErrTokenRefused) || !errors.As(err, &se) || se.Permanent {
 		t.Errorf("503: %v, want passing trouble", err)
 	}
+	busy := newEndpoint(t, func(w http.ResponseWriter, _ int32) { w.WriteHeader(http.StatusTooManyRequests) })
+	_, err = newSource(t, grant(t, busy.url)).Token(context.Background())
+	if errors.Is(err, ErrTokenRefused) || !errors.As(err, &se) || se.Permanent {
+		t.Errorf("429: %v, want passing trouble", err)
+	}
 	gone := grant(t, "http://127.0.0.1:1/token?key="+testSecret)
 	_, err = newSource(t, gone).Token(context.Background())
 	if !errors.As(err, &se) || se.Permanent || strings.Contains(err.Error(), testSecret) {
@@ -200,6 +205,7 @@ func TestChooseAuth(t *testing.T) {
 		{Config{Tokens: tokens, Password: "p"}, "PLAIN", AuthPlain, ""},
 		{Config{Tokens: tokens}, "PLAIN LOGIN", "", "neither XOAUTH2 nor OAUTHBEARER, and no password"},
 		{Config{Password: "p"}, "XOAUTH2 OAUTHBEARER", "", "set smtp.oauth2"},
+		{Config{Password: "p"}, "", "", "offers no AUTH"},
 		{Config{Settings: Settings{Auth: AuthPlain}, Password: "p"}, "XOAUTH2 OAUTHBEARER", AuthPlain, "smtp.auth is plain but the relay offers AUTH XOAUTH2 OAUTHBEARER"},
 		{Config{Settings: Settings{Auth: AuthLogin}, Tokens: tokens, Password: "p"}, "PLAIN LOGIN XOAUTH2", AuthLogin, ""},
 	} {
