@@ -64,6 +64,7 @@ type SMTPConfig struct {
 	PasswordFile    string        `mapstructure:"password_file"`
 	CAFile          string        `mapstructure:"ca_file"`
 	Relays          []RelayConfig `mapstructure:"relays"`
+	OAuth           sender.OAuth2 `mapstructure:"oauth2"` // into Settings.OAuth2 by checkOAuth2
 }
 
 // RelayConfig is one entry of smtp.relays; unset fields take smtp.*'s.
@@ -80,6 +81,9 @@ type RelayConfig struct {
 	Connections  *int    `mapstructure:"connections"`
 	Rate         string  `mapstructure:"rate"`
 	Weight       float64 `mapstructure:"weight"`
+	// Auth and OAuth2 are the relay's own (relayOAuth2).
+	Auth   sender.AuthMech `mapstructure:"auth"`
+	OAuth2 *sender.OAuth2  `mapstructure:"oauth2"`
 }
 
 // configError is a setting that cannot work; it exits 78.
@@ -107,6 +111,7 @@ func setDefaults(v *viper.Viper) {
 	for key, val := range windowDefaults() {
 		v.SetDefault(key, val)
 	}
+	setStructDefaults(v, "smtp.oauth2", sender.OAuth2{Scopes: []string{}})
 	setStructDefaults(v, "smtp", sender.DefaultSettings())
 	setStructDefaults(v, "retry", campaign.DefaultRetry())
 }
@@ -268,7 +273,7 @@ func readPasswordFile(key, file string) (string, error) {
 func (c *Config) passwords(s *campaign.Settings) (string, error) {
 	if len(s.Relays) == 0 {
 		pw, err := c.password()
-		if err == nil && pw == "" && s.SMTP.Username != "" {
+		if err == nil && pw == "" && needsPassword(s.SMTP) {
 			err = configErrorf("smtp.username is set but there is no password: set MAILBLAST_SMTP_PASSWORD, or smtp.password_file (MAILBLAST_SMTP_PASSWORD_FILE)")
 		}
 		return pw, err
@@ -298,7 +303,7 @@ func relayPassword(i int, r campaign.RelaySettings) (string, error) {
 	case r.PasswordEnv != "":
 		pw = os.Getenv(r.PasswordEnv)
 	}
-	if pw == "" && r.Username != "" {
+	if pw == "" && needsPassword(r.Settings) {
 		return "", configErrorf("%s has a username but no password: set the variable its password_env names (%s) or its password_file",
 			key, cmp.Or(r.PasswordEnv, "none given"))
 	}

@@ -28,6 +28,7 @@ func (c *Config) check() error {
 		c.SMTP.Port = c.SMTP.TLS.DefaultPort()
 	}
 	errs = append(errs, checkRelay("smtp", c.SMTP.Settings)...)
+	errs = append(errs, c.checkOAuth2()...)
 	errs = append(errs, c.checkRun()...)
 	errs = append(errs, c.checkCoreFeedback()...)
 	errs = append(errs, c.checkListen()...)
@@ -158,6 +159,7 @@ func (c *Config) relay(key string, i int, rc RelayConfig) (campaign.RelaySetting
 		add(fmt.Errorf("%s.weight is %g; use 0 or more (0 counts as 1)", key, rc.Weight))
 	}
 	add(relaySecret(key, rc))
+	errs = append(errs, relayOAuth2(key, rc, &rs.Settings)...)
 	return rs, append(errs, checkRelay(key, rs.Settings)...)
 }
 
@@ -166,7 +168,7 @@ func relaySecret(key string, rc RelayConfig) error {
 	switch {
 	case rc.PasswordFile != "" && rc.PasswordEnv != "":
 		return fmt.Errorf("%s sets both password_file and password_env; use one", key)
-	case rc.Username != "" && rc.PasswordFile == "" && rc.PasswordEnv == "":
+	case rc.Username != "" && rc.PasswordFile == "" && rc.PasswordEnv == "" && rc.OAuth2 == nil:
 		return fmt.Errorf("%s.username is set but the relay has no password: set its password_env or password_file", key)
 	}
 	return nil

@@ -60,6 +60,7 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	// configuration's alone, like the password itself: a stored username
 	// meeting a relay the current file names would send it the password.
 	s.SMTP.Username, s.SMTP.AllowInsecureAuth = cur.Username, cur.AllowInsecureAuth
+	s.SMTP.Auth, s.SMTP.OAuth2 = cur.Auth, cur.OAuth2 // how that account logs in
 	c.overlayFields("smtp", &s.SMTP, cur, false)
 	// A new tls without a port of its own takes that mode's port.
 	if c.explicit["smtp.tls"] && !c.explicit["smtp.port"] {

@@ -60,7 +60,9 @@ const exitStatusHelp = `EXIT STATUS
   75  recipients deferred for later, or waiting for their send window:
       run "mailblast resume" (from cron);
       feedback fetch: the IMAP server could not be reached (try later)
-  77  the relay, or the IMAP server, rejected the username or password
+  77  the relay, or the IMAP server, rejected the username or password;
+      or the OAuth token, or the token endpoint its refresh: nobody was
+      marked failed; fix the credentials and resume
   78  configuration error; doctor: a FAIL; test-send: the relay refused the
       test (5xx); feedback fetch: no such mailbox; listen: cannot listen
  130  interrupted: the ledger is consistent; "mailblast resume" continues`
@@ -98,7 +100,7 @@ func exitCode(err error) int {
 		return exitTempFail
 	case errors.Is(err, sender.ErrRelayUnavailable):
 		return exitUnavailable
-	case errors.As(err, &se) && se.Command == "AUTH" && se.Code == 535:
+	case errors.As(err, &se) && se.Command == "AUTH" && se.Code == 535, errors.Is(err, sender.ErrTokenRefused):
 		return exitNoPerm
 	case errors.As(err, &se) && se.Permanent:
 		return exitConfig // TLS that does not verify, no STARTTLS, no AUTH mechanism

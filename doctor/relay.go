@@ -120,6 +120,7 @@ func (d *doctor) dsn(p *sender.Probe) Finding {
 func (d *doctor) auth(p *sender.Probe) Finding {
 	cfg := d.opts.Relay
 	mechs, has := p.Ext["AUTH"]
+	mech, noMech := sender.ChooseAuth(&cfg, mechs)
 	switch {
 	case cfg.Username == "":
 		return ok("auth", "no smtp.username: no login ("+offeredText(mechs, has)+")")
@@ -127,14 +128,16 @@ func (d *doctor) auth(p *sender.Probe) Finding {
 		return fail("auth", "smtp.username is set but the relay offers no AUTH", "use the relay's submission port (587 or 465), or unset smtp.username")
 	case p.TLS == nil && !cfg.AllowInsecureAuth:
 		return fail("auth", "AUTH offered only over a connection without TLS: send refuses to log in", "set smtp.tls: starttls or tls")
-	case !hasMech(mechs, "PLAIN") && !hasMech(mechs, "LOGIN"):
-		return fail("auth", "the relay offers AUTH "+mechs+", neither PLAIN nor LOGIN", "use a relay account that takes PLAIN or LOGIN")
+	case noMech != nil:
+		return fail("auth", noMech.Error(), "set smtp.auth to a mechanism offered, with its credentials (a password, or smtp.oauth2 for XOAUTH2 and OAUTHBEARER)")
+	case p.AuthErr != nil && mech.Bearer():
+		return fail("auth", "login refused: "+p.AuthErr.Error(), "check smtp.username and smtp.oauth2 (the token, its scopes, the account's SMTP AUTH)")
 	case p.AuthErr != nil:
 		return fail("auth", "login refused: "+p.AuthErr.Error(), "check smtp.username and the password (MAILBLAST_SMTP_PASSWORD or smtp.password_file)")
 	case p.TLS == nil:
 		return warn("auth", "the password goes in clear: smtp.allow_insecure_auth is set and there is no TLS", "set smtp.tls: starttls or tls unless the relay is on this host")
 	case d.opts.Login:
-		return ok("auth", "login accepted ("+offeredText(mechs, has)+")")
+		return ok("auth", "login accepted with "+strings.ToUpper(string(mech))+" ("+offeredText(mechs, has)+")")
 	}
 	return ok("auth", offeredText(mechs, has)+"; login not tried (pass --auth to try it)")
 }
@@ -144,13 +147,4 @@ func offeredText(mechs string, has bool) string {
 		return "no AUTH offered"
 	}
 	return "AUTH " + mechs + " offered"
-}
-
-func hasMech(mechs, m string) bool {
-	for _, f := range strings.Fields(mechs) {
-		if strings.EqualFold(f, m) {
-			return true
-		}
-	}
-	return false
 }

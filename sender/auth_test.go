@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"errors"
 	"net"
 	"testing"
@@ -17,7 +18,7 @@ func TestAuthNeedsCompletedTLS(t *testing.T) {
 		defer client.Close()
 		defer server.Close()
 		c := smtp.NewClient(client)
-		err := auth(c, &Config{Settings: Settings{TLS: mode, Username: "bob"}, Password: "TopSecret"}, client)
+		err := auth(context.Background(), c, &Config{Settings: Settings{TLS: mode, Username: "bob"}, Password: "TopSecret"}, client)
 		if !errors.Is(err, ErrInsecureAuth) {
 			t.Errorf("%v over a plain stream: %v, want ErrInsecureAuth", mode, err)
 		}

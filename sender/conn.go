@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -89,6 +88,9 @@ type Config struct {
 	Settings
 	Password  string
 	TLSConfig *tls.Config // nil: system roots, ServerName = Host
+	// Tokens gives the bearer tokens of OAuth AUTH; nil: NewPool makes one
+	// from Settings.OAuth2, shared by every connection of the pool.
+	Tokens TokenSource
 	// BackoffMax caps the wait between failed connects (0: the constant
 	// BackoffMax); tests shorten it.
 	BackoffMax time.Duration
@@ -116,9 +118,6 @@ func (c *Config) tlsConfig() *tls.Config {
 	}
 	return &tls.Config{ServerName: c.Host, MinVersion: tls.VersionTLS12}
 }
-
-// ErrInsecureAuth refuses to send a password over plaintext.
-var ErrInsecureAuth = errors.New("refusing to authenticate over a connection without TLS (set smtp.tls to starttls or tls, or smtp.allow_insecure_auth: true for a trusted local relay)")
 
 // conn is one open session with the relay. go-smtp sets it up (greeting,
 // EHLO, STARTTLS, AUTH) and carries transactions when the relay does not
@@ -233,7 +232,7 @@ func dial(ctx context.Context, cfg *Config) (*conn, error) {
 		c, nc, err = open(nc, greeting, cfg)
 	}
 	if err == nil {
-		err = auth(c, cfg, nc)
+		err = auth(ctx, c, cfg, nc)
 	}
 	if err != nil {
 		raw.Close()
@@ -337,43 +336,6 @@ func (g *greeted) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return g.Conn.Read(b)
-}
-
-// auth logs in over stream, the connection the SMTP session runs on. Whether
-// it is private is decided from the stream itself (a completed TLS
-// handshake), never from a setting, so no mode or typo can send the
-// password in clear; AllowInsecureAuth is the only way to.
-func auth(c *smtp.Client, cfg *Config, stream net.Conn) error {
-	if cfg.Username == "" {
-		return nil
-	}
-	if !tlsDone(stream) && !cfg.AllowInsecureAuth {
-		return &Error{Command: "AUTH", Message: ErrInsecureAuth.Error(), Relay: true, Permanent: true, Err: ErrInsecureAuth}
-	}
-	var mech sasl.Client
-	switch {
-	case c.SupportsAuth("PLAIN"):
-		mech = sasl.NewPlainClient("", cfg.Username, cfg.Password)
-	case c.SupportsAuth("LOGIN"):
-		mech = sasl.NewLoginClient(cfg.Username, cfg.Password)
-	default:
-		return &Error{Command: "AUTH", Message: "relay offers neither AUTH PLAIN nor LOGIN", Relay: true, Permanent: true}
-	}
-	if err := c.Auth(mech); err != nil {
-		e := Classify("AUTH", err)
-		// A rejected password is final for the run, whatever the code says
-		// about the session: retrying would only lock the account.
-		e.Permanent = e.Permanent || e.Code == 535
-		return e
-	}
-	return nil
-}
-
-// tlsDone reports whether stream is a TLS connection whose handshake
-// completed.
-func tlsDone(stream net.Conn) bool {
-	tc, ok := stream.(*tls.Conn)
-	return ok && tc.ConnectionState().HandshakeComplete
 }
 
 // refuses says why this connection cannot carry m at all: the address

@@ -5,7 +5,10 @@
 //  1. Pool.Run starts one worker per connection slot (Config.Connections).
 //  2. A worker dials lazily (TLS verified, STARTTLS or implicit TLS, AUTH when
 //     a username is set) and keeps its connection for many messages: after a
-//     good DATA the next MAIL goes straight on, with no RSET or EHLO.
+//     good DATA the next MAIL goes straight on, with no RSET or EHLO. AUTH
+//     with a password is PLAIN or LOGIN; with OAuth 2.0 it is XOAUTH2 or
+//     OAUTHBEARER, with the token of the pool's one TokenSource (fetched
+//     once, refreshed before expiry and once after a refusal).
 //  3. Every reply or transport failure becomes one *Error, classified once
 //     (Classify): sent, deferred, failed; relay trouble is marked as such.
 //  4. Relay trouble replaces the connection and puts the message back for

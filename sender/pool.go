@@ -87,6 +87,9 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Name == "" {
 		cfg.Name = cfg.addr()
 	}
+	if err := cfg.shareTokens(); err != nil {
+		return nil, err
+	}
 	return &Pool{cfg: cfg, dial: dial, gov: newGovernor(&cfg)}, nil
 }
 

@@ -58,7 +58,7 @@ func ProbeRelay(ctx context.Context, cfg Config, login bool) (*Probe, error) {
 		return p, err
 	}
 	if login && cfg.Username != "" {
-		p.AuthErr = Classify("AUTH", auth(c, &cfg, nc))
+		p.AuthErr = Classify("AUTH", auth(ctx, c, &cfg, nc))
 	}
 	_ = c.Quit() // a courtesy: the connection is closed either way
 	return p, nil

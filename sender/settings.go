@@ -47,6 +47,11 @@ type Settings struct {
 	// ThrottleRecover is the quiet time after a throttling reply before
 	// the rate and connections start growing back.
 	ThrottleRecover time.Duration `json:"throttle_recover,omitempty" mapstructure:"throttle_recover"`
+	// Auth is the SASL mechanism (AuthAuto: the best the relay offers);
+	// OAuth2, set from smtp.oauth2 by the caller, where its tokens come
+	// from (file paths only, so campaigns may store it).
+	Auth   AuthMech `json:"auth,omitempty" mapstructure:"auth"`
+	OAuth2 *OAuth2  `json:"oauth2,omitempty" mapstructure:"-"`
 }
 
 // DefaultSettings are the defaults of every relay setting, in one place.

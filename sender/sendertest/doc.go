@@ -14,7 +14,8 @@
 //     Faults.StallAfterN is reached it gets nothing at all.
 //  3. Every command verb the client sends is appended to the transcript
 //     (Commands, CommandsOnConn), read from the plaintext side of TLS.
-//  4. MAIL needs AUTH first when Options.Username is set. RCPT goes through
+//  4. MAIL needs AUTH first when Options.Username (a password) or
+//     Options.Bearer (OAuth 2.0 tokens only: XOAUTH2, OAUTHBEARER) is set. RCPT goes through
 //     Faults.Rcpt; the body through Faults.DropInDataEvery, then
 //     Faults.Data, then Faults.SilentAfterDot (no reply at all). A message
 //     that passes is recorded (Messages, Count, ByRecipient) and answered

@@ -54,6 +54,15 @@ type Options struct {
 	// are offered) before MAIL. AUTH over plaintext is allowed only when
 	// neither TLS nor ImplicitTLS is set; with TLS it needs STARTTLS first.
 	Username, Password string
+	// Bearer, if set, makes AUTH take only OAuth 2.0 bearer tokens
+	// (XOAUTH2 and OAUTHBEARER, no password) and requires it before MAIL.
+	// It is called with each login's username and token; false refuses it
+	// (XOAUTH2: an error challenge, then 535 5.7.8; OAUTHBEARER: an error
+	// challenge, RFC 7628). Username and Password are then not used.
+	Bearer func(username, token string) bool
+	// BearerMechanisms are the mechanisms offered with Bearer, default
+	// XOAUTH2 and OAUTHBEARER.
+	BearerMechanisms []string
 	// DiscardData records messages without their Data (MessageID and Subject
 	// are still parsed), for load tests that send many large messages.
 	DiscardData bool

@@ -52,7 +52,7 @@ func (se *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.down.Load() {
 		return hangUp(se.c, ErrServiceNotAvailable)
 	}
-	if s.opts.Username != "" && !se.authed {
+	if (s.opts.Username != "" || s.opts.Bearer != nil) && !se.authed {
 		return ErrAuthRequired
 	}
 	if n := s.opts.Faults.Reply421AfterN; n > 0 && s.acceptedOn(se.conn) >= n {
@@ -149,6 +149,9 @@ func (se *session) Reset() {
 func (se *session) Logout() error { return nil }
 
 func (se *session) AuthMechanisms() []string {
+	if se.srv.opts.Bearer != nil {
+		return se.srv.bearerMechanisms()
+	}
 	if se.srv.opts.Username == "" {
 		return nil
 	}
@@ -156,6 +159,9 @@ func (se *session) AuthMechanisms() []string {
 }
 
 func (se *session) Auth(mech string) (sasl.Server, error) {
+	if se.srv.opts.Bearer != nil {
+		return se.bearerAuth(mech)
+	}
 	if se.srv.opts.Username == "" {
 		return nil, smtp.ErrAuthUnsupported
 	}
