@@ -75,6 +75,9 @@ type RelayConfig struct {
 	Connections  *int    `mapstructure:"connections"`
 	Rate         string  `mapstructure:"rate"`
 	Weight       float64 `mapstructure:"weight"`
+	// Quota and Warmup, when set, replace smtp.quota and smtp.warmup.
+	Quota  sender.Quota   `mapstructure:"quota"`
+	Warmup *sender.Warmup `mapstructure:"warmup"`
 }
 
 // MessageConfig is how messages are built around the template file.
@@ -347,6 +350,7 @@ var decodeHooks = mapstructure.ComposeDecodeHookFunc(
 	mapstructure.StringToTimeDurationHookFunc(),
 	mapstructure.StringToWeakSliceHookFunc(","), // as viper does: "1s,2s" is a list of durations too
 	toggleHook,
+	sender.DateHook, // smtp.warmup.start: 2026-12-01
 	mapstructure.TextUnmarshallerHookFunc(),
 )
 

@@ -60,6 +60,7 @@ func checkRelay(key string, s sender.Settings) []error {
 		notNegative(key+".ramp", s.Ramp),
 		notNegative(key+".throttle_recover", s.ThrottleRecover),
 		heloName(key+".helo", s.Helo),
+		s.Warmup.CheckKey(key+".warmup"),
 	)
 }
 
@@ -152,6 +153,7 @@ func (c *Config) relay(key string, i int, rc RelayConfig) (campaign.RelaySetting
 		add(fmt.Errorf("%s.weight is %g; use 0 or more (0 counts as 1)", key, rc.Weight))
 	}
 	add(relaySecret(key, rc))
+	rs.Quota, rs.Warmup = cmp.Or(rc.Quota, rs.Quota), cmp.Or(rc.Warmup, rs.Warmup)
 	return rs, append(errs, checkRelay(key, rs.Settings)...)
 }
 

@@ -265,5 +265,9 @@ type Store interface {
 	Stats(ctx context.Context, campaignID int64) (Stats, error)
 	// Relays is what each relay carried (ledger/sqlite_relays.go).
 	Relays(ctx context.Context, campaignID int64) ([]RelayStats, error)
+	// SentSince and SentMinutes count what a relay accepted, across
+	// campaigns, for its quota (exact semantics: ledger/sqlite_quota.go).
+	SentSince(ctx context.Context, relay string, since time.Time) (int, error)
+	SentMinutes(ctx context.Context, relay string, since time.Time) ([]SentMinute, error)
 	Close() error
 }

@@ -47,6 +47,10 @@ type Settings struct {
 	// ThrottleRecover is the quiet time after a throttling reply before
 	// the rate and connections start growing back.
 	ThrottleRecover time.Duration `json:"throttle_recover,omitempty" mapstructure:"throttle_recover"`
+	// Quota and Warmup bound what the relay accepts over time, counted
+	// from the ledger across runs and campaigns (sender/quota.go).
+	Quota  Quota   `json:"quota,omitzero" mapstructure:"quota"`
+	Warmup *Warmup `json:"warmup,omitempty" mapstructure:"warmup"`
 }
 
 // DefaultSettings are the defaults of every relay setting, in one place.

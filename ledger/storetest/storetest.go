@@ -36,6 +36,7 @@ func Run(t *testing.T, open Open) {
 		"SentMessageFindsTheRow":    sentMessageFindsTheRow,
 		"FeedbackBatch":             feedbackBatch,
 		"CampaignIDsNeverReused":    campaignIDsNeverReused,
+		"QuotaAcrossCampaigns":      quotaCountsAcrossCampaigns,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
