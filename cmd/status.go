@@ -41,6 +41,7 @@ type statusJSON struct {
 	ledger.Counts
 	Finished bool                `json:"finished"`
 	Relays   []ledger.RelayStats `json:"relays,omitempty"`
+	Quotas   []campaign.QuotaUse `json:"quotas,omitempty"`
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
@@ -77,7 +78,11 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 				return err
 			}
 		}
-		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays)
+		quotas, err := campaign.CampaignQuotas(ctx, store, c, cfg.overlay)
+		if err != nil {
+			return err
+		}
+		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays, quotas)
 	}
 	return nil
 }
@@ -101,10 +106,10 @@ func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledge
 
 // printStatus: a campaign whose import an interrupt or a crash cut short
 // is unfinished even when every row imported so far is done.
-func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats) {
+func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats, quotas []campaign.QuotaUse) {
 	finished := imported && n.Pending+n.Deferred+n.InFlight == 0
 	if asJSON {
-		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished, Relays: relays})
+		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished, Relays: relays, Quotas: quotas})
 		fmt.Fprintln(w, string(b))
 		return
 	}
@@ -124,6 +129,9 @@ func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON boo
 		fmt.Fprint(w, "; the list is not all imported yet (resume goes on)")
 	}
 	fmt.Fprintln(w)
+	for _, q := range quotas {
+		fmt.Fprintf(w, "  %s\n", q)
+	}
 }
 
 // statusCampaigns are the named campaign, or all of them; none when the

@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailblast/mailblast/sender/sendertest"
+)
+
+// quotaStatus is status --json's view of one campaign and its relays'
+// quotas.
+type quotaStatus struct {
+	Campaign string
+	Pending  int
+	Sent     int
+	Failed   int
+	Deferred int
+	Quotas   []struct {
+		Relay         string
+		Quota         string
+		Used          int        `json:"window_used"`
+		Left          int        `json:"window_left"`
+		Day           int        `json:"warmup_day"`
+		Allowance     int        `json:"allowance"`
+		AllowanceLeft int        `json:"allowance_left"`
+		NextRoom      *time.Time `json:"next_room"`
+	}
+}
+
+func (w *workspace) quotaStatus(campaign string) quotaStatus {
+	w.t.Helper()
+	out := w.mustRun(0, "status", "--json", "--campaign", campaign)
+	var s quotaStatus
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		w.t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	return s
+}
+
+// listOf writes a list of n rows whose addresses start at user<from>.
+func (w *workspace) listOf(name string, from, n int) {
+	var b strings.Builder
+	b.WriteString("email,first_name,n\n")
+	for i := from; i < from+n; i++ {
+		fmt.Fprintf(&b, "user%d@example.com,Name%d,%d\n", i, i, i)
+	}
+	w.write(name, b.String())
+}
+
+// TestQuotaHoldsAcrossRunsAndCampaigns: smtp.quota 30/1h, counted from the
+// ledger, holds across a send of 20, a resume and a second campaign of 20
+// in the same state directory: the relay gets 30 messages in all, the
+// second campaign's other 10 wait pending (not failed), its runs exit 75
+// and say when the quota has room again, and status shows the window used up.
+func TestQuotaHoldsAcrossRunsAndCampaigns(t *testing.T) {
+	s := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, s, 20)
+	w.env = append(w.env, "MAILBLAST_SMTP_QUOTA=30/1h")
+	w.mustRun(0, "send", "list.csv")
+	w.mustRun(0, "resume")
+	if s.Count() != 20 {
+		t.Fatalf("relay got %d after the first campaign, want 20", s.Count())
+	}
+	w.listOf("second.csv", 101, 20)
+	_, stderr, code := w.run("send", "second.csv", "--retry-wait", "0s")
+	relay := fmt.Sprintf("%s:%d", s.Host(), s.Port())
+	want := fmt.Sprintf("quota 30/1h of relay %s used up; next room at ", relay)
+	if code != 75 || s.Count() != 30 || !strings.Contains(stderr, want) {
+		t.Fatalf("second campaign: exit %d, relay has %d; want 75 and 30, and %q in:\n%s", code, s.Count(), want, stderr)
+	}
+	_, stderr, code = w.run("resume")
+	if code != 75 || s.Count() != 30 || !strings.Contains(stderr, want) {
+		t.Fatalf("resume with the quota used up: exit %d, relay has %d; want 75 and 30, and %q in:\n%s", code, s.Count(), want, stderr)
+	}
+	st := w.quotaStatus("second.csv")
+	if st.Sent != 10 || st.Pending != 10 || st.Failed+st.Deferred != 0 {
+		t.Errorf("second campaign: %+v; want 10 sent, 10 pending, none failed or deferred", st)
+	}
+	if len(st.Quotas) != 1 || st.Quotas[0].Relay != relay || st.Quotas[0].Used != 30 || st.Quotas[0].Left != 0 || st.Quotas[0].NextRoom == nil {
+		t.Errorf("status quotas: %+v; want %s at 30 used, 0 left, with a next room", st.Quotas, relay)
+	}
+	if out := w.mustRun(0, "status", "--campaign", "second.csv"); !strings.Contains(out, "relay "+relay+": quota 30/1h: 30 used, 0 left; next room at ") {
+		t.Errorf("status does not show the quota's use:\n%s", out)
+	}
+}
+
+// TestQuotaSpillsToRelayWithRoom: a relay whose quota is used up hands its
+// rows to the next relay that has room; when every relay is used up the
+// rest wait and the run exits 75.
+func TestQuotaSpillsToRelayWithRoom(t *testing.T) {
+	small := sendertest.NewServer(t, sendertest.Options{})
+	big := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, small, 20)
+	w.write("mailblast.yaml", relayYAML(
+		fmt.Sprintf("{name: small, host: %s, port: %d, tls: none, connections: 2, quota: 5/1h}", small.Host(), small.Port()),
+		fmt.Sprintf("{name: big, host: %s, port: %d, tls: none, connections: 2}", big.Host(), big.Port())))
+	w.mustRun(0, "send", "list.csv")
+	if small.Count() != 5 || big.Count() != 15 {
+		t.Fatalf("small got %d, big %d; want 5 and 15", small.Count(), big.Count())
+	}
+	w.write("mailblast.yaml", relayYAML(
+		fmt.Sprintf("{name: small, host: %s, port: %d, tls: none, connections: 2, quota: 5/1h}", small.Host(), small.Port()),
+		fmt.Sprintf("{name: big, host: %s, port: %d, tls: none, connections: 2, quota: 20/1h}", big.Host(), big.Port())))
+	w.listOf("second.csv", 101, 20)
+	_, stderr, code := w.run("send", "second.csv", "--retry-wait", "0s")
+	if code != 75 || small.Count() != 5 || big.Count() != 20 {
+		t.Fatalf("both relays limited: exit %d, small %d, big %d; want 75, 5 and 20\n%s", code, small.Count(), big.Count(), stderr)
+	}
+	if st := w.quotaStatus("second.csv"); st.Sent != 5 || st.Pending != 15 || st.Failed != 0 {
+		t.Errorf("second campaign: %+v; want 5 sent, 15 pending", st)
+	}
+}
+
+// TestWarmupAllowance: smtp.warmup starting today (UTC) allows the first
+// day's volume; the rest waits for tomorrow, and status shows the
+// allowance and what is left of it.
+func TestWarmupAllowance(t *testing.T) {
+	s := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, s, 20)
+	today := time.Now().UTC().Format(time.DateOnly)
+	w.write("mailblast.yaml", fmt.Sprintf("smtp:\n  warmup: {start: %s, daily: [4, 50, 100]}\n", today))
+	_, stderr, code := w.run("send", "list.csv", "--retry-wait", "0s")
+	if code != 75 || s.Count() != 4 || !strings.Contains(stderr, "warm-up allowance 4 of relay ") {
+		t.Fatalf("exit %d, relay has %d; want 75 and 4, and the warm-up named:\n%s", code, s.Count(), stderr)
+	}
+	st := w.quotaStatus("list.csv")
+	if len(st.Quotas) != 1 || st.Quotas[0].Day != 1 || st.Quotas[0].Allowance != 4 || st.Quotas[0].AllowanceLeft != 0 {
+		t.Fatalf("status quotas: %+v; want day 1, allowance 4, 0 left", st.Quotas)
+	}
+	tomorrow := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	if nr := st.Quotas[0].NextRoom; nr == nil || !nr.Equal(tomorrow) {
+		t.Errorf("next room %v, want %v", nr, tomorrow)
+	}
+	out := w.mustRun(0, "status")
+	if !strings.Contains(out, "warm-up day 1 ("+today+" UTC): allowance 4, 0 left") {
+		t.Errorf("status does not show today's allowance:\n%s", out)
+	}
+}
