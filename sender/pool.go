@@ -116,7 +116,7 @@ func (p *Pool) worker(ctx, hard context.Context, slot int, in <-chan *Envelope, 
 		if !ok {
 			return nil
 		}
-		if ok, err := p.group.admit(p, env, report); !ok {
+		if ok, err := p.group.admit(ctx, p, env, report); !ok {
 			return err
 		}
 		if p.gov.pace(ctx) != nil {

@@ -1,8 +1,10 @@
 package sender
 
 import (
+	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Allowance is a relay's room under its quota and warm-up. The caller
@@ -29,12 +31,13 @@ type limits struct {
 	by   map[*Pool]Allowance
 	full map[*Pool]bool
 	held map[*Envelope]*Pool
+	n    map[*Pool]int // messages holding each relay's room
 }
 
 // Limit gives each relay the Allowance limit returns for its name (nil:
 // no limit). Call it before Run.
 func (g *Group) Limit(limit func(relay string) Allowance) {
-	l := &limits{by: map[*Pool]Allowance{}, full: map[*Pool]bool{}, held: map[*Envelope]*Pool{}}
+	l := &limits{by: map[*Pool]Allowance{}, full: map[*Pool]bool{}, held: map[*Envelope]*Pool{}, n: map[*Pool]int{}}
 	for _, p := range g.pools {
 		if a := limit(p.cfg.Name); a != nil {
 			l.by[p] = a
@@ -74,30 +77,67 @@ func (g *Group) resetLimits() {
 }
 
 // admit reserves p's room for env. Without room, p is full: env goes to
-// another relay that is not (ok false, err nil: the worker ends), or, when
-// every relay is full, env is released and err is ErrQuota.
-func (g *Group) admit(p *Pool, env *Envelope, report func(Result)) (ok bool, err error) {
+// another relay that is not (ok false, err nil: the worker ends). When
+// every relay is full, p first waits for its messages on the way (a
+// deferred one gives its room back); then env is released and err is
+// ErrQuota.
+func (g *Group) admit(ctx context.Context, p *Pool, env *Envelope, report func(Result)) (ok bool, err error) {
 	if g.lim == nil {
 		return true, nil
 	}
 	g.lim.mu.Lock()
 	a := g.lim.by[p]
 	g.lim.mu.Unlock()
-	if a == nil {
+	switch {
+	case a == nil:
 		return true, nil
-	}
-	if a.Take() { // outside the lock: it may read the ledger
-		g.lim.mu.Lock()
-		g.lim.held[env] = p
-		g.lim.mu.Unlock()
+	case a.Take(), !g.markFull(p) && g.room(ctx, p, a): // outside the lock: Take may read the ledger
+		g.hold(p, env)
 		return true, nil
-	}
-	if g.markFull(p) {
+	case ctx.Err() != nil:
+		report(Result{Env: env, Released: true})
+		return false, nil
+	case g.markFull(p):
 		g.redo(env)
 		return false, nil
 	}
 	report(Result{Env: env, Released: true})
 	return false, ErrQuota
+}
+
+func (g *Group) hold(p *Pool, env *Envelope) {
+	g.lim.mu.Lock()
+	g.lim.held[env] = p
+	g.lim.n[p]++
+	g.lim.full[p] = false
+	g.lim.mu.Unlock()
+}
+
+// room waits while p's messages on the way hold room (a deferred one
+// gives its room back), asking a again, until a gives some or none is left.
+func (g *Group) room(ctx context.Context, p *Pool, a Allowance) bool {
+	for {
+		g.lim.mu.Lock()
+		busy := g.lim.n[p] > 0
+		g.lim.mu.Unlock()
+		if !busy || sleep(ctx, 10*time.Millisecond) != nil {
+			return false
+		}
+		if a.Take() {
+			return true
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // markFull marks p full and reports whether another relay still may
@@ -122,7 +162,10 @@ func (g *Group) settle(env *Envelope, accepted bool) {
 	}
 	g.lim.mu.Lock()
 	p, ok := g.lim.held[env]
-	delete(g.lim.held, env)
+	if ok {
+		delete(g.lim.held, env)
+		g.lim.n[p]--
+	}
 	a := g.lim.by[p]
 	g.lim.mu.Unlock()
 	if ok && !accepted {
