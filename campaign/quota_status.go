@@ -14,20 +14,27 @@ import (
 // status. The counts are the ledger's: every campaign's sends through the
 // relay.
 type QuotaUse struct {
-	Relay string `json:"relay"`
-	// Quota is the rolling window (2000/24h): Used of it, Left.
-	Quota string `json:"quota,omitempty"`
-	Used  int    `json:"window_used"`
-	Left  int    `json:"window_left"`
-	// Warm-up: today's date (UTC), its day of the schedule, the volume
-	// allowed today and what is left of it.
-	Today          string `json:"warmup_date,omitempty"`
-	Day            int    `json:"warmup_day,omitempty"`
-	Allowance      int    `json:"allowance,omitempty"`
-	AllowanceLeft  int    `json:"allowance_left"`
-	hasQuota, warm bool
+	Relay  string       `json:"relay"`
+	Quota  *WindowUse   `json:"quota,omitempty"`
+	Warmup *WarmupToday `json:"warmup,omitempty"`
 	// NextRoom, when the relay has no room, is when it has again.
 	NextRoom *time.Time `json:"next_room,omitempty"`
+}
+
+// WindowUse is a quota's rolling window (2000/24h): Used of it, Left.
+type WindowUse struct {
+	Quota string `json:"quota"`
+	Used  int    `json:"used"`
+	Left  int    `json:"left"`
+}
+
+// WarmupToday is today's date (UTC), its day of the schedule (0 before
+// it starts), the volume allowed today and what is left of it.
+type WarmupToday struct {
+	Date      string `json:"date"`
+	Day       int    `json:"day"`
+	Allowance int    `json:"allowance"`
+	Left      int    `json:"left"`
 }
 
 // Quotas is where the relays of s with a quota or a warm-up stand at now.
@@ -53,13 +60,13 @@ func (q *relayQuota) use(ctx context.Context, now time.Time) (QuotaUse, error) {
 	if err := q.read(ctx, now); err != nil {
 		return QuotaUse{}, err
 	}
-	u := QuotaUse{Relay: q.name, hasQuota: q.quota.N > 0, warm: q.warmup != nil}
-	if u.hasQuota {
-		u.Quota, u.Used, u.Left = q.quota.String(), q.window, max(q.quota.N-q.window, 0)
+	u := QuotaUse{Relay: q.name}
+	if q.quota.N > 0 {
+		u.Quota = &WindowUse{Quota: q.quota.String(), Used: q.window, Left: max(q.quota.N-q.window, 0)}
 	}
-	if u.warm {
+	if q.warmup != nil {
 		day, n, allowance := q.warmup.Day(now)
-		u.Today, u.Day, u.Allowance, u.AllowanceLeft = day.Format(time.DateOnly), n, allowance, max(allowance-q.today, 0)
+		u.Warmup = &WarmupToday{Date: day.Format(time.DateOnly), Day: n, Allowance: allowance, Left: max(allowance-q.today, 0)}
 	}
 	if !q.room(now) {
 		at := q.nextRoom(ctx, now).UTC()
@@ -71,11 +78,11 @@ func (q *relayQuota) use(ctx context.Context, now time.Time) (QuotaUse, error) {
 // String is status's line for the relay.
 func (u QuotaUse) String() string {
 	var parts []string
-	if u.hasQuota {
-		parts = append(parts, fmt.Sprintf("quota %s: %d used, %d left", u.Quota, u.Used, u.Left))
+	if w := u.Quota; w != nil {
+		parts = append(parts, fmt.Sprintf("quota %s: %d used, %d left", w.Quota, w.Used, w.Left))
 	}
-	if u.warm {
-		parts = append(parts, fmt.Sprintf("warm-up day %d (%s UTC): allowance %d, %d left", u.Day, u.Today, u.Allowance, u.AllowanceLeft))
+	if w := u.Warmup; w != nil {
+		parts = append(parts, fmt.Sprintf("warm-up day %d (%s UTC): allowance %d, %d left", w.Day, w.Date, w.Allowance, w.Left))
 	}
 	if u.NextRoom != nil {
 		parts = append(parts, "next room at "+u.NextRoom.Format(time.RFC3339))

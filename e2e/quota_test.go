@@ -19,14 +19,16 @@ type quotaStatus struct {
 	Failed   int
 	Deferred int
 	Quotas   []struct {
-		Relay         string
-		Quota         string
-		Used          int        `json:"window_used"`
-		Left          int        `json:"window_left"`
-		Day           int        `json:"warmup_day"`
-		Allowance     int        `json:"allowance"`
-		AllowanceLeft int        `json:"allowance_left"`
-		NextRoom      *time.Time `json:"next_room"`
+		Relay string
+		Quota *struct {
+			Quota      string
+			Used, Left int
+		}
+		Warmup *struct {
+			Date                 string
+			Day, Allowance, Left int
+		}
+		NextRoom *time.Time `json:"next_room"`
 	}
 }
 
@@ -79,8 +81,11 @@ func TestQuotaHoldsAcrossRunsAndCampaigns(t *testing.T) {
 	if st.Sent != 10 || st.Pending != 10 || st.Failed+st.Deferred != 0 {
 		t.Errorf("second campaign: %+v; want 10 sent, 10 pending, none failed or deferred", st)
 	}
-	if len(st.Quotas) != 1 || st.Quotas[0].Relay != relay || st.Quotas[0].Used != 30 || st.Quotas[0].Left != 0 || st.Quotas[0].NextRoom == nil {
-		t.Errorf("status quotas: %+v; want %s at 30 used, 0 left, with a next room", st.Quotas, relay)
+	if q := st.Quotas; len(q) != 1 || q[0].Relay != relay || q[0].Quota == nil || *q[0].Quota != struct {
+		Quota      string
+		Used, Left int
+	}{"30/1h", 30, 0} || q[0].Warmup != nil || q[0].NextRoom == nil {
+		t.Errorf("status quotas: %+v; want %s's 30/1h at 30 used, 0 left, with a next room", q, relay)
 	}
 	if out := w.mustRun(0, "status", "--campaign", "second.csv"); !strings.Contains(out, "relay "+relay+": quota 30/1h: 30 used, 0 left; next room at ") {
 		t.Errorf("status does not show the quota's use:\n%s", out)
@@ -127,8 +132,9 @@ func TestWarmupAllowance(t *testing.T) {
 		t.Fatalf("exit %d, relay has %d; want 75 and 4, and the warm-up named:\n%s", code, s.Count(), stderr)
 	}
 	st := w.quotaStatus("list.csv")
-	if len(st.Quotas) != 1 || st.Quotas[0].Day != 1 || st.Quotas[0].Allowance != 4 || st.Quotas[0].AllowanceLeft != 0 {
-		t.Fatalf("status quotas: %+v; want day 1, allowance 4, 0 left", st.Quotas)
+	if q := st.Quotas; len(q) != 1 || q[0].Warmup == nil || q[0].Quota != nil || q[0].Warmup.Day != 1 || q[0].Warmup.Date != today ||
+		q[0].Warmup.Allowance != 4 || q[0].Warmup.Left != 0 {
+		t.Fatalf("status quotas: %+v; want day 1, today, allowance 4, 0 left", q)
 	}
 	tomorrow := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	if nr := st.Quotas[0].NextRoom; nr == nil || !nr.Equal(tomorrow) {
