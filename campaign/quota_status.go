@@ -94,11 +94,12 @@ var _ sender.Allowance = (*relayQuota)(nil)
 
 // CampaignQuotas is Quotas for the relays campaign c sends through: its
 // stored settings with today's configuration on top (overlay, as resume
-// does).
+// does). Settings that do not decode show no quota: status still shows
+// the rest.
 func CampaignQuotas(ctx context.Context, store ledger.Store, c ledger.Campaign, overlay func(Settings) Settings) ([]QuotaUse, error) {
 	s, err := DecodeSettings(c)
 	if err != nil {
-		return nil, err
+		return nil, nil // resume reports them; status is for looking
 	}
 	return Quotas(ctx, store, overlay(s), time.Now())
 }

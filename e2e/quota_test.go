@@ -90,6 +90,15 @@ func TestQuotaHoldsAcrossRunsAndCampaigns(t *testing.T) {
 	if out := w.mustRun(0, "status", "--campaign", "second.csv"); !strings.Contains(out, "relay "+relay+": quota 30/1h: 30 used, 0 left; next room at ") {
 		t.Errorf("status does not show the quota's use:\n%s", out)
 	}
+	// A new campaign while the quota is used up: imported, nothing sent.
+	w.listOf("third.csv", 201, 5)
+	_, stderr, code = w.run("send", "third.csv", "--retry-wait", "0s")
+	if code != 75 || s.Count() != 30 || !strings.Contains(stderr, want) {
+		t.Fatalf("third campaign: exit %d, relay has %d; want 75 and 30, and %q in:\n%s", code, s.Count(), want, stderr)
+	}
+	if st := w.quotaStatus("third.csv"); st.Pending != 5 || st.Sent != 0 {
+		t.Errorf("third campaign: %+v; want its 5 rows pending", st)
+	}
 }
 
 // TestQuotaSpillsToRelayWithRoom: a relay whose quota is used up hands its
