@@ -154,3 +154,24 @@ func TestWarmupAllowance(t *testing.T) {
 		t.Errorf("status does not show today's allowance:\n%s", out)
 	}
 }
+
+// TestQuotaConfigErrors: a quota or warm-up that cannot be read exits 78
+// naming its key, before anything is sent.
+func TestQuotaConfigErrors(t *testing.T) {
+	s := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, s, 3)
+	w.env = append(w.env, "MAILBLAST_SMTP_QUOTA=2000/day")
+	_, stderr, code := w.run("send", "list.csv")
+	if code != 78 || !strings.Contains(stderr, `smtp.quota: quota "2000/day": use MESSAGES/WINDOW`) {
+		t.Errorf("smtp.quota 2000/day: exit %d, want 78 naming the key:\n%s", code, stderr)
+	}
+	w.env = w.env[:len(w.env)-1]
+	w.write("mailblast.yaml", relayYAML(fmt.Sprintf("{name: a, host: %s, port: %d, tls: none, warmup: {start: 2026-12-01, daily: [200, 0]}}", s.Host(), s.Port())))
+	_, stderr, code = w.run("send", "list.csv")
+	if code != 78 || !strings.Contains(stderr, "smtp.relays[0].warmup.daily[1] is 0") {
+		t.Errorf("a warm-up day of 0: exit %d, want 78 naming the key:\n%s", code, stderr)
+	}
+	if s.Count() != 0 {
+		t.Errorf("%d messages sent", s.Count())
+	}
+}
