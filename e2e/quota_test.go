@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
 
@@ -174,4 +176,33 @@ func TestQuotaConfigErrors(t *testing.T) {
 	if s.Count() != 0 {
 		t.Errorf("%d messages sent", s.Count())
 	}
+}
+
+// TestQuotaSharedByConcurrentRuns: two campaigns sending through one relay
+// at the same time, each with a list larger than the quota, share it: each
+// reads the other's sends from the ledger as it goes (before every
+// message here: a hundredth of 30 is less than one), so together they
+// overshoot by about the messages on the wire, not by a whole quota.
+func TestQuotaSharedByConcurrentRuns(t *testing.T) {
+	slow := func([]string, []byte) *smtp.SMTPError { time.Sleep(40 * time.Millisecond); return nil }
+	s := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{Data: slow}})
+	w := forServer(t, s, 40)
+	w.listOf("other.csv", 101, 40)
+	w.env = append(w.env, "MAILBLAST_SMTP_QUOTA=30/1h", "MAILBLAST_SMTP_CONNECTIONS=1")
+	codes := make(chan int, 2)
+	for _, list := range []string{"list.csv", "other.csv"} {
+		go func() {
+			_, _, code := w.run("send", list, "--retry-wait", "0s")
+			codes <- code
+		}()
+	}
+	for range 2 {
+		if code := <-codes; code != 75 {
+			t.Errorf("a run exited %d, want 75", code)
+		}
+	}
+	if n := s.Count(); n < 30 || n > 35 {
+		t.Fatalf("the relay got %d messages from two runs under a quota of 30; want 30, or a few more for those on the wire", n)
+	}
+	t.Logf("relay got %d", s.Count())
 }
