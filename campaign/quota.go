@@ -47,7 +47,7 @@ type relayQuota struct {
 	readAt            time.Time
 	window, today     int // the ledger's counts at readAt, less committed then
 	granted, returned int
-	sinceRead         int // messages taken since the last read
+	sinceRead         int       // messages taken since the last read
 	full              bool      // the last Take found no room
 	said              bool      // and said so
 	roomAt            time.Time // when full: when room comes back
