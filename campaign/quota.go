@@ -25,15 +25,20 @@ const quotaRefresh = 5 * time.Second
 // sends through that relay) plus this run's messages the ledger does not
 // hold yet. nil when no relay has either.
 type quotas struct {
-	relays map[string]*relayQuota
-	all    bool // every relay of the run has one: the run can run out of room
+	// commits is held for writing while the committer commits and counts
+	// (quotaStore), for reading while a relay reads its count: a read
+	// then sees each commit in both the ledger and committed, or in neither.
+	commits sync.RWMutex
+	relays  map[string]*relayQuota
+	all     bool // every relay of the run has one: the run can run out of room
 }
 
 // relayQuota is one relay's Allowance. Its use is the ledger's count at
 // the last read, less this run's messages committed by then, plus every
 // message of this run taken and not given back: exact whatever commits
 // between reads, since granted-returned-committed is what this run has
-// accepted or on the wire and not yet in the ledger.
+// accepted or on the wire and not yet in the ledger (commits keeps a
+// commit from falling between reading the two).
 type relayQuota struct {
 	name      string
 	quota     sender.Quota
@@ -42,6 +47,7 @@ type relayQuota struct {
 	now       func() time.Time
 	logf      func(string, ...any)
 	committed atomic.Int64 // this run's accepted messages the ledger holds
+	commits   *sync.RWMutex
 
 	mu                sync.Mutex
 	readAt            time.Time
@@ -76,7 +82,7 @@ func (r *run) limitRelays() {
 	for _, rs := range runRelays(r.opts.Settings) {
 		if rs.Quota.N > 0 || rs.Warmup != nil {
 			q.relays[relayName(rs)] = &relayQuota{name: relayName(rs), quota: rs.Quota, warmup: rs.Warmup,
-				store: r.store, now: r.opts.now, logf: r.logf}
+				store: r.store, now: r.opts.now, logf: r.logf, commits: &q.commits}
 		}
 	}
 	if len(q.relays) == 0 {
@@ -138,10 +144,11 @@ func sameDay(a, b time.Time) bool {
 	return a.UTC().Truncate(24 * time.Hour).Equal(b.UTC().Truncate(24 * time.Hour))
 }
 
-// read counts the relay's sends in the ledger. This run's committed count
-// is read first: what commits during the reads is then counted twice
-// until the next read, never missed.
+// read counts the relay's sends in the ledger, and this run's committed
+// ones, with no commit in between.
 func (q *relayQuota) read(ctx context.Context, now time.Time) error {
+	q.commits.RLock()
+	defer q.commits.RUnlock()
 	mine := int(q.committed.Load())
 	window, today, err := q.counts(ctx, now)
 	if err != nil {
@@ -220,12 +227,15 @@ func (q *relayQuota) nextRoom(ctx context.Context, now time.Time) time.Time {
 	if q.quota.N == 0 || q.window+q.pending() < q.quota.N {
 		return at
 	}
+	q.commits.RLock()
 	minutes, err := q.store.SentMinutes(ctx, q.name, now.Add(-q.quota.Window))
+	extra := q.pending() - int(q.committed.Load())
+	q.commits.RUnlock()
 	if err != nil {
 		q.logf("relay %s: reading its quota window: %v", q.name, err)
 		return laterOf(at, now.Add(q.quota.Window))
 	}
-	return laterOf(at, windowRoom(minutes, q.pending()-int(q.committed.Load()), q.quota, now))
+	return laterOf(at, windowRoom(minutes, extra, q.quota, now))
 }
 
 // windowRoom is when a quota's window, holding minutes from the ledger

@@ -23,7 +23,11 @@ func (q *quotas) wrap(store ledger.Store) ledger.Store {
 	return quotaStore{Store: store, q: q}
 }
 
+// Apply commits b and counts its accepted messages, as one step for the
+// relays' reads.
 func (s quotaStore) Apply(ctx context.Context, campaignID int64, b ledger.Batch, at time.Time) error {
+	s.q.commits.Lock()
+	defer s.q.commits.Unlock()
 	err := s.Store.Apply(ctx, campaignID, b, at)
 	if err != nil {
 		return err

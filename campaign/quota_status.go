@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
@@ -45,7 +46,7 @@ func Quotas(ctx context.Context, store ledger.Store, s Settings, now time.Time) 
 			continue
 		}
 		q := &relayQuota{name: relayName(rs), quota: rs.Quota, warmup: rs.Warmup, store: store,
-			now: func() time.Time { return now }, logf: func(string, ...any) {}}
+			now: func() time.Time { return now }, logf: func(string, ...any) {}, commits: new(sync.RWMutex)}
 		u, err := q.use(ctx, now)
 		if err != nil {
 			return nil, err

@@ -44,9 +44,10 @@ func TestRelayQuotaCounts(t *testing.T) {
 	now := time.Now()
 	sentBy(t, store, "other", "ses", 2, now)
 	var log logReporter
+	qs := &quotas{all: true}
 	q := &relayQuota{name: "ses", quota: sender.Quota{N: 6, Window: time.Hour}, store: store,
-		now: func() time.Time { return now }, logf: log.Logf}
-	qs := &quotas{relays: map[string]*relayQuota{"ses": q}, all: true}
+		now: func() time.Time { return now }, logf: log.Logf, commits: &qs.commits}
+	qs.relays = map[string]*relayQuota{"ses": q}
 	for i := range 4 {
 		if !q.Take() {
 			t.Fatalf("take %d of 4 refused (2 of 6 sent by another campaign)", i+1)

@@ -397,7 +397,7 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	var out []string
 	for k, f := range fieldsByKey(t) {
 		ft := f.Type
-		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]() {
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]() && ft != reflect.TypeFor[sender.Quota]() {
 			out = append(out, leafKeys(ft, joinKey(prefix, k))...)
 			continue
 		}
