@@ -265,8 +265,11 @@ type Store interface {
 	Stats(ctx context.Context, campaignID int64) (Stats, error)
 	// Relays is what each relay carried (ledger/sqlite_relays.go).
 	Relays(ctx context.Context, campaignID int64) ([]RelayStats, error)
-	// SentSince and SentMinutes count what a relay accepted, across
-	// campaigns, for its quota (exact semantics: ledger/sqlite_quota.go).
+	// SentSince counts the messages relay accepted (outcomes Attempted,
+	// State Sent, with that Relay) in every campaign, by the minute of the
+	// Apply that recorded them (its at): those of since's minute and later.
+	// SentMinutes is the same per minute, oldest first, minutes without any
+	// left out. They count a relay's quota (ledger/sqlite_quota.go).
 	SentSince(ctx context.Context, relay string, since time.Time) (int, error)
 	SentMinutes(ctx context.Context, relay string, since time.Time) ([]SentMinute, error)
 	Close() error
