@@ -51,6 +51,7 @@ func (g *Group) Run(soft, hard context.Context, in <-chan *Envelope, report func
 	defer cancel()
 	g.resetLimits()
 	report = g.settling(report)
+	g.drained, g.drainOnce = make(chan struct{}), sync.Once{} // the last Run's in was drained, not this one's
 	var wg sync.WaitGroup
 	var once sync.Once
 	var failure error

@@ -193,3 +193,28 @@ func TestQuotaRoomGivenBack(t *testing.T) {
 		t.Fatalf("accepted %d, deferred %d; want 5 and 3", a.Count(), deferred)
 	}
 }
+
+// TestGroupRunsAgain: a group of relays runs once per pass of a campaign
+// (a retry, or a wait for a quota's room). Every Run takes all it is
+// given; the second took 17 of 200, since the end of the first had
+// closed the group's "drained" signal for good and workers waiting for
+// their share took it for the end of the second.
+func TestGroupRunsAgain(t *testing.T) {
+	a := sendertest.NewServer(t, sendertest.Options{})
+	b := sendertest.NewServer(t, sendertest.Options{})
+	g := sender.NewGroup(pool(t, a, "a", 1), pool(t, b, "b", 3))
+	for run := 1; run <= 3; run++ {
+		in := make(chan *sender.Envelope, 200)
+		for i := range 200 {
+			in <- &sender.Envelope{ID: i, From: "news@example.com", To: fmt.Sprintf("r%d@example.com", i), Data: []byte("Subject: x\r\n\r\nbody\r\n")}
+		}
+		close(in)
+		ctx := context.Background()
+		if err := g.Run(ctx, ctx, in, func(sender.Result) {}); err != nil {
+			t.Fatal(err)
+		}
+		if len(in) > 0 || a.Count()+b.Count() != 200*run {
+			t.Fatalf("run %d left %d untaken; relays have %d in all, want %d", run, len(in), a.Count()+b.Count(), 200*run)
+		}
+	}
+}
