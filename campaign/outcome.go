@@ -22,9 +22,9 @@ func outcomeFor(j *job, o ledger.Outcome, err *sender.Error) pending {
 // released puts a claimed row back as it was: it was never attempted.
 // (The ledger keeps it out of its claim's in-flight set.)
 func (r *run) released(j *job) pending {
-	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Pending, Text: j.rec.Text}
+	o := ledger.Outcome{Row: j.rec.Row, State: ledger.Pending, Text: j.rec.Text, NextAttempt: r.quota.heldUntil()}
 	if j.rec.State == ledger.Deferred {
-		o.State, o.NextAttempt = ledger.Deferred, j.rec.NextAttempt
+		o.State, o.NextAttempt = ledger.Deferred, laterOf(j.rec.NextAttempt, o.NextAttempt)
 		o.Code, o.Enhanced = j.rec.Code, j.rec.Enhanced
 	}
 	return outcomeFor(j, o, nil)

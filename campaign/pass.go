@@ -26,12 +26,15 @@ type job struct {
 // pass sends every row due now. It owns the producer, the renderers and
 // the committer and returns only when all have exited.
 func (r *run) pass(ctx, hard context.Context) error {
+	if r.exhausted(ctx) { // no relay has room under its quota: nothing to send
+		return nil
+	}
 	soft, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	hard, stopGrace := r.grace(ctx, hard)
 	defer stopGrace()
 
-	com := newCommitter(r.store, r.c.ID, r.opts, cancel)
+	com := newCommitter(r.quota.wrap(r.store), r.c.ID, r.opts, cancel)
 	com.onSent = r.noteSent
 	comDone := make(chan error, 1)
 	go func() { comDone <- com.run() }()
@@ -72,7 +75,7 @@ func (r *run) passError(ctx context.Context, prodErr, poolErr, comErr error) err
 	switch {
 	case comErr != nil:
 		return comErr
-	case poolErr != nil:
+	case poolErr != nil && !errors.Is(poolErr, sender.ErrQuota): // quota: rows wait, passes says how long
 		return poolErr
 	case prodErr != nil && !errors.Is(prodErr, context.Canceled):
 		return prodErr

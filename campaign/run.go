@@ -41,6 +41,7 @@ type run struct {
 	// seeds' start copies wait for it (seeds.go).
 	firstSent     chan struct{}
 	firstSentOnce sync.Once
+	quota    *quotas     // the relays' quotas and warm-ups; nil: none (campaign/quota.go)
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -123,6 +124,7 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.pool, err = r.relays(); err != nil {
 		return err
 	}
+	r.limitRelays()
 	return r.seeded(ctx, func() error { return r.passes(ctx, hard) })
 }
 
@@ -229,8 +231,11 @@ func (r *run) passes(ctx, hard context.Context) error {
 			return err
 		}
 		next, ok, err := r.store.NextDue(ctx, r.c.ID)
-		if err != nil || !ok || next.After(deadline) {
+		if err != nil || !ok {
 			return err
+		}
+		if next = r.holdUntil(ctx, next); next.After(deadline) { // a used-up quota holds rows back
+			return nil
 		}
 		if err := r.waitFor(ctx, next); err != nil {
 			return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))

@@ -3,6 +3,7 @@ package cmd
 import (
 	"cmp"
 	"crypto/tls"
+	"encoding"
 	"fmt"
 	"net/textproto"
 	"os"
@@ -84,6 +85,9 @@ type RelayConfig struct {
 	// Auth and OAuth2 are the relay's own (relayOAuth2).
 	Auth   sender.AuthMech `mapstructure:"auth"`
 	OAuth2 *sender.OAuth2  `mapstructure:"oauth2"`
+	// Quota and Warmup, when set, replace smtp.quota and smtp.warmup.
+	Quota  sender.Quota   `mapstructure:"quota"`
+	Warmup *sender.Warmup `mapstructure:"warmup"`
 }
 
 // configError is a setting that cannot work; it exits 78.
@@ -108,6 +112,9 @@ func setDefaults(v *viper.Viper) {
 		v.SetDefault(key, val)
 	}
 	setStructDefaults(v, "", templates.Options{})
+	// dkim's keys are known to the environment too; cfg.dkim() turns
+	// them all empty into no signing.
+	setStructDefaults(v, "dkim", templates.DKIMOptions{})
 	for key, val := range windowDefaults() {
 		v.SetDefault(key, val)
 	}
@@ -127,11 +134,11 @@ func setStructDefaults(v *viper.Viper, prefix string, defaults any) {
 			continue // a squashed struct: VisibleFields gives its fields too
 		}
 		fv := rv.FieldByIndex(f.Index)
-		if fv.Kind() == reflect.Pointer {
-			fv = reflect.Zero(f.Type.Elem())
-		}
 		switch {
-		case fv.Kind() == reflect.Struct:
+		case fv.Kind() == reflect.Pointer:
+			// an optional section (smtp.warmup) stays unset: defaults for
+			// its keys would make it always set
+		case isSection(f.Type):
 			setStructDefaults(v, joinKey(prefix, name), fv.Interface())
 		case (fv.Kind() == reflect.Map || fv.Kind() == reflect.Slice) && fv.IsNil():
 			// no default: an unset list or map stays unset
@@ -139,6 +146,12 @@ func setStructDefaults(v *viper.Viper, prefix string, defaults any) {
 			v.SetDefault(joinKey(prefix, name), fv.Interface())
 		}
 	}
+}
+
+// isSection tells a struct of keys (smtp, unsubscribe) from a value
+// written as one string (a quota, 2000/24h): the latter reads itself.
+func isSection(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 func defaultStateDir() string {
@@ -373,6 +386,7 @@ var decodeHooks = mapstructure.ComposeDecodeHookFunc(
 	mapstructure.StringToTimeDurationHookFunc(),
 	mapstructure.StringToWeakSliceHookFunc(","), // as viper does: "1s,2s" is a list of durations too
 	toggleHook,
+	sender.DateHook, // smtp.warmup.start: 2026-12-01
 	mapstructure.TextUnmarshallerHookFunc(),
 )
 

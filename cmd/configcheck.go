@@ -62,6 +62,7 @@ func checkRelay(key string, s sender.Settings) []error {
 		notNegative(key+".ramp", s.Ramp),
 		notNegative(key+".throttle_recover", s.ThrottleRecover),
 		heloName(key+".helo", s.Helo),
+		s.Warmup.CheckKey(key+".warmup"),
 	)
 }
 
@@ -160,6 +161,7 @@ func (c *Config) relay(key string, i int, rc RelayConfig) (campaign.RelaySetting
 	}
 	add(relaySecret(key, rc))
 	errs = append(errs, relayOAuth2(key, rc, &rs.Settings)...)
+	rs.Quota, rs.Warmup = cmp.Or(rc.Quota, rs.Quota), cmp.Or(rc.Warmup, rs.Warmup)
 	return rs, append(errs, checkRelay(key, rs.Settings)...)
 }
 
@@ -403,7 +405,7 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	var out []string
 	for k, f := range fieldsByKey(t) {
 		ft := f.Type
-		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]() {
+		if isSection(ft) {
 			out = append(out, leafKeys(ft, joinKey(prefix, k))...)
 			continue
 		}

@@ -43,7 +43,20 @@ type statusJSON struct {
 	Finished bool                `json:"finished"`
 	Relays   []ledger.RelayStats `json:"relays,omitempty"`
 	// NextWindow: the send window is shut now and opens then (window.go).
-	NextWindow *time.Time `json:"next_window,omitempty"`
+	NextWindow *time.Time          `json:"next_window,omitempty"`
+	Quotas     []campaign.QuotaUse `json:"quotas,omitempty"`
+	Seeds      []ledger.SeedSend   `json:"seeds,omitempty"`
+}
+
+// statusView is what status shows of one campaign.
+type statusView struct {
+	name     string
+	n        ledger.Counts
+	imported bool
+	relays   []ledger.RelayStats
+	win      windowStatus
+	quotas   []campaign.QuotaUse
+	seeds    []ledger.SeedSend
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
@@ -80,24 +93,23 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 				return err
 			}
 		}
-		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays, nextWindow(ctx, store, c, n))
-		if err := printSeeds(ctx, opts.io.out, store, c.ID, opts.json); err != nil {
+		v := statusView{name: c.Name, n: n, imported: c.Imported, relays: relays, win: nextWindow(ctx, store, c, n)}
+		if v.quotas, err = campaign.CampaignQuotas(ctx, store, c, cfg.overlay); err != nil {
 			return err
 		}
+		if v.seeds, err = store.SeedSends(ctx, c.ID); err != nil {
+			return err
+		}
+		printStatus(opts.io.out, v, opts.json)
 	}
 	return nil
 }
 
-// printSeeds sums up the copies sent to seed addresses, apart from the
-// recipients' counts: a line of text, or with --json one object per
-// campaign that has any ({"campaign_seeds": [...]}) after its status line.
-func printSeeds(ctx context.Context, w io.Writer, store ledger.Store, id int64, asJSON bool) error {
-	seeds, err := store.SeedSends(ctx, id)
-	if err != nil || len(seeds) == 0 {
-		return err
-	}
-	if asJSON {
-		return nil // in statusJSON
+// printSeeds sums up the copies sent to seed addresses in one line, apart
+// from the recipients' counts.
+func printSeeds(w io.Writer, seeds []ledger.SeedSend) {
+	if len(seeds) == 0 {
+		return
 	}
 	failed := 0
 	for _, s := range seeds {
@@ -108,7 +120,6 @@ func printSeeds(ctx context.Context, w io.Writer, store ledger.Store, id int64, 
 	last := seeds[len(seeds)-1]
 	fmt.Fprintf(w, "  seeds: %d copies, %d not accepted; last %s copy to %s at %s: %d %s\n", len(seeds), failed,
 		last.Phase, last.Address, last.At.Local().Format(time.DateTime), last.Code, last.Text)
-	return nil
 }
 
 // onTheWire: in flight means on the wire. While a run goes on, that is the
@@ -130,10 +141,12 @@ func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledge
 
 // printStatus: a campaign whose import an interrupt or a crash cut short
 // is unfinished even when every row imported so far is done.
-func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats, win windowStatus) {
-	finished := imported && n.Pending+n.Deferred+n.InFlight == 0
+func printStatus(w io.Writer, v statusView, asJSON bool) {
+	n := v.n
+	finished := v.imported && n.Pending+n.Deferred+n.InFlight == 0
 	if asJSON {
-		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished, Relays: relays, NextWindow: win.at()})
+		b, _ := json.Marshal(statusJSON{Campaign: v.name, Counts: n, Finished: finished, Relays: v.relays,
+			NextWindow: v.win.at(), Quotas: v.quotas, Seeds: v.seeds})
 		fmt.Fprintln(w, string(b))
 		return
 	}
@@ -142,18 +155,22 @@ func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON boo
 		state = "unfinished"
 	}
 	fmt.Fprintf(w, "%s (%s): total %d, pending %d, in flight %d, sent %d, deferred %d, failed %d, skipped %d",
-		name, state, n.Total, n.Pending, n.InFlight, n.Sent, n.Deferred, n.Failed, n.Skipped)
+		v.name, state, n.Total, n.Pending, n.InFlight, n.Sent, n.Deferred, n.Failed, n.Skipped)
 	if n.Bounced+n.Complained+n.Unsubscribed > 0 {
 		fmt.Fprintf(w, "; after delivery: bounced %d, complained %d, unsubscribed %d", n.Bounced, n.Complained, n.Unsubscribed)
 	}
 	if n.Recovered > 0 {
 		fmt.Fprintf(w, "; %d were in flight at a crash (possible duplicates)", n.Recovered)
 	}
-	if !imported {
+	if !v.imported {
 		fmt.Fprint(w, "; the list is not all imported yet (resume goes on)")
 	}
-	fmt.Fprint(w, win.note())
+	fmt.Fprint(w, v.win.note())
 	fmt.Fprintln(w)
+	for _, q := range v.quotas {
+		fmt.Fprintf(w, "  %s\n", q)
+	}
+	printSeeds(w, v.seeds)
 }
 
 // statusCampaigns are the named campaign, or all of them; none when the

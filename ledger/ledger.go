@@ -269,5 +269,12 @@ type Store interface {
 	// apart from the recipients (ledger/sqlite_seeds.go).
 	RecordSeed(ctx context.Context, campaignID int64, s SeedSend) error
 	SeedSends(ctx context.Context, campaignID int64) ([]SeedSend, error)
+	// SentSince counts the messages relay accepted (outcomes Attempted,
+	// State Sent, with that Relay) in every campaign, by the minute of the
+	// Apply that recorded them (its at): those of since's minute and later.
+	// SentMinutes is the same per minute, oldest first, minutes without any
+	// left out. They count a relay's quota (ledger/sqlite_quota.go).
+	SentSince(ctx context.Context, relay string, since time.Time) (int, error)
+	SentMinutes(ctx context.Context, relay string, since time.Time) ([]SentMinute, error)
 	Close() error
 }

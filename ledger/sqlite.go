@@ -89,7 +89,7 @@ var addedColumns = []struct{ table, name, def string }{
 }
 
 // indexes need the added columns, so they come after migrate.
-const indexes = runsSchema + feedbackSchema + relaySchema + seedSchema + `
+const indexes = runsSchema + feedbackSchema + relaySchema + seedSchema + quotaSchema + `
 CREATE INDEX IF NOT EXISTS recipients_norm ON recipients (campaign_id, norm, row) WHERE norm <> '';
 `
 

@@ -22,6 +22,8 @@ type Group struct {
 	// parked by a slow-down or waiting for their share stop too.
 	drained   chan struct{}
 	drainOnce sync.Once
+
+	lim *limits // quotas and warm-ups (sender/quota_gate.go); nil: none
 }
 
 // NewGroup groups pools; each keeps its own connections, rate and backoff.
@@ -47,6 +49,9 @@ func NewGroup(pools ...*Pool) *Group {
 func (g *Group) Run(soft, hard context.Context, in <-chan *Envelope, report func(Result)) error {
 	ctx, cancel := context.WithCancel(soft)
 	defer cancel()
+	g.resetLimits()
+	report = g.settling(report)
+	g.drained, g.drainOnce = make(chan struct{}), sync.Once{} // the last Run's in was drained, not this one's
 	var wg sync.WaitGroup
 	var once sync.Once
 	var failure error
@@ -125,7 +130,10 @@ func (g *Group) take(ctx context.Context, in <-chan *Envelope) (*Envelope, bool)
 
 // redo hands an envelope to whichever worker takes next. The queue holds
 // one per worker, and a worker hands back at most the one it holds.
-func (g *Group) redo(env *Envelope) { g.redoQ <- env }
+func (g *Group) redo(env *Envelope) {
+	g.settle(env, false)
+	g.redoQ <- env
+}
 
 // share blocks while p is ahead of its weight among the healthy relays.
 func (g *Group) share(ctx context.Context, p *Pool) error {
@@ -160,7 +168,7 @@ func (g *Group) share(ctx context.Context, p *Pool) error {
 func (g *Group) within(p *Pool) bool {
 	mine := float64(p.taken) / p.cfg.Weight
 	for _, o := range g.pools {
-		if o == p || o.failing() {
+		if o == p || o.failing() || g.full(o) {
 			continue
 		}
 		if theirs := float64(o.taken) / o.cfg.Weight; mine > theirs+float64(p.cfg.Connections)/p.cfg.Weight {
@@ -174,7 +182,7 @@ var errDrained = errors.New("no more envelopes")
 
 func (g *Group) othersHealthy(p *Pool) bool {
 	for _, o := range g.pools {
-		if o != p && !o.failing() {
+		if o != p && !o.failing() && !g.full(o) {
 			return true
 		}
 	}

@@ -119,6 +119,9 @@ func (p *Pool) worker(ctx, hard context.Context, slot int, in <-chan *Envelope, 
 		if !ok {
 			return nil
 		}
+		if ok, err := p.group.admit(ctx, p, env, report); !ok {
+			return err
+		}
 		if p.gov.pace(ctx) != nil {
 			report(Result{Env: env, Released: true})
 			return nil
@@ -139,7 +142,7 @@ func (p *Pool) worker(ctx, hard context.Context, slot int, in <-chan *Envelope, 
 // nothing else: no pacing to respect, no other relay to share with, and
 // the run not stopping. Otherwise the worker takes one at a time.
 func (p *Pool) lookahead(ctx context.Context, slot int, in <-chan *Envelope) func() *Envelope {
-	if p.cfg.Rate > 0 || len(p.group.pools) > 1 {
+	if p.cfg.Rate > 0 || len(p.group.pools) > 1 || p.group.limited(p) {
 		return nil
 	}
 	return func() *Envelope {

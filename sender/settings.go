@@ -52,6 +52,10 @@ type Settings struct {
 	// from (file paths only, so campaigns may store it).
 	Auth   AuthMech `json:"auth,omitempty" mapstructure:"auth"`
 	OAuth2 *OAuth2  `json:"oauth2,omitempty" mapstructure:"-"`
+	// Quota and Warmup bound what the relay accepts over time, counted
+	// from the ledger across runs and campaigns (sender/quota.go).
+	Quota  Quota   `json:"quota,omitzero" mapstructure:"quota"`
+	Warmup *Warmup `json:"warmup,omitempty" mapstructure:"warmup"`
 }
 
 // DefaultSettings are the defaults of every relay setting, in one place.
