@@ -41,7 +41,7 @@ type run struct {
 	// seeds' start copies wait for it (seeds.go).
 	firstSent     chan struct{}
 	firstSentOnce sync.Once
-	quota    *quotas     // the relays' quotas and warm-ups; nil: none (campaign/quota.go)
+	quota         *quotas // the relays' quotas and warm-ups; nil: none (campaign/quota.go)
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
