@@ -99,6 +99,9 @@ func (r *run) run(ctx, hard context.Context) error {
 	if err := r.settle(ctx); err != nil {
 		return err
 	}
+	if err := r.wake(ctx); err != nil {
+		return err
+	}
 	// After settle: the suppressions it applies are there for the import.
 	if r.listStat != nil {
 		if err := r.startImport(ctx); err != nil {

@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
@@ -148,6 +149,21 @@ func (r *run) heldBack(com *committer, j *job) bool {
 }
 
 // compileWindow readies the campaign's window, nil when it has none.
+// wake brings the rows held for a send window forward when this run
+// sets the window anew: held rows keep the opening they were given, so a
+// window moved earlier (resume --not-before now) would otherwise wait for
+// the old one. Rows outside the new window are held back again.
+func (r *run) wake(ctx context.Context) error {
+	if !r.opts.WindowChanged {
+		return nil
+	}
+	n, err := r.store.Wake(ctx, r.c.ID, r.opts.now())
+	if n > 0 {
+		r.logf("the send window was set anew: %d waiting recipients are looked at again", n)
+	}
+	return err
+}
+
 func (r *run) compileWindow() error {
 	if !r.opts.Settings.Window.Set() {
 		return nil

@@ -115,9 +115,7 @@ func setDefaults(v *viper.Viper) {
 	// dkim's keys are known to the environment too; cfg.dkim() turns
 	// them all empty into no signing.
 	setStructDefaults(v, "dkim", templates.DKIMOptions{})
-	for key, val := range windowDefaults() {
-		v.SetDefault(key, val)
-	}
+	setStructDefaults(v, "", campaign.Window{Days: []string{}})
 	setStructDefaults(v, "smtp.oauth2", sender.OAuth2{Scopes: []string{}})
 	setStructDefaults(v, "smtp", sender.DefaultSettings())
 	setStructDefaults(v, "retry", campaign.DefaultRetry())

@@ -81,7 +81,7 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	if c.explicit["seeds"] {
 		s.Seeds = c.Seeds
 	}
-	c.overlayWindow(&s.Window)
+	c.overlayFields("", &s.Window, c.Window, false)
 	c.overlayFields("retry", &s.Retry, c.Retry, true)
 	return s
 }

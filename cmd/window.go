@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -13,12 +12,6 @@ import (
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
 )
-
-// windowDefaults are the defaults of the send window's keys (all unset:
-// send at any time, in UTC). Every key needs one for MAILBLAST_* to reach it.
-func windowDefaults() map[string]any {
-	return map[string]any{"not_before": "", "window": "", "window_days": []string{}, "timezone": "", "timezone_column": ""}
-}
 
 // addWindowFlag adds --not-before; the other window keys are settings of
 // the config file or the environment.
@@ -36,15 +29,14 @@ func (c *Config) checkWindow() []error {
 	return nonNil(err)
 }
 
-// overlayWindow copies onto stored the window keys this run sets: a
-// resume keeps the campaign's window unless told otherwise.
-func (c *Config) overlayWindow(stored *campaign.Window) {
-	dst, src := reflect.ValueOf(stored).Elem(), reflect.ValueOf(c.Window)
-	for _, f := range reflect.VisibleFields(dst.Type()) {
-		if key, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ","); c.explicit[key] {
-			dst.FieldByIndex(f.Index).Set(src.FieldByIndex(f.Index))
+// windowSet reports whether this run sets any send-window key.
+func (c *Config) windowSet() bool {
+	for key := range fieldsByKey(reflect.TypeFor[campaign.Window]()) {
+		if c.explicit[key] {
+			return true
 		}
 	}
+	return false
 }
 
 // windowStatus is when a waiting campaign may send next, if it has a

@@ -217,6 +217,9 @@ type Store interface {
 	// to a connection; claimed rows not among them just wait again.
 	RecoverOnWire(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time, wire map[int]bool) (int, error)
 	Expire(ctx context.Context, campaignID int64, before time.Time, at time.Time) (int, error)
+	// Wake makes pending rows held for a later time due at at
+	// (ledger/sqlite_wake.go); deferred rows keep their retry time.
+	Wake(ctx context.Context, campaignID int64, at time.Time) (int, error)
 	Counts(ctx context.Context, campaignID int64) (Counts, error)
 	Progress(ctx context.Context, campaignID int64) (total, waiting int, err error)
 	Recipients(ctx context.Context, campaignID int64, state State, fn func(Recipient) error) error

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		"CampaignIDsNeverReused":    campaignIDsNeverReused,
 		"SeedsApartFromRows":        seedsApartFromRows,
 		"MailboxGoneIsHeardByRuns":  mailboxGoneIsHeardByRuns,
+		"WakeBringsHeldRowsForward": wakeBringsHeldRowsForward,
 		"QuotaAcrossCampaigns":      quotaCountsAcrossCampaigns,
 	} {
 		t.Run(name, func(t *testing.T) {
