@@ -17,7 +17,9 @@ func wakeBringsHeldRowsForward(t *testing.T, s ledger.Store) {
 	at := time.Now().Truncate(time.Millisecond)
 	later := at.Add(5 * time.Hour)
 	apply(t, s, id, ledger.Batch{Claims: []ledger.Claim{{First: 2, Last: 4, DueAt: at}}}, at)
-	held := func(row int) ledger.Outcome { return ledger.Outcome{Row: row, State: ledger.Pending, NextAttempt: later} }
+	held := func(row int) ledger.Outcome {
+		return ledger.Outcome{Row: row, State: ledger.Pending, NextAttempt: later}
+	}
 	deferred := ledger.Outcome{Row: 4, State: ledger.Deferred, Attempted: true, Attempt: 1, Code: 451, Text: "later", NextAttempt: later}
 	apply(t, s, id, ledger.Batch{Outcomes: []ledger.Outcome{held(2), held(3), deferred}, Settled: true}, at.Add(time.Millisecond))
 	now := at.Add(time.Second)
