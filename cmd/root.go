@@ -57,7 +57,8 @@ const exitStatusHelp = `EXIT STATUS
   73  another mailblast is running this campaign (or, for feedback fetch,
       another feedback fetch on the same state directory)
   74  the ledger is damaged, or could not be read or written (disk full)
-  75  recipients deferred for later, or waiting for their send window:
+  75  recipients deferred for later, or waiting for their send window or
+      for room in a relay's quota;
       run "mailblast resume" (from cron);
       feedback fetch: the IMAP server could not be reached (try later)
   77  the relay, or the IMAP server, rejected the username or password;
