@@ -44,6 +44,7 @@ type Config struct {
 	ReturnPath string         `mapstructure:"return_path"`
 	Feedback   FeedbackConfig `mapstructure:"feedback"`
 	Listen     ListenConfig   `mapstructure:"listen"`
+	Ledger     LedgerConfig   `mapstructure:"ledger"`
 
 	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
 	relaySettings []campaign.RelaySettings // smtp.relays, completed
@@ -124,6 +125,9 @@ func setDefaults(v *viper.Viper) {
 	for key, val := range feedbackDefaults() {
 		v.SetDefault(key, val)
 	}
+	for key, val := range ledgerDefaults() {
+		v.SetDefault(key, val)
+	}
 	setStructDefaults(v, "smtp", sender.DefaultSettings())
 	setStructDefaults(v, "retry", campaign.DefaultRetry())
 }
@@ -157,6 +161,7 @@ var flagKeys = map[string]string{
 	"state-dir": "state_dir", "email-column": "email_column", "retry-wait": "retry.wait",
 	"in-flight": "in_flight", "progress": "progress", "rate": "smtp.rate", "ramp": "smtp.ramp",
 	"html-template": "html_template", "metrics-file": "metrics_file", "addr": "listen.addr",
+	"ledger-url": "ledger.url",
 }
 
 // loadConfig is the one place viper is used: flags > MAILBLAST_* env >
@@ -171,6 +176,9 @@ func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
 		if f := flags.Lookup(name); f != nil {
 			_ = v.BindPFlag(key, f) // fails only for a nil flag
 		}
+	}
+	if err := refuseSecretFlag(flags); err != nil {
+		return nil, err
 	}
 	if err := readConfigFile(v, configFile); err != nil {
 		return nil, err

@@ -250,6 +250,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.PersistentFlags().String("config", "", "config file (default ./mailblast.yaml, then $XDG_CONFIG_HOME/mailblast/mailblast.yaml)")
 	root.PersistentFlags().String("state-dir", "", "directory of the ledger and locks (default $XDG_STATE_HOME/mailblast)")
+	root.PersistentFlags().String("ledger-url", "", "PostgreSQL ledger shared by several machines, postgres://USER@HOST/DB (no password here: PGPASSWORD, ~/.pgpass or ledger.password_file)")
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitStatusHelp + "\n")
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
 	root.AddCommand(newFeedbackCommand())
