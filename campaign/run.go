@@ -35,6 +35,7 @@ type run struct {
 	listStat os.FileInfo // the list as prescan read it, when this run imports it
 	started  bool        // the reporter has been started
 	verpKey  []byte      // signs the VERP and ENVID tokens, with Settings.ReturnPath
+	fleet    *fleet      // the heartbeat, on a ledger several workers share
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -91,7 +92,7 @@ func (r *run) run(ctx, hard context.Context) error {
 	}
 	// After settle: the suppressions it applies are there for the import.
 	if r.listStat != nil {
-		if err := r.startImport(ctx); err != nil {
+		if err := r.importOrWait(ctx); err != nil {
 			return err
 		}
 	}
@@ -114,6 +115,7 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.pool, err = r.relays(); err != nil {
 		return err
 	}
+	defer r.startFleet(ctx)()
 	return r.passes(ctx, hard)
 }
 
@@ -229,6 +231,9 @@ func (r *run) passes(ctx, hard context.Context) error {
 		if err := r.expire(ctx); err != nil {
 			return err
 		}
+		if err := r.takeOver(ctx); err != nil {
+			return err
+		}
 	}
 }
 
@@ -300,6 +305,7 @@ func (r *run) poolConfig(rs RelaySettings) sender.Config {
 }
 
 func (r *run) onWire(env *sender.Envelope) {
+	r.fleet.wire()
 	if r.journal != nil {
 		r.journal.record(env.ID)
 	}

@@ -1,0 +1,138 @@
+package campaign
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/sender"
+)
+
+// beatEvery is how often a worker on a shared ledger says it is alive and
+// looks at the others: the rate split and a throttle seen by one worker
+// reach every worker within about this time.
+var beatEvery = 2 * time.Second
+
+// liveFor: a worker whose last heartbeat is older than this, by the
+// newest heartbeat of the campaign (the database's clock, not this
+// machine's), is taken for gone and its share of the rate goes to the rest.
+func liveFor() time.Duration { return 3*beatEvery + time.Second }
+
+// fleet is this run's part in a campaign that several workers send from
+// one shared ledger (a ledger.Fleet): it beats, splits the campaign's
+// rate by the live workers, and slows down with any of them that its relay
+// throttles. Its counters are atomics, written by the senders.
+type fleet struct {
+	store   ledger.Fleet
+	id      int64
+	me      ledger.Worker
+	group   *sender.Group
+	logf    func(format string, args ...any)
+	onWire  atomic.Int64 // messages on a connection, no outcome yet
+	sent    atomic.Int64 // accepted since the start
+	workers int          // live workers at the last look, for the log
+}
+
+// startFleet starts the heartbeat when the ledger is shared, and returns
+// the function that stops it and waits for it.
+func (r *run) startFleet(ctx context.Context) func() {
+	fs, ok := r.store.(ledger.Fleet)
+	if !ok {
+		return func() {}
+	}
+	host, _ := os.Hostname()
+	f := &fleet{store: fs, id: r.c.ID, group: r.pool, logf: r.logf,
+		me: ledger.Worker{ID: r.opts.Worker, Host: host, PID: os.Getpid(), Pace: 1}}
+	r.fleet = f
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { f.run(ctx) })
+	return func() { cancel(); wg.Wait() }
+}
+
+func (f *fleet) run(ctx context.Context) {
+	t := time.NewTicker(beatEvery)
+	defer t.Stop()
+	last, lastSent := time.Now(), int64(0)
+	for {
+		f.beat(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			sent := f.sent.Load()
+			f.me.Rate = float64(sent-lastSent) / now.Sub(last).Seconds()
+			last, lastSent = now, sent
+		}
+	}
+}
+
+// beat records this worker and paces it by the others. A failed beat is
+// logged and tried again at the next: the outcome writes, fenced, are what
+// keeps two workers off one row; the heartbeat only shares the rate.
+func (f *fleet) beat(ctx context.Context) {
+	f.me.Claimed = int(f.onWire.Load())
+	f.me.Pace = f.group.Pace()
+	if err := f.store.Heartbeat(ctx, f.id, f.me); err != nil {
+		if ctx.Err() == nil {
+			f.logf("heartbeat: %v", err)
+		}
+		return
+	}
+	all, err := f.store.Workers(ctx, f.id)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.logf("workers: %v", err)
+		}
+		return
+	}
+	n, pace := share(f.me.ID, all)
+	f.group.Scale(pace / float64(n))
+	if n != f.workers {
+		f.logf("%d workers send this campaign: this one takes 1/%d of the rate", n, n)
+		f.workers = n
+	}
+}
+
+// share is how many workers are live, this one included, and the
+// slowest pace among the others: a throttle one of them met slows all.
+func share(me string, all []ledger.Worker) (int, float64) {
+	var newest time.Time
+	for _, w := range all {
+		if w.Beat.After(newest) {
+			newest = w.Beat
+		}
+	}
+	n, pace := 1, 1.0
+	for _, w := range all {
+		if w.ID == me || newest.Sub(w.Beat) > liveFor() {
+			continue
+		}
+		n++
+		if w.Pace > 0 {
+			pace = min(pace, w.Pace)
+		}
+	}
+	return n, pace
+}
+
+// wire and settled count this worker's messages on the wire and sent,
+// for its heartbeat. Both are safe on a nil fleet (an unshared ledger).
+func (f *fleet) wire() {
+	if f != nil {
+		f.onWire.Add(1)
+	}
+}
+
+func (f *fleet) settled(sent bool) {
+	if f == nil {
+		return
+	}
+	f.onWire.Add(-1)
+	if sent {
+		f.sent.Add(1)
+	}
+}

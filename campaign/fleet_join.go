@@ -1,0 +1,112 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mailblast/mailblast/ledger"
+)
+
+// shared reports whether the ledger is one several workers share.
+func (r *run) shared() bool {
+	_, ok := r.store.(ledger.Fleet)
+	return ok
+}
+
+// createOrJoin creates the campaign; on a shared ledger another worker
+// may have created it since this one looked, and then this one joins it
+// like any later worker: its files are checked against the campaign's.
+func (r *run) createOrJoin(ctx context.Context) error {
+	err := r.create(ctx)
+	if err == nil || !r.shared() {
+		return err
+	}
+	c, lerr := r.store.Campaign(ctx, r.opts.Name)
+	if lerr != nil {
+		return err // not a race: the create's own error says why
+	}
+	r.c, r.listRows, r.listStat = c, 0, nil
+	return r.joined(ctx)
+}
+
+// joined checks a campaign that exists against this run's files and, when
+// its import never finished, prepares to take it up.
+func (r *run) joined(ctx context.Context) error {
+	// A list edited with its size and mtime put back (touch -r) passes
+	// the quick check. Once imported, the ledger holds each row's address
+	// and every read of a row checks it; until then the rows still to be
+	// imported are checked by nothing else: hash the list.
+	if err := r.verify(!r.c.Imported); err != nil || r.c.Imported {
+		return err
+	}
+	// An import that an interrupt or a crash stopped half-way.
+	var err error
+	r.listRows, r.listStat, err = r.prescan(ctx)
+	return err
+}
+
+// importOrWait starts the list's import; on a shared ledger where another
+// worker is importing, it waits for that import to end instead, and takes
+// the import over if that worker went away before finishing it.
+func (r *run) importOrWait(ctx context.Context) error {
+	for said := false; ; said = true {
+		err := r.startImport(ctx)
+		if !errors.Is(err, ledger.ErrImportBusy) {
+			return err
+		}
+		if !said {
+			r.logf("another worker is importing the list; sending starts when it is done")
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
+		}
+		c, err := r.store.Campaign(ctx, r.opts.Name)
+		if err != nil {
+			return err
+		}
+		if r.c = c; c.Imported {
+			r.listStat = nil
+			return nil
+		}
+	}
+}
+
+// differs names the difference between this worker's file and the one
+// the campaign on the shared ledger was started with, by their digests:
+// the paths may differ from machine to machine; the content may not.
+func (r *run) differs(f checkedFile) error {
+	mine, err := digest(f.path, true)
+	if err != nil {
+		return fmt.Errorf("campaign %q: %s: %w", r.c.Name, f.kind, err)
+	}
+	return fmt.Errorf("%w: campaign %q was started with another %s: this worker's %s has sha256 %.12s…, the campaign's (%s) has %.12s…; give every worker the same file",
+		ErrListChanged, r.c.Name, f.kind, f.path, hashOf(mine), r.startedPath(f), hashOf(f.stored))
+}
+
+func (r *run) startedPath(f checkedFile) string {
+	switch f.kind {
+	case "list":
+		return r.c.ListPath
+	case "template":
+		return r.c.TemplatePath
+	}
+	return "as started"
+}
+
+// takeOver settles, between passes, the claims of workers whose lease
+// lapsed while this one ran (killed, or cut off): their rows may be on the
+// wire, and the in-flight policy decides, as after a crash of this one.
+// A live worker's claims are not touched: the ledger checks the lease.
+func (r *run) takeOver(ctx context.Context) error {
+	if !r.shared() {
+		return nil
+	}
+	n, err := r.store.RecoverInFlight(ctx, r.c.ID, r.opts.InFlight, r.opts.now())
+	if n > 0 {
+		r.sum.Recovered += n
+		r.logf("%d recipients were in flight at a worker that stopped; policy %q: %s", n, r.opts.InFlight, inFlightMeaning(r.opts.InFlight))
+	}
+	return err
+}
