@@ -100,15 +100,10 @@ func (f *fleet) beat(ctx context.Context) {
 // share is how many workers are live, this one included, and the
 // slowest pace among the others: a throttle one of them met slows all.
 func share(me string, all []ledger.Worker) (int, float64) {
-	var newest time.Time
-	for _, w := range all {
-		if w.Beat.After(newest) {
-			newest = w.Beat
-		}
-	}
+	live := Live(all)
 	n, pace := 1, 1.0
 	for _, w := range all {
-		if w.ID == me || newest.Sub(w.Beat) > liveFor() {
+		if w.ID == me || !live[w.ID] {
 			continue
 		}
 		n++
@@ -135,4 +130,21 @@ func (f *fleet) settled(sent bool) {
 	if sent {
 		f.sent.Add(1)
 	}
+}
+
+// Live tells the live workers of a campaign from the gone: those whose
+// last heartbeat is within liveFor of the newest. Comparing heartbeats,
+// all stamped by the database, leaves the machines' clocks out of it.
+func Live(all []ledger.Worker) map[string]bool {
+	var newest time.Time
+	for _, w := range all {
+		if w.Beat.After(newest) {
+			newest = w.Beat
+		}
+	}
+	live := make(map[string]bool, len(all))
+	for _, w := range all {
+		live[w.ID] = newest.Sub(w.Beat) <= liveFor()
+	}
+	return live
 }

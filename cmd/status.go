@@ -41,6 +41,7 @@ type statusJSON struct {
 	ledger.Counts
 	Finished bool                `json:"finished"`
 	Relays   []ledger.RelayStats `json:"relays,omitempty"`
+	Workers  []workerJSON        `json:"workers,omitempty"` // on a shared (PostgreSQL) ledger
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
@@ -77,7 +78,11 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 				return err
 			}
 		}
-		printStatus(opts.io.out, c.Name, n, c.Imported, opts.json, relays)
+		workers, err := fleetOf(ctx, store, c.ID)
+		if err != nil {
+			return err
+		}
+		printStatus(opts.io.out, statusJSON{Campaign: c.Name, Counts: n, Relays: relays, Workers: workers}, c.Imported, opts.json)
 	}
 	return nil
 }
@@ -86,8 +91,10 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 // rows its claims hold. Once it has stopped (a crash, kill -9), claimed rows
 // it never handed to a connection are simply pending, and only those its
 // wire journal names may have reached the relay; the next run settles them.
+// On a shared ledger the claims are the database's, whatever machine
+// holds them, and this machine's journal does not know them.
 func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledger.Campaign, n ledger.Counts) (ledger.Counts, error) {
-	if n.InFlight == 0 || campaign.Running(stateDir, c.Name) {
+	if _, shared := store.(ledger.Fleet); shared || n.InFlight == 0 || campaign.Running(stateDir, c.Name) {
 		return n, nil
 	}
 	onWire, ok, err := campaign.SettleView(ctx, store, stateDir, c)
@@ -101,13 +108,16 @@ func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledge
 
 // printStatus: a campaign whose import an interrupt or a crash cut short
 // is unfinished even when every row imported so far is done.
-func printStatus(w io.Writer, name string, n ledger.Counts, imported, asJSON bool, relays []ledger.RelayStats) {
+func printStatus(w io.Writer, st statusJSON, imported, asJSON bool) {
+	name, n := st.Campaign, st.Counts
 	finished := imported && n.Pending+n.Deferred+n.InFlight == 0
 	if asJSON {
-		b, _ := json.Marshal(statusJSON{Campaign: name, Counts: n, Finished: finished, Relays: relays})
+		st.Finished = finished
+		b, _ := json.Marshal(st)
 		fmt.Fprintln(w, string(b))
 		return
 	}
+	defer printWorkers(w, st.Workers)
 	state := "finished"
 	if !finished {
 		state = "unfinished"
