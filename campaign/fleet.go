@@ -138,13 +138,13 @@ func (f *fleet) settled(sent bool) {
 func Live(all []ledger.Worker) map[string]bool {
 	var newest time.Time
 	for _, w := range all {
-		if w.Beat.After(newest) {
-			newest = w.Beat
+		if w.LastHeartbeat.After(newest) {
+			newest = w.LastHeartbeat
 		}
 	}
 	live := make(map[string]bool, len(all))
 	for _, w := range all {
-		live[w.ID] = newest.Sub(w.Beat) <= liveFor()
+		live[w.ID] = newest.Sub(w.LastHeartbeat) <= liveFor()
 	}
 	return live
 }

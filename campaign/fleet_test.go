@@ -13,10 +13,10 @@ import (
 func TestShare(t *testing.T) {
 	now := time.Now()
 	all := []ledger.Worker{
-		{ID: "me", Beat: now, Pace: 0.25},
-		{ID: "b", Beat: now.Add(-time.Second), Pace: 0.5},
-		{ID: "c", Beat: now.Add(-2 * time.Second), Pace: 1},
-		{ID: "dead", Beat: now.Add(-liveFor() - time.Second), Pace: 0.1},
+		{ID: "me", LastHeartbeat: now, Pace: 0.25},
+		{ID: "b", LastHeartbeat: now.Add(-time.Second), Pace: 0.5},
+		{ID: "c", LastHeartbeat: now.Add(-2 * time.Second), Pace: 1},
+		{ID: "dead", LastHeartbeat: now.Add(-liveFor() - time.Second), Pace: 0.1},
 	}
 	n, pace := share("me", all)
 	if n != 3 || pace != 0.5 {

@@ -41,7 +41,7 @@ type statusJSON struct {
 	ledger.Counts
 	Finished bool                `json:"finished"`
 	Relays   []ledger.RelayStats `json:"relays,omitempty"`
-	Workers  []workerJSON        `json:"workers,omitempty"` // on a shared (PostgreSQL) ledger
+	Workers  []ledger.Worker     `json:"workers,omitempty"` // on a shared (PostgreSQL) ledger
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
