@@ -60,9 +60,6 @@ type Options struct {
 	Grace    time.Duration
 	Reporter Reporter
 	Store    ledger.Store
-	// Worker names this process on a shared ledger (ledger.Fleet): the
-	// ID its heartbeat is recorded under.
-	Worker string
 	// TLSConfig, when set, is how every relay's certificate is checked:
 	// smtp.ca_file's roots, or a test's own CA.
 	TLSConfig *tls.Config

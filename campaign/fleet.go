@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -45,12 +46,21 @@ func (r *run) startFleet(ctx context.Context) func() {
 	}
 	host, _ := os.Hostname()
 	f := &fleet{store: fs, id: r.c.ID, group: r.pool, logf: r.logf,
-		me: ledger.Worker{ID: r.opts.Worker, Host: host, PID: os.Getpid(), Pace: 1}}
+		me: ledger.Worker{ID: workerID(r.store, host), Host: host, PID: os.Getpid(), Pace: 1}}
 	r.fleet = f
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { f.run(ctx) })
 	return func() { cancel(); wg.Wait() }
+}
+
+// workerID is the name the shared ledger knows this process by (its
+// lease), so that its heartbeat and its claims are one worker.
+func workerID(store ledger.Store, host string) string {
+	if w, ok := store.(interface{ Worker() string }); ok {
+		return w.Worker()
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
 }
 
 func (f *fleet) run(ctx context.Context) {

@@ -19,6 +19,7 @@ import (
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/feedback/imapfetch"
+	"github.com/mailblast/mailblast/ledger/postgres"
 	"github.com/mailblast/mailblast/recipients"
 	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/sender"
@@ -59,6 +60,7 @@ const exitStatusHelp = `EXIT STATUS
   74  the ledger is damaged, or could not be read or written (disk full)
   75  recipients deferred for later: run "mailblast resume" (from cron);
       feedback fetch: the IMAP server could not be reached (try later)
+      a worker on a shared ledger lost its lease (fenced): resume joins again
   77  the relay, or the IMAP server, rejected the username or password
   78  configuration error; doctor: a FAIL; test-send: the relay refused the
       test (5xx); feedback fetch: no such mailbox; listen: cannot listen
@@ -87,6 +89,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, campaign.ErrInterrupted):
 		return exitInterrupted
+	case errors.Is(err, postgres.ErrFenced):
+		return exitTempFail // another worker has its rows: resume joins again
 	case errors.Is(err, campaign.ErrLocked), errors.Is(err, imapfetch.ErrBusy):
 		return exitLocked
 	case errors.As(err, &ce), errors.As(err, &ise):

@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailblast/mailblast/sender/sendertest"
+)
+
+// relay20ms is a relay that takes 20 ms per message, like one across a
+// network: the relay, not the ledger, is what limits a worker.
+func relay20ms(t *testing.T) *sendertest.Server {
+	return sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Data: func([]string, []byte) *smtp.SMTPError { time.Sleep(20 * time.Millisecond); return nil },
+	}})
+}
+
+// checkOnceOutsideInFlight: every row reached the relay, and a row that
+// reached it more than once is one the ledger reported in flight at a
+// worker's death (recovered), never another.
+func checkOnceOutsideInFlight(t *testing.T, w *workspace, srv *sendertest.Server, rows int) int {
+	t.Helper()
+	dups := checkDelivered(t, w, srv.ByRecipient(), rows)
+	rep := w.report()
+	for addr, n := range dups {
+		if rep[addr].Recovered == 0 {
+			t.Errorf("%s got %d copies but was never reported in flight", addr, n)
+		}
+	}
+	if s := w.status(); s.Recovered < len(dups) {
+		t.Errorf("status reports %d recovered in-flight rows, %d recipients had duplicates", s.Recovered, len(dups))
+	}
+	return len(dups)
+}
+
+func TestPGExactlyOnce(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := pgFleet(t, srv, 1, 500)[0]
+	w.mustRun(0, "send", "list.csv", "--connections", "4")
+	if dups := checkDelivered(t, w, srv.ByRecipient(), 500); len(dups) > 0 {
+		t.Errorf("duplicates: %v", dups)
+	}
+	s := w.fleetStatus()
+	if !s.Finished || s.Sent != 500 || s.Inflight != 0 {
+		t.Errorf("status %+v", s.status)
+	}
+	if len(s.Workers) != 1 || s.Workers[0].PID == 0 {
+		t.Errorf("status lists workers %+v, want the one that ran", s.Workers)
+	}
+	// A second send of the same campaign on the same ledger sends nothing.
+	w.mustRun(0, "send", "list.csv")
+	if got := srv.Count(); got != 500 {
+		t.Errorf("relay got %d messages after a second send, want 500", got)
+	}
+}
+
+func TestPGKillNineThenResume(t *testing.T) {
+	const rows = 400
+	srv := relay20ms(t)
+	w := pgFleet(t, srv, 1, rows)[0]
+	code := w.signalWhen(syscall.SIGKILL, func() bool { return srv.Count() >= 80 }, "send", "list.csv", "--connections", "4")
+	if code != -int(syscall.SIGKILL) {
+		t.Fatalf("the run ended by itself (exit %d) before the kill", code)
+	}
+	// The dead worker's claims are its own until its lease lapses.
+	time.Sleep(3 * time.Second)
+	w.mustRun(0, "resume")
+	n := checkOnceOutsideInFlight(t, w, srv, rows)
+	t.Logf("%d duplicates after kill -9, %d recovered", n, w.status().Recovered)
+}
+
+func TestPGSecondSignal(t *testing.T) {
+	slow := make(chan struct{})
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Data: func([]string, []byte) *smtp.SMTPError {
+			select {
+			case <-slow:
+			case <-time.After(3 * time.Second):
+			}
+			return nil
+		},
+	}})
+	w := pgFleet(t, srv, 1, 40)[0]
+	p := w.start("send", "list.csv", "--connections", "4")
+	time.Sleep(1500 * time.Millisecond) // the first messages are now stuck in DATA
+	p.cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(t); code != 130 {
+		t.Fatalf("exit %d, want 130; %s", code, p.err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("second signal took %s to stop the run", took)
+	}
+	close(slow)
+	time.Sleep(3 * time.Second) // its lease lapses, if Close did not give it up
+	w.mustRun(0, "resume")
+	checkOnceOutsideInFlight(t, w, srv, 40)
+}
+
+func TestPGRelayDownThenBack(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	srv.SetDown(true)
+	time.AfterFunc(1500*time.Millisecond, func() { srv.SetDown(false) })
+	w := pgFleet(t, srv, 1, 100)[0]
+	w.env = append(w.env, "MAILBLAST_SMTP_BACKOFF=100ms", "MAILBLAST_SMTP_CONNECT_ATTEMPTS=20", "MAILBLAST_RETRY_SCHEDULE=100ms")
+	w.mustRun(0, "send", "list.csv", "--connections", "3")
+	assertLedgerMatchesServer(t, w, srv, 100)
+}
+
+// TestPGThreeWorkersOneKilled: three machines send one campaign; one is
+// killed by kill -9 mid-way. The other two take its rows over once its
+// lease lapses, and every row is sent once outside the in-flight set.
+func TestPGThreeWorkersOneKilled(t *testing.T) {
+	const rows = 600
+	srv := relay20ms(t)
+	ws := pgFleet(t, srv, 3, rows)
+	args := []string{"send", "list.csv", "--campaign", "news", "--connections", "2", "--retry-wait", "1m"}
+	ps := make([]*worker, 3)
+	for i, w := range ws {
+		ps[i] = w.start(args...)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for srv.Count() < 150 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	during := ws[0].fleetStatus()
+	_ = ps[1].cmd.Process.Kill()
+	if code := ps[1].wait(t); code != -int(syscall.SIGKILL) {
+		t.Fatalf("worker 1 ended by itself (exit %d) before the kill: %s", code, ps[1].err)
+	}
+	for _, i := range []int{0, 2} {
+		if code := ps[i].wait(t); code != 0 {
+			t.Errorf("worker %d: exit %d\n%s", i, code, ps[i].err)
+		}
+	}
+	live := 0
+	for _, x := range during.Workers {
+		if x.Live {
+			live++
+		}
+	}
+	if live != 3 {
+		t.Errorf("status during the run showed %d live workers, want 3: %+v", live, during.Workers)
+	}
+	per := map[int]int{}
+	for _, m := range srv.Messages() {
+		per[m.Conn]++
+	}
+	n := checkOnceOutsideInFlight(t, ws[2], srv, rows)
+	t.Logf("%d duplicates, %d recovered; messages per connection %v", n, ws[2].status().Recovered, per)
+}
+
+// TestPGFleetRate: three workers with smtp.rate 30/s keep to 30/s
+// together, not 30/s each.
+func TestPGFleetRate(t *testing.T) {
+	const rows, perSecond = 180, 30
+	var mu sync.Mutex
+	var at []time.Time
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Data: func([]string, []byte) *smtp.SMTPError {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+			return nil
+		},
+	}})
+	ws := pgFleet(t, srv, 3, rows)
+	ps := make([]*worker, 3)
+	for i, w := range ws {
+		w.env = append(w.env, fmt.Sprintf("MAILBLAST_SMTP_RATE=%d/s", perSecond))
+		ps[i] = w.start("send", "list.csv", "--campaign", "paced", "--connections", "2", "--retry-wait", "1m")
+	}
+	for i, p := range ps {
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("worker %d: exit %d\n%s", i, code, p.err)
+		}
+	}
+	assertLedgerMatchesServer(t, ws[0], srv, rows)
+	mu.Lock()
+	defer mu.Unlock()
+	took := at[len(at)-1].Sub(at[0])
+	// 180 at 30/s take 6 s; 30/s each would take 2 s. Until the workers
+	// have seen each other (one heartbeat, 2 s) each may go at the full
+	// rate: the steady part after that is held to the rate.
+	if took < 3500*time.Millisecond {
+		t.Errorf("%d messages took %s: faster than %d/s for the fleet", rows, took, perSecond)
+	}
+	steadyFrom := at[0].Add(3 * time.Second)
+	n := 0
+	for _, x := range at {
+		if x.After(steadyFrom) {
+			n++
+		}
+	}
+	if secs := at[len(at)-1].Sub(steadyFrom).Seconds(); secs > 1 && float64(n)/secs > 1.4*perSecond {
+		t.Errorf("after the first heartbeats the fleet sent %.1f/s, over %d/s", float64(n)/secs, perSecond)
+	}
+	t.Logf("%d messages in %s", rows, took.Round(time.Millisecond))
+}
+
+// TestPGDigestMismatch: a worker whose list or template is not the
+// campaign's is refused with 65, naming the file and both digests, and
+// sends nothing.
+func TestPGDigestMismatch(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	ws := pgFleet(t, srv, 3, 5)
+	ws[0].mustRun(0, "send", "list.csv", "--campaign", "news")
+	ws[1].write("list.csv", "email,first_name,n\nuser1@example.com,Other,1\n")
+	ws[2].write("message.tmpl", template+"P.S. another template\n")
+	for i, kind := range map[int]string{1: "list", 2: "template"} {
+		_, stderr, code := ws[i].run("send", "list.csv", "--campaign", "news")
+		if code != 65 {
+			t.Fatalf("worker with another %s: exit %d, want 65\n%s", kind, code, stderr)
+		}
+		if !strings.Contains(stderr, "another "+kind) || strings.Count(stderr, "sha256") < 1 {
+			t.Errorf("worker with another %s: message does not name it and its digests:\n%s", kind, stderr)
+		}
+	}
+	if got := srv.Count(); got != 5 {
+		t.Errorf("relay got %d messages, want the first worker's 5", got)
+	}
+}
