@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -32,7 +31,3 @@ type Fleet interface {
 	Heartbeat(ctx context.Context, campaignID int64, w Worker) error
 	Workers(ctx context.Context, campaignID int64) ([]Worker, error)
 }
-
-// ErrImportBusy (pgfleet's stand-in until pgstore adds it, see
-// pgfleet-asks.md item 2): another worker is importing the campaign's list.
-var ErrImportBusy = errors.New("another worker is importing the list")
