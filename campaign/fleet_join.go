@@ -53,7 +53,7 @@ func (r *run) joined(ctx context.Context) error {
 func (r *run) importOrWait(ctx context.Context) error {
 	for said := false; ; said = true {
 		err := r.startImport(ctx)
-		if !errors.Is(err, ledger.ErrImportBusy) {
+		if !importBusy(err) {
 			return err
 		}
 		if !said {
@@ -71,6 +71,14 @@ func (r *run) importOrWait(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// importBusy reports whether err says another worker is importing the
+// list: a shared ledger's Import fails so, with an error that has an
+// ImportBusy method, instead of importing the same rows twice.
+func importBusy(err error) bool {
+	var b interface{ ImportBusy() bool }
+	return errors.As(err, &b) && b.ImportBusy()
 }
 
 // differs names the difference between this worker's file and the one
@@ -109,4 +117,18 @@ func (r *run) takeOver(ctx context.Context) error {
 		r.logf("%d recipients were in flight at a worker that stopped; policy %q: %s", n, r.opts.InFlight, inFlightMeaning(r.opts.InFlight))
 	}
 	return err
+}
+
+// chunk is how many rows a pass claims at a time. After a crash every
+// claimed row without an outcome may be on the wire; on SQLite this
+// machine's wire journal narrows that down, but when a worker on a shared
+// ledger dies the others have no journal of it, and all its claimed rows
+// count as in flight (resent or skipped by --in-flight). Chunks of a few
+// rows per connection keep that set to about three chunks, at the cost of
+// a claim (one round trip, batched with outcomes) every chunk.
+func (r *run) chunk(conns int) int {
+	if r.shared() {
+		return max(16, 4*conns)
+	}
+	return max(256, 4*conns)
 }

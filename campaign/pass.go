@@ -39,13 +39,13 @@ func (r *run) pass(ctx, hard context.Context) error {
 	for _, rs := range r.opts.Settings.Relays {
 		conns += rs.Connections
 	}
-	jobs := make(chan *job, max(256, 4*conns)) // a chunk: the next one's Due and claim wait behind it
+	jobs := make(chan *job, r.chunk(conns)) // a chunk: the next one's Due and claim wait behind it
 	envs := make(chan *sender.Envelope, 2*conns)
 	var wg sync.WaitGroup
 	var prodErr error
 	wg.Go(func() {
 		defer close(jobs)
-		prodErr = r.produce(soft, com, jobs, max(256, 4*conns))
+		prodErr = r.produce(soft, com, jobs, r.chunk(conns))
 	})
 	var rwg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
