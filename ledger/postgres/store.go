@@ -46,8 +46,8 @@ type Store struct {
 	token  int64 // this Store's lease: its fencing token
 
 	mu         sync.Mutex
-	validUntil time.Time                        // this worker's rows are its own until then (our clock)
-	fenced     bool                             // the lease was lost: for good
+	validUntil time.Time                       // this worker's rows are its own until then (our clock)
+	fenced     bool                            // the lease was lost: for good
 	policy     map[int64]ledger.InFlightPolicy // per campaign, from RecoverInFlight: Due takes over dead workers' rows by it
 
 	stop chan struct{}
