@@ -43,6 +43,10 @@ func (s *Store) Due(ctx context.Context, campaignID int64, now time.Time, afterR
 	}
 	var out []ledger.Recipient
 	b := &pgx.Batch{}
+	// A reservation need not survive a crash of the database (it is only
+	// a soft lock; the claim that follows is durable): Due's commit does
+	// not wait for the WAL flush, which costs more than the query here.
+	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	if p, ok := s.policyFor(campaignID); ok {
 		queueTakeOver(b, campaignID, s.token, p, now)
 	}

@@ -1,8 +1,8 @@
 package postgres
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"

@@ -46,8 +46,8 @@ type Store struct {
 	token  int64 // this Store's lease: its fencing token
 
 	mu         sync.Mutex
-	validUntil time.Time                        // this worker's rows are its own until then (our clock)
-	fenced     bool                             // the lease was lost: for good
+	validUntil time.Time                       // this worker's rows are its own until then (our clock)
+	fenced     bool                            // the lease was lost: for good
 	policy     map[int64]ledger.InFlightPolicy // per campaign, from RecoverInFlight: Due takes over dead workers' rows by it
 
 	stop chan struct{}
@@ -123,6 +123,11 @@ func config(url string, opt Options) (*pgxpool.Config, []string, error) {
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "mailblast"
+	// pgx prepares each statement once per connection; after five runs the
+	// server would switch to a generic plan, blind to the arrays' sizes and
+	// the row ranges, and the group commit's UPDATEs then read the whole
+	// campaign (measured: 200 ms instead of 2 ms a commit at 5,000 rows).
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	cfg.ConnConfig.Tracer = opt.Tracer
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8 // Apply from several goroutines, Due and the lease renewal beside them
