@@ -101,10 +101,10 @@ func (f *fleet) beat(ctx context.Context) {
 	}
 	n, pace := share(f.me.ID, all)
 	f.group.Scale(pace / float64(n))
-	if n != f.workers {
-		f.logf("%d workers send this campaign: this one takes 1/%d of the rate", n, n)
-		f.workers = n
+	if n != f.workers && (n > 1 || f.workers > 1) { // alone from the start: nothing to say
+		f.logf("%d workers send this campaign: each takes 1/%d of its relays' rate", n, n)
 	}
+	f.workers = n
 }
 
 // share is how many workers are live, this one included, and the
