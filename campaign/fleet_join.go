@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
@@ -131,4 +132,17 @@ func (r *run) chunk(conns int) int {
 		return max(16, 4*conns)
 	}
 	return max(256, 4*conns)
+}
+
+// importedFirst is the row the import must have committed before the
+// first pass: the first ten, for the preflight, while the rest stream
+// straight from the import to the pass. On a shared ledger every row must
+// be reserved by Due before it is sent, or a worker joining meanwhile
+// reserves and sends the rows this one streams (a duplicate each): there
+// the import ends first.
+func (r *run) importedFirst() int {
+	if r.shared() {
+		return math.MaxInt
+	}
+	return 2 + 10
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailblast/mailblast/ledger/postgres/pgtest"
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
 
@@ -234,5 +235,96 @@ func TestPGDigestMismatch(t *testing.T) {
 	}
 	if got := srv.Count(); got != 5 {
 		t.Errorf("relay got %d messages, want the first worker's 5", got)
+	}
+}
+
+// TestPGThrottleSlowsTheFleet: two workers, each with its own relay, share
+// smtp.rate 40/s. When worker A's relay throttles (421 4.7.0), worker B,
+// whose relay never does, slows down too within a few seconds.
+func TestPGThrottleSlowsTheFleet(t *testing.T) {
+	const rows, throttleAt = 800, 80
+	var mu sync.Mutex
+	var onB []time.Time
+	var throttled time.Time
+	n := 0
+	relayA := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Data: func([]string, []byte) *smtp.SMTPError {
+			mu.Lock()
+			defer mu.Unlock()
+			if n++; n == throttleAt {
+				throttled = time.Now()
+				return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "slow down"}
+			}
+			return nil
+		},
+	}})
+	relayB := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Data: func([]string, []byte) *smtp.SMTPError {
+			mu.Lock()
+			onB = append(onB, time.Now())
+			mu.Unlock()
+			return nil
+		},
+	}})
+	url := pgtest.Start(t)
+	a, b := onPostgres(forServer(t, relayA, rows), url), onPostgres(forServer(t, relayB, rows), url)
+	a.env = append(a.env, "MAILBLAST_RETRY_SCHEDULE=1s") // the throttled message goes again
+	args := []string{"send", "list.csv", "--campaign", "throttled", "--connections", "2", "--rate", "40/s", "--retry-wait", "1m"}
+	pa, pb := a.start(args...), b.start(args...)
+	for i, p := range []*worker{pa, pb} {
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("worker %d: exit %d\n%s", i, code, p.err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if throttled.IsZero() {
+		t.Fatalf("relay A never reached its %dth message", throttleAt)
+	}
+	rate := func(from, to time.Time) float64 {
+		k := 0
+		for _, x := range onB {
+			if x.After(from) && x.Before(to) {
+				k++
+			}
+		}
+		return float64(k) / to.Sub(from).Seconds()
+	}
+	before := rate(throttled.Add(-2*time.Second), throttled)
+	after := rate(throttled.Add(3*time.Second), throttled.Add(8*time.Second))
+	t.Logf("worker B's relay: %.1f/s before A's throttle, %.1f/s 3-8 s after", before, after)
+	if after > 0.75*before {
+		t.Errorf("worker B did not slow down with A: %.1f/s before, %.1f/s after", before, after)
+	}
+}
+
+// TestPGJoinMidway: a second worker joins a campaign the first is in the
+// middle of sending (its list imported, most rows not sent yet). They
+// share the rest: each recipient gets exactly one message, and both end 0.
+func TestPGJoinMidway(t *testing.T) {
+	const rows = 400
+	srv := relay20ms(t)
+	ws := pgFleet(t, srv, 2, rows)
+	args := []string{"send", "list.csv", "--campaign", "midway", "--connections", "2", "--retry-wait", "1m"}
+	first := ws[0].start(args...)
+	deadline := time.Now().Add(60 * time.Second)
+	for srv.Count() < 40 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	second := ws[1].start(args...)
+	for i, p := range []*worker{first, second} {
+		if code := p.wait(t); code != 0 {
+			t.Errorf("worker %d: exit %d\n%s", i, code, p.err)
+		}
+	}
+	if dups := checkDelivered(t, ws[1], srv.ByRecipient(), rows); len(dups) > 0 {
+		t.Errorf("%d recipients got more than one message: %v", len(dups), dups)
+	}
+	per := map[int]int{}
+	for _, m := range srv.Messages() {
+		per[m.Conn]++
+	}
+	if len(per) < 4 {
+		t.Errorf("messages came on %d connections; the second worker sent nothing? %v", len(per), per)
 	}
 }
