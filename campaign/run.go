@@ -114,7 +114,16 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.pool, err = r.relays(); err != nil {
 		return err
 	}
-	return r.passes(ctx, hard)
+	if len(due) > 0 {
+		r.sendSeeds(ctx, ledger.SeedStart)
+	}
+	if err := r.passes(ctx, hard); err != nil {
+		return err
+	}
+	if r.sum.SentNow > 0 {
+		r.sendSeeds(ctx, ledger.SeedEnd)
+	}
+	return nil
 }
 
 func (r *run) start(ctx context.Context) error {
