@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // ErrFenced is returned by Apply (and Due) once this worker's lease has
@@ -111,7 +112,7 @@ func config(url string, opt Options) (*pgxpool.Config, []string, error) {
 		secrets = append(secrets, p)
 	}
 	if cfg.ConnConfig.Password == "" && opt.PasswordFile != "" {
-		b, err := os.ReadFile(opt.PasswordFile)
+		b, err := safefile.ReadFile(opt.PasswordFile) // a FIFO is refused, not waited on
 		if err != nil {
 			return nil, secrets, fmt.Errorf("ledger: password file: %w", err)
 		}
