@@ -368,3 +368,56 @@ func TestWorkers(t *testing.T) {
 		t.Errorf("second worker %+v: want it not live after Close", w)
 	}
 }
+
+// One worker imports a campaign at a time: another's Import fails at once
+// with an error that says so (ImportBusy), and succeeds once the first
+// committed; a Store closed with an import open releases it.
+func TestImportBusy(t *testing.T) {
+	url := pgtest.Start(t)
+	ctx := context.Background()
+	a, b := open(t, url, Options{}), open(t, url, Options{})
+	c := ledger.Campaign{Name: "busy", ListPath: "l.csv", Settings: []byte(`{}`)}
+	if err := a.CreateCampaign(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	im, err := a.Import(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy interface{ ImportBusy() bool }
+	if _, err := b.Import(ctx, c.ID); !errors.As(err, &busy) || !busy.ImportBusy() {
+		t.Fatalf("a second import at once: %v, want ImportBusy", err)
+	}
+	if err := im.Add(ledger.Recipient{Row: 2, Email: "a@example.com", Key: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	im2, err := b.Import(ctx, c.ID)
+	if err != nil {
+		t.Fatalf("after the first import committed: %v", err)
+	}
+	if err := im2.Add(ledger.Recipient{Row: 3, Email: "b@example.com", Key: "b@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := im2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Close() }() // im2 left open
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close with an import open did not return within 20 s")
+	}
+	if _, err := a.Import(ctx, c.ID); err != nil {
+		t.Fatalf("after the importer closed: %v", err)
+	}
+	if last, _ := a.LastRow(ctx, c.ID); last != 3 {
+		t.Fatalf("last row %d, want 3", last)
+	}
+}

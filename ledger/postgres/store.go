@@ -50,6 +50,7 @@ type Store struct {
 	validUntil time.Time                       // this worker's rows are its own until then (our clock)
 	fenced     bool                            // the lease was lost: for good
 	policy     map[int64]ledger.InFlightPolicy // per campaign, from RecoverInFlight: Due takes over dead workers' rows by it
+	importers  map[*importer]bool              // holding a connection (and an import lock) until Commit or Rollback
 
 	stop chan struct{}
 	done chan struct{}
@@ -70,7 +71,8 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, redact(fmt.Errorf("ledger: %w", err), secrets)
 	}
-	s := &Store{pool: pool, worker: opt.Worker, lease: opt.Lease, policy: map[int64]ledger.InFlightPolicy{}}
+	s := &Store{pool: pool, worker: opt.Worker, lease: opt.Lease, policy: map[int64]ledger.InFlightPolicy{},
+		importers: map[*importer]bool{}}
 	if s.worker == "" {
 		s.worker = DefaultWorker()
 	}
@@ -173,6 +175,7 @@ func (s *Store) Token() int64 { return s.token }
 // reserved are free at once, rows it claimed (in flight) are for the
 // other workers' recovery to settle. Then it closes the pool.
 func (s *Store) Close() error {
+	s.releaseImporters()
 	if s.stop != nil {
 		close(s.stop)
 		<-s.done
@@ -226,4 +229,18 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v)
+}
+
+// releaseImporters ends the imports left open (an error path that neither
+// committed nor rolled back): the pool's Close waits for every connection.
+func (s *Store) releaseImporters() {
+	s.mu.Lock()
+	var open []*importer
+	for im := range s.importers {
+		open = append(open, im)
+	}
+	s.mu.Unlock()
+	for _, im := range open {
+		_ = im.Rollback()
+	}
 }
