@@ -421,3 +421,44 @@ func TestImportBusy(t *testing.T) {
 		t.Fatalf("last row %d, want 3", last)
 	}
 }
+
+// A worker restarted on the same machine knows, from its journal, which of
+// its predecessor's claimed rows were on the wire: once the predecessor's
+// lease lapses, only those count as in flight (Options.Succeeds), the
+// others wait again uncounted.
+func TestPredecessorsWire(t *testing.T) {
+	url := pgtest.Start(t)
+	ctx := context.Background()
+	a := open(t, url, Options{Lease: 1500 * time.Millisecond})
+	b := open(t, url, Options{Succeeds: func(w string) bool { return w == a.Worker() }})
+	id := newCampaign(t, a, 10)
+	claim(t, a, id, 0, 5) // rows 2-6 in flight
+	a.kill()
+	n, err := b.RecoverOnWire(ctx, id, ledger.Skip, time.Now(), map[int]bool{3: true, 4: true})
+	if n != 0 || err != nil {
+		t.Fatalf("before the lease lapsed: %d %v", n, err)
+	}
+	waitFor(t, "the predecessor's rows taken over", func() bool {
+		d, err := b.Due(ctx, id, time.Now(), 0, 3)
+		return err == nil && len(d) == 3 && d[0].Row == 2
+	})
+	c, _ := b.Counts(ctx, id)
+	if c.Recovered != 2 || c.Skipped != 2 || c.InFlight != 0 {
+		t.Fatalf("counts %+v: want rows 3 and 4 skipped as in flight, the rest waiting", c)
+	}
+}
+
+func TestSameHostExited(t *testing.T) {
+	host, _ := os.Hostname()
+	for w, want := range map[string]bool{
+		fmt.Sprintf("%s:%d:x", host, os.Getpid()): false, // this process
+		fmt.Sprintf("%s:%d:x", host, 1):           false, // init runs
+		fmt.Sprintf("other-%s:99999999:x", host):  false,
+		fmt.Sprintf("%s:99999999:x", host):        true, // no such pid
+		"nonsense":                                false,
+	} {
+		if got := SameHostExited(w); got != want {
+			t.Errorf("SameHostExited(%q) = %v, want %v", w, got, want)
+		}
+	}
+}

@@ -35,6 +35,11 @@ type Options struct {
 	// PasswordFile holds the password (its first line) when the URL,
 	// PGPASSWORD and .pgpass give none.
 	PasswordFile string
+	// Succeeds, when set, reports whether worker (another Store's
+	// Options.Worker) was this process's predecessor, whose wire journal
+	// RecoverOnWire is given: once its lease lapses, only its rows on that
+	// wire count as in flight. SameHostExited is one such test.
+	Succeeds func(worker string) bool
 	// Tracer, when set, sees every query (tests count round trips).
 	Tracer pgx.QueryTracer
 }
@@ -47,10 +52,11 @@ type Store struct {
 	token  int64 // this Store's lease: its fencing token
 
 	mu         sync.Mutex
-	validUntil time.Time                       // this worker's rows are its own until then (our clock)
-	fenced     bool                            // the lease was lost: for good
-	policy     map[int64]ledger.InFlightPolicy // per campaign, from RecoverInFlight: Due takes over dead workers' rows by it
-	importers  map[*importer]bool              // holding a connection (and an import lock) until Commit or Rollback
+	validUntil time.Time            // this worker's rows are its own until then (our clock)
+	fenced     bool                 // the lease was lost: for good
+	recovering map[int64]recovering // per campaign, from RecoverInFlight: Due takes over dead workers' rows by it
+	succeeds   func(worker string) bool
+	importers  map[*importer]bool // holding a connection (and an import lock) until Commit or Rollback
 
 	stop chan struct{}
 	done chan struct{}
@@ -71,7 +77,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, redact(fmt.Errorf("ledger: %w", err), secrets)
 	}
-	s := &Store{pool: pool, worker: opt.Worker, lease: opt.Lease, policy: map[int64]ledger.InFlightPolicy{},
+	s := &Store{pool: pool, worker: opt.Worker, lease: opt.Lease, recovering: map[int64]recovering{}, succeeds: opt.Succeeds,
 		importers: map[*importer]bool{}}
 	if s.worker == "" {
 		s.worker = DefaultWorker()
