@@ -31,6 +31,9 @@ type Settings struct {
 	// ReturnPath, when set, is the envelope sender, VERP-tagged per row:
 	// local+TOKEN@domain (verpAddress). "" sends the From address.
 	ReturnPath string `json:"return_path,omitempty"`
+	// Seeds get a copy of the message at the start and the end of every
+	// run that sends (campaign/seeds.go), recorded apart from the rows.
+	Seeds []string `json:"seeds,omitempty"`
 }
 
 // RelaySettings is one relay of several. Its password comes from a file

@@ -18,6 +18,8 @@ type committer struct {
 	opts   *Options
 	ops    chan op
 	cancel context.CancelCauseFunc
+	// sent counts the Sent outcomes committed; read once run has returned.
+	sent int
 }
 
 type op struct {
@@ -107,6 +109,9 @@ func (c *committer) commit(batch []op) error {
 
 func (c *committer) notify(batch []op, failed error) {
 	for _, o := range batch {
+		if failed == nil && o.done == nil && o.p.out.State == ledger.Sent {
+			c.sent++
+		}
 		switch {
 		case o.done != nil:
 			o.done <- failed

@@ -63,6 +63,7 @@ func (r *run) pass(ctx, hard context.Context) error {
 	wg.Wait()
 	com.close()
 	comErr := <-comDone
+	r.sum.SentNow += com.sent
 	return r.passError(ctx, prodErr, poolErr, comErr)
 }
 

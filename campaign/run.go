@@ -116,7 +116,16 @@ func (r *run) run(ctx, hard context.Context) error {
 		return err
 	}
 	defer r.startFleet(ctx)()
-	return r.passes(ctx, hard)
+	if len(due) > 0 {
+		r.sendSeeds(ctx, ledger.SeedStart)
+	}
+	if err := r.passes(ctx, hard); err != nil {
+		return err
+	}
+	if r.sum.SentNow > 0 {
+		r.sendSeeds(ctx, ledger.SeedEnd)
+	}
+	return nil
 }
 
 func (r *run) start(ctx context.Context) error {

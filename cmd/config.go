@@ -27,24 +27,26 @@ import (
 // Config is every setting, read once from flags, environment, the config
 // file and defaults (in that order of precedence).
 type Config struct {
-	SMTP        SMTPConfig     `mapstructure:"smtp"`
-	Message     MessageConfig  `mapstructure:",squash"`
-	Retry       campaign.Retry `mapstructure:"retry"`
-	Template    string         `mapstructure:"template"`
-	Campaign    string         `mapstructure:"campaign"`
-	StateDir    string         `mapstructure:"state_dir"`
-	EmailColumn string         `mapstructure:"email_column"`
-	InFlight    string         `mapstructure:"in_flight"`
-	Grace       time.Duration  `mapstructure:"grace"`
-	Progress    string         `mapstructure:"progress"`
-	LogEvery    time.Duration  `mapstructure:"log_every"`
-	MetricsFile string         `mapstructure:"metrics_file"`
+	SMTP        SMTPConfig        `mapstructure:"smtp"`
+	Message     templates.Options `mapstructure:",squash"`
+	Retry       campaign.Retry    `mapstructure:"retry"`
+	Template    string            `mapstructure:"template"`
+	Campaign    string            `mapstructure:"campaign"`
+	StateDir    string            `mapstructure:"state_dir"`
+	EmailColumn string            `mapstructure:"email_column"`
+	InFlight    string            `mapstructure:"in_flight"`
+	Grace       time.Duration     `mapstructure:"grace"`
+	Progress    string            `mapstructure:"progress"`
+	LogEvery    time.Duration     `mapstructure:"log_every"`
+	MetricsFile string            `mapstructure:"metrics_file"`
 	// ReturnPath is the envelope sender (MAIL FROM), VERP-tagged per
 	// recipient; "" keeps the From address.
-	ReturnPath string         `mapstructure:"return_path"`
-	Feedback   FeedbackConfig `mapstructure:"feedback"`
-	Listen     ListenConfig   `mapstructure:"listen"`
-	Ledger     LedgerConfig   `mapstructure:"ledger"`
+	ReturnPath string `mapstructure:"return_path"`
+	// Seeds get a copy of the message at the start and end of each run.
+	Seeds    []string       `mapstructure:"seeds"`
+	Feedback FeedbackConfig `mapstructure:"feedback"`
+	Listen   ListenConfig   `mapstructure:"listen"`
+	Ledger   LedgerConfig   `mapstructure:"ledger"`
 
 	tls           *tls.Config              // smtp.ca_file's roots; nil: the system's
 	relaySettings []campaign.RelaySettings // smtp.relays, completed
@@ -78,30 +80,6 @@ type RelayConfig struct {
 	Weight       float64 `mapstructure:"weight"`
 }
 
-// MessageConfig is how messages are built around the template file.
-type MessageConfig struct {
-	HTMLTemplate     string            `mapstructure:"html_template"`
-	Attachments      []string          `mapstructure:"attachments"`
-	AttachmentColumn string            `mapstructure:"attachment_column"`
-	AttachmentDir    string            `mapstructure:"attachment_dir"`
-	Inline           map[string]string `mapstructure:"inline"`
-	Unsubscribe      struct {
-		URL    string `mapstructure:"url"`
-		Mailto string `mapstructure:"mailto"`
-		// BaseURL and SecretFile make mailblast's own signed one-click
-		// link, served by `mailblast listen`.
-		BaseURL    string `mapstructure:"base_url"`
-		SecretFile string `mapstructure:"secret_file"`
-	} `mapstructure:"unsubscribe"`
-	FeedbackID string            `mapstructure:"feedback_id"`
-	Headers    map[string]string `mapstructure:"headers"`
-	DKIM       struct {
-		Domain   string `mapstructure:"domain"`
-		Selector string `mapstructure:"selector"`
-		KeyFile  string `mapstructure:"key_file"`
-	} `mapstructure:"dkim"`
-}
-
 // configError is a setting that cannot work; it exits 78.
 type configError struct{ err error }
 
@@ -115,8 +93,6 @@ func configErrorf(format string, args ...any) error {
 func setDefaults(v *viper.Viper) {
 	for key, val := range map[string]any{
 		"smtp.password": "", "smtp.password_file": "", "smtp.ca_file": "",
-		"html_template": "", "attachment_column": "", "attachment_dir": "", "feedback_id": "",
-		"unsubscribe.url": "", "unsubscribe.mailto": "", "dkim.domain": "", "dkim.selector": "", "dkim.key_file": "",
 		"template": "", "campaign": "", "state_dir": defaultStateDir(), "email_column": "email",
 		"in_flight": string(ledger.Resend), "grace": 30 * time.Second, "progress": "auto", "log_every": 5 * time.Second,
 	} {
@@ -128,6 +104,7 @@ func setDefaults(v *viper.Viper) {
 	for key, val := range ledgerDefaults() {
 		v.SetDefault(key, val)
 	}
+	setStructDefaults(v, "", templates.Options{})
 	setStructDefaults(v, "smtp", sender.DefaultSettings())
 	setStructDefaults(v, "retry", campaign.DefaultRetry())
 }
@@ -139,8 +116,20 @@ func setStructDefaults(v *viper.Viper, prefix string, defaults any) {
 	rv := reflect.ValueOf(defaults)
 	for _, f := range reflect.VisibleFields(rv.Type()) {
 		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		if name != "" && name != "-" {
-			v.SetDefault(prefix+"."+name, rv.FieldByIndex(f.Index).Interface())
+		if name == "" || name == "-" {
+			continue // a squashed struct: VisibleFields gives its fields too
+		}
+		fv := rv.FieldByIndex(f.Index)
+		if fv.Kind() == reflect.Pointer {
+			fv = reflect.Zero(f.Type.Elem())
+		}
+		switch {
+		case fv.Kind() == reflect.Struct:
+			setStructDefaults(v, joinKey(prefix, name), fv.Interface())
+		case (fv.Kind() == reflect.Map || fv.Kind() == reflect.Slice) && fv.IsNil():
+			// no default: an unset list or map stays unset
+		default:
+			v.SetDefault(joinKey(prefix, name), fv.Interface())
 		}
 	}
 }
@@ -239,10 +228,27 @@ func findConfigFile() string {
 // password reads smtp.password or smtp.password_file. It is never logged,
 // stored in the ledger, or put in an error message.
 func (c *Config) password() (string, error) {
-	if c.SMTP.PasswordFile == "" {
-		return c.SMTP.Password, nil
+	return secret("smtp.password", c.SMTP.Password, c.SMTP.PasswordFile)
+}
+
+// secret is the one rule for a password given as key or as key_file (each
+// also from the environment): one or the other; both is an error, since
+// which of the two is meant cannot be guessed. The message names the keys,
+// never a value.
+func secret(key, value, file string) (string, error) {
+	switch {
+	case value != "" && file != "":
+		return "", configErrorf("%s and %s_file are both set (in the config file or as %s and %s_FILE); use one",
+			key, key, envName(key), envName(key))
+	case file != "":
+		return readPasswordFile(key+"_file", file)
 	}
-	return readPasswordFile("smtp.password_file", c.SMTP.PasswordFile)
+	return value, nil
+}
+
+// envName is the environment variable of a key.
+func envName(key string) string {
+	return "MAILBLAST_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
 // readPasswordFile reads the password in file, the setting key, without
@@ -307,24 +313,32 @@ func (c *Config) tlsConfig() *tls.Config { return c.tls }
 // message is the message-building settings, paths made absolute so that
 // resume works from any directory.
 func (c *Config) message() templates.Options {
-	m := c.Message
-	o := templates.Options{HTMLPath: absIf(m.HTMLTemplate), AttachmentColumn: m.AttachmentColumn,
-		AttachmentDir: absIf(m.AttachmentDir), FeedbackID: m.FeedbackID, Headers: canonicalHeaders(m.Headers)}
-	for _, a := range m.Attachments {
+	o := c.Message
+	o.HTMLPath, o.AttachmentDir = absIf(o.HTMLPath), absIf(o.AttachmentDir)
+	o.Attachments = nil
+	for _, a := range c.Message.Attachments {
 		o.Attachments = append(o.Attachments, absIf(a))
 	}
-	if len(m.Inline) > 0 {
+	if len(o.Inline) > 0 {
 		o.Inline = map[string]string{}
-		for id, p := range m.Inline {
+		for id, p := range c.Message.Inline {
 			o.Inline[id] = absIf(p)
 		}
 	}
-	o.Unsubscribe.URL, o.Unsubscribe.Mailto = m.Unsubscribe.URL, m.Unsubscribe.Mailto
-	o.OneClick = templates.OneClick{BaseURL: m.Unsubscribe.BaseURL, SecretFile: absIf(m.Unsubscribe.SecretFile)}
-	if m.DKIM.KeyFile != "" || m.DKIM.Domain != "" {
-		o.DKIM = &templates.DKIMOptions{Domain: m.DKIM.Domain, Selector: m.DKIM.Selector, KeyFile: absIf(m.DKIM.KeyFile)}
-	}
+	o.Headers = canonicalHeaders(o.Headers)
+	o.Unsubscribe.SecretFile = absIf(o.Unsubscribe.SecretFile)
+	o.DKIM = c.dkim()
 	return o
+}
+
+// dkim is the DKIM settings, nil when none are made: the keys always
+// exist (they have defaults), so decoding always allocates them.
+func (c *Config) dkim() *templates.DKIMOptions {
+	d := c.Message.DKIM
+	if d == nil || d.KeyFile == "" && d.Domain == "" {
+		return nil
+	}
+	return &templates.DKIMOptions{Domain: d.Domain, Selector: d.Selector, KeyFile: absIf(d.KeyFile)}
 }
 
 // canonicalHeaders undoes viper's lower-casing of map keys: x-campaign

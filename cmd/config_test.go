@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -306,4 +307,70 @@ func TestCAFile(t *testing.T) {
 	os.WriteFile(bad, []byte("not a certificate\n"), 0o600)
 	loadErr(t, "smtp:\n  ca_file: "+bad+"\n", "smtp.ca_file")
 	loadErr(t, "smtp:\n  ca_file: /nonexistent/ca.pem\n", "smtp.ca_file")
+}
+
+// TestMessageKeysLoadIntoOptions: the message settings are templates.Options
+// itself, so every key of it is known and lands where Load reads it, and
+// the environment reaches the nested ones.
+func TestMessageKeysLoadIntoOptions(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, bytes.Repeat([]byte("k"), 40), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MAILBLAST_DKIM_SELECTOR", "env2026")
+	cfg, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\nhtml_template: m.html\nattachment_column: file\n"+
+		"feedback_id: '{{.id}}:acme'\nheaders:\n  X-Campaign: spring\n"+
+		"unsubscribe:\n  mailto: u@acme.example\n  base_url: https://acme.example/mb\n  secret_file: "+secret+"\n"+
+		"dkim:\n  domain: acme.example\n  key_file: k.pem\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.message()
+	if !filepath.IsAbs(o.HTMLPath) || o.AttachmentColumn != "file" || o.FeedbackID != "{{.id}}:acme" {
+		t.Errorf("top-level keys: %+v", o)
+	}
+	if o.Headers["X-Campaign"] != "spring" {
+		t.Errorf("headers = %v, want X-Campaign kept in its case", o.Headers)
+	}
+	if u := o.Unsubscribe; u.Mailto != "u@acme.example" || u.BaseURL != "https://acme.example/mb" || u.SecretFile != secret {
+		t.Errorf("unsubscribe = %+v", u)
+	}
+	if o.DKIM == nil || o.DKIM.Domain != "acme.example" || o.DKIM.Selector != "env2026" || !filepath.IsAbs(o.DKIM.KeyFile) {
+		t.Errorf("dkim = %+v", o.DKIM)
+	}
+	if _, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\nunsubscribe:\n  base_ulr: x\n")); err == nil ||
+		!strings.Contains(err.Error(), "unsubscribe.base_url") {
+		t.Errorf("typo under unsubscribe: %v", err)
+	}
+}
+
+// TestNoDKIMNoSigner: the dkim keys always exist, with empty defaults;
+// none set must not turn signing on.
+func TestNoDKIMNoSigner(t *testing.T) {
+	cfg, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.message().DKIM; d != nil {
+		t.Errorf("DKIM = %+v, want nil", d)
+	}
+}
+
+// TestPasswordAndFileBothSet: smtp's password follows the one rule IMAP's
+// does: a password and a password file together are refused, naming both
+// keys and never the value (the file used to win in silence).
+func TestPasswordAndFileBothSet(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(p, []byte("from-file\n"), 0o600)
+	t.Setenv("MAILBLAST_SMTP_PASSWORD", "s3cret-env")
+	cfg, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\n  password_file: "+p+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := cfg.password()
+	if exitCode(err) != exitConfig || !strings.Contains(fmt.Sprint(err), "MAILBLAST_SMTP_PASSWORD_FILE") ||
+		!strings.Contains(fmt.Sprint(err), "smtp.password_file") || strings.Contains(fmt.Sprint(err), "s3cret") {
+		t.Errorf("password %q, err %v (exit %d); want exit 78 naming both keys, no secret", pw, err, exitCode(err))
+	}
 }

@@ -93,6 +93,11 @@ func (c *Config) checkRun() []error {
 			errs = append(errs, err)
 		}
 	}
+	for i, s := range c.Seeds {
+		if _, err := campaign.ParseAddress(s); err != nil {
+			errs = append(errs, fmt.Errorf("seeds[%d] is %q: %w", i, s, err))
+		}
+	}
 	return errs
 }
 

@@ -113,8 +113,9 @@ func doctorSetup(ctx context.Context, cfg *Config, opts *doctorOptions) (doctor.
 	d.From, d.ReturnPath, d.Login = sv.From, cfg.ReturnPath, opts.login
 	d.Messages = doctor.Messages{Listed: opts.list != "", Rendered: sv.Rendered, AllRows: sv.AllRows,
 		Largest: sv.Largest, LargestAt: sv.LargestAt, UTF8Rows: sv.UTF8Rows}
-	k := cfg.Message.DKIM
-	d.DKIM.Domain, d.DKIM.Selector, d.DKIM.KeyFile = k.Domain, k.Selector, absIf(k.KeyFile)
+	if k := cfg.dkim(); k != nil {
+		d.DKIM = *k
+	}
 	u := cfg.Message.Unsubscribe
 	d.OneClick = u.URL != "" || u.BaseURL != ""
 	password := ""

@@ -42,9 +42,6 @@ func (c *Config) checkIMAP() []error {
 	m := c.Feedback.IMAP
 	_, tlsErr := parseTLS("feedback.imap.tls", m.TLS)
 	errs := nonNil(tlsErr, between("feedback.imap.port", m.Port, 0, 65535), positive("feedback.imap.timeout", m.Timeout))
-	if m.Password != "" && m.PasswordFile != "" {
-		errs = append(errs, errors.New("feedback.imap.password and feedback.imap.password_file are both set; use one"))
-	}
 	if m.Mailbox == "" {
 		errs = append(errs, errors.New("feedback.imap.mailbox is empty; name the mailbox the reports arrive in, like INBOX"))
 	}
@@ -81,7 +78,6 @@ func feedbackDefaults() map[string]any {
 		"listen.addr": "127.0.0.1:8025", "listen.sns_cert_hosts": []string{"sns.*.amazonaws.com"},
 		"listen.sns_topic_arns":           []string{},
 		"listen.sendgrid_public_key_file": "", "listen.mailgun_signing_key_file": "",
-		"unsubscribe.base_url": "", "unsubscribe.secret_file": "",
 	}
 }
 

@@ -169,10 +169,8 @@ func (c *Config) imapConfig() (imapfetch.Config, error) {
 	ic := imapfetch.Config{Host: m.Host, Port: m.Port, TLS: mode, Username: m.Username, Password: m.Password,
 		Mailbox: m.Mailbox, Processed: m.ProcessedMailbox, PassTimeout: m.Timeout}
 	var err error
-	if m.PasswordFile != "" {
-		if ic.Password, err = readPasswordFile("feedback.imap.password_file", m.PasswordFile); err != nil {
-			return ic, err
-		}
+	if ic.Password, err = secret("feedback.imap.password", m.Password, m.PasswordFile); err != nil {
+		return ic, err
 	}
 	if ic.Password == "" {
 		return ic, configErrorf("feedback.imap.username is set but there is no password: set MAILBLAST_FEEDBACK_IMAP_PASSWORD, or feedback.imap.password_file (MAILBLAST_FEEDBACK_IMAP_PASSWORD_FILE)")

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/mailblast/mailblast/campaign"
-	"github.com/mailblast/mailblast/sender"
 )
 
 // explicitKeys are the keys this run's flags, environment or config file
@@ -23,7 +22,7 @@ func explicitKeys(v *viper.Viper, flags *pflag.FlagSet) map[string]bool {
 		}
 	}
 	for _, key := range v.AllKeys() {
-		env := "MAILBLAST_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		env := envName(key)
 		if os.Getenv(env) != "" || v.InConfig(key) {
 			set[key] = true
 		}
@@ -34,15 +33,20 @@ func explicitKeys(v *viper.Viper, flags *pflag.FlagSet) map[string]bool {
 	return set
 }
 
-// overlaySMTP copies onto stored the fields of cur whose keys this run
-// set. A stored field's JSON name is its key under smtp. (host, port,
-// max_messages_per_connection ...), so a new setting needs no entry here.
-func (c *Config) overlaySMTP(stored *sender.Settings, cur sender.Settings) {
-	dst, src := reflect.ValueOf(stored).Elem(), reflect.ValueOf(cur)
-	for _, f := range reflect.VisibleFields(dst.Type()) {
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if c.explicit["smtp."+name] {
-			dst.FieldByIndex(f.Index).Set(src.FieldByIndex(f.Index))
+// overlayFields copies onto dst, a stored settings struct, the fields of
+// src whose keys under prefix this run set, and with fillUnset those the
+// campaign stored empty (a campaign stored before the setting existed).
+// Fields are matched by their mapstructure tag, the key itself, so a new
+// setting needs no entry here.
+func (c *Config) overlayFields(prefix string, dst, src any, fillUnset bool) {
+	d, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+	for _, f := range reflect.VisibleFields(d.Type()) {
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		if field := d.FieldByIndex(f.Index); c.explicit[joinKey(prefix, name)] || fillUnset && field.IsZero() {
+			field.Set(s.FieldByIndex(f.Index))
 		}
 	}
 }
@@ -56,7 +60,7 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	// configuration's alone, like the password itself: a stored username
 	// meeting a relay the current file names would send it the password.
 	s.SMTP.Username, s.SMTP.AllowInsecureAuth = cur.Username, cur.AllowInsecureAuth
-	c.overlaySMTP(&s.SMTP, cur)
+	c.overlayFields("smtp", &s.SMTP, cur, false)
 	// A new tls without a port of its own takes that mode's port.
 	if c.explicit["smtp.tls"] && !c.explicit["smtp.port"] {
 		s.SMTP.Port = cur.Port
@@ -73,11 +77,9 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	if c.explicit["return_path"] {
 		s.ReturnPath = c.ReturnPath
 	}
-	if c.explicit["retry.schedule"] || len(s.Retry.Schedule) == 0 {
-		s.Retry.Schedule = c.Retry.Schedule
+	if c.explicit["seeds"] {
+		s.Seeds = c.Seeds
 	}
-	if c.explicit["retry.max_age"] || s.Retry.MaxAge <= 0 {
-		s.Retry.MaxAge = c.Retry.MaxAge
-	}
+	c.overlayFields("retry", &s.Retry, c.Retry, true)
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -83,7 +84,33 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 			return err
 		}
 		printStatus(opts.io.out, statusJSON{Campaign: c.Name, Counts: n, Relays: relays, Workers: workers}, c.Imported, opts.json)
+		if err := printSeeds(ctx, opts.io.out, store, c.ID, opts.json); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// printSeeds sums up the copies sent to seed addresses, apart from the
+// recipients' counts: a line of text, or with --json one object per
+// campaign that has any ({"campaign_seeds": [...]}) after its status line.
+func printSeeds(ctx context.Context, w io.Writer, store ledger.Store, id int64, asJSON bool) error {
+	seeds, err := store.SeedSends(ctx, id)
+	if err != nil || len(seeds) == 0 {
+		return err
+	}
+	if asJSON {
+		return nil // in statusJSON
+	}
+	failed := 0
+	for _, s := range seeds {
+		if s.Code/100 != 2 {
+			failed++
+		}
+	}
+	last := seeds[len(seeds)-1]
+	fmt.Fprintf(w, "  seeds: %d copies, %d not accepted; last %s copy to %s at %s: %d %s\n", len(seeds), failed,
+		last.Phase, last.Address, last.At.Local().Format(time.DateTime), last.Code, last.Text)
 	return nil
 }
 

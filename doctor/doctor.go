@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailblast/mailblast/sender"
+	"github.com/mailblast/mailblast/templates"
 )
 
 // Options is the set-up to check.
@@ -17,7 +18,7 @@ type Options struct {
 	// "" when the From address is the envelope sender.
 	From, ReturnPath string
 	// DKIM is dkim.*; all empty when messages are not signed.
-	DKIM struct{ Domain, Selector, KeyFile string }
+	DKIM templates.DKIMOptions
 	// Relay is the relay send would use first; Login tries its username
 	// and password (nothing else is ever sent).
 	Relay sender.Config

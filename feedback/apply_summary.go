@@ -32,6 +32,12 @@ func (a *Applier) ApplyReport(ctx context.Context, rep Report, s *Summary) error
 		s.AutoReplies++
 	case ClassOther:
 		s.Other++
+	case ClassARF:
+		// A feedback report that is no complaint (not-spam, auth-failure)
+		// has no Event: read, and nothing to do, like any other message.
+		if len(rep.Events) == 0 {
+			s.Other++
+		}
 	case ClassUnreadable:
 		s.Unreadable++
 	}

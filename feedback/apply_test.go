@@ -402,3 +402,19 @@ func hardAt(key, mid string, at time.Time) feedback.Event {
 	ev.At = at
 	return ev
 }
+
+// TestReportsWithoutEventsAreCounted: every message read lands in one
+// category of the summary; an ARF report that is not a complaint
+// (not-spam, auth-failure) is read, changes nothing, and counts as other.
+func TestReportsWithoutEventsAreCounted(t *testing.T) {
+	f := newFixture(t)
+	var s feedback.Summary
+	for _, rep := range []feedback.Report{{Class: feedback.ClassARF}, {Class: feedback.ClassOther}} {
+		if err := f.app.ApplyReport(context.Background(), rep, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Messages != 2 || s.Other != 2 {
+		t.Errorf("summary %+v, want 2 messages, both other", s)
+	}
+}

@@ -265,5 +265,9 @@ type Store interface {
 	Stats(ctx context.Context, campaignID int64) (Stats, error)
 	// Relays is what each relay carried (ledger/sqlite_relays.go).
 	Relays(ctx context.Context, campaignID int64) ([]RelayStats, error)
+	// RecordSeed and SeedSends keep the copies sent to seed addresses,
+	// apart from the recipients (ledger/sqlite_seeds.go).
+	RecordSeed(ctx context.Context, campaignID int64, s SeedSend) error
+	SeedSends(ctx context.Context, campaignID int64) ([]SeedSend, error)
 	Close() error
 }

@@ -89,7 +89,7 @@ var addedColumns = []struct{ table, name, def string }{
 }
 
 // indexes need the added columns, so they come after migrate.
-const indexes = runsSchema + feedbackSchema + relaySchema + `
+const indexes = runsSchema + feedbackSchema + relaySchema + seedSchema + `
 CREATE INDEX IF NOT EXISTS recipients_norm ON recipients (campaign_id, norm, row) WHERE norm <> '';
 `
 

@@ -122,7 +122,7 @@ func (s *SQLite) RemoveCampaign(ctx context.Context, campaignID int64) error {
 	defer tx.Rollback()
 	for _, q := range []string{`DELETE FROM recipients WHERE campaign_id = ?`, `DELETE FROM claims WHERE campaign_id = ?`,
 		`DELETE FROM attempt_log WHERE campaign_id = ?`, `DELETE FROM runs WHERE campaign_id = ?`,
-		`DELETE FROM relay_log WHERE campaign_id = ?`, `DELETE FROM campaigns WHERE id = ?`} {
+		`DELETE FROM relay_log WHERE campaign_id = ?`, `DELETE FROM seed_log WHERE campaign_id = ?`, `DELETE FROM campaigns WHERE id = ?`} {
 		if _, err := tx.ExecContext(ctx, q, campaignID); err != nil {
 			return fmt.Errorf("ledger: remove campaign: %w", err)
 		}

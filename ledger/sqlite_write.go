@@ -336,8 +336,16 @@ func (s *SQLite) applyOutcomes(tx *sql.Tx, id int64, outs []Outcome, now int64) 
 				return err
 			}
 		}
-		if _, err := sup.Exec(o.Text, now, id, o.Row); err != nil {
+		res, err := sup.Exec(o.Text, now, id, o.Row)
+		if err != nil {
 			return fmt.Errorf("ledger: suppress row %d: %w", o.Row, err)
+		}
+		// Other campaigns running now hear of the address from their next
+		// claim on, as they do of a suppress add (SuppressionGen).
+		if n, _ := res.RowsAffected(); n > 0 {
+			if _, err := tx.Exec(bumpSuppressGen); err != nil {
+				return fmt.Errorf("ledger: suppress row %d: %w", o.Row, err)
+			}
 		}
 	}
 	return nil

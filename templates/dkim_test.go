@@ -98,7 +98,7 @@ func verifyDKIM(t testing.TB, tmpl *Template, msg []byte) *dkim.Verification {
 
 func TestDKIM(t *testing.T) {
 	keys := writeKeys(t)
-	unsub := struct{ URL, Mailto string }{URL: "https://acme.example/u/{{.name}}", Mailto: "u@acme.example"}
+	unsub := Unsubscribe{URL: "https://acme.example/u/{{.name}}", Mailto: "u@acme.example"}
 	for _, key := range []string{"rsa", "rsa-pkcs8", "ed25519"} {
 		for _, layout := range []struct {
 			name string

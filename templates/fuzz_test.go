@@ -114,7 +114,7 @@ func loadFuzzTemplate(f *testing.F) *Template {
 		Attachments:      []string{filepath.Join(dir, "terms.pdf")},
 		AttachmentColumn: "file",
 		AttachmentDir:    filepath.Join(dir, "rows"),
-		Unsubscribe:      struct{ URL, Mailto string }{URL: "https://acme.example/u/{{urlquery .v}}", Mailto: "u@acme.example?subject={{urlquery .v}}"},
+		Unsubscribe:      Unsubscribe{URL: "https://acme.example/u/{{urlquery .v}}", Mailto: "u@acme.example?subject={{urlquery .v}}"},
 		FeedbackID:       "{{.v}}:acme",
 		Headers:          map[string]string{"X-Extra": "{{.v}}"},
 		DKIM:             &DKIMOptions{Domain: "acme.example", Selector: "fuzz", KeyFile: keys["ed25519"]},

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,50 +12,75 @@ import (
 // Options says what Load builds around the message file.
 type Options struct {
 	// Path is the message file: header fields, a blank line and an
-	// optional text body, as for ParseFile.
-	Path string
+	// optional text body, as for ParseFile. It is the campaign's
+	// template setting (campaign.Settings.Template), filled in at load.
+	Path string `json:"-" mapstructure:"-"`
 	// HTMLPath is an HTML body, rendered with html/template: CSV values
 	// are escaped for the context they appear in. With a text body the
 	// message is multipart/alternative; with a blank one, HTML only.
-	HTMLPath string
+	HTMLPath string `mapstructure:"html_template"`
 	// Attachments are files attached to every message, read once by Load.
-	Attachments []string
+	Attachments []string `mapstructure:"attachments"`
 	// AttachmentColumn names a CSV column holding a file to attach for
 	// that row; an empty cell attaches nothing. The path is resolved in
 	// AttachmentDir and may not leave it.
-	AttachmentColumn string
+	AttachmentColumn string `mapstructure:"attachment_column"`
 	// AttachmentDir is the directory AttachmentColumn paths are relative
 	// to; empty means the working directory.
-	AttachmentDir string
+	AttachmentDir string `mapstructure:"attachment_dir"`
 	// Inline maps a Content-ID to an image file, shown by the HTML
 	// body as <img src="cid:ID">. The images and the HTML make a
 	// multipart/related part.
-	Inline map[string]string
+	Inline map[string]string `mapstructure:"inline"`
 	// Unsubscribe adds List-Unsubscribe (and, with a URL,
-	// List-Unsubscribe-Post: List-Unsubscribe=One-Click, RFC 8058). Both
-	// are templates rendered for each row; URL must render to an
-	// https:// URL, Mailto to an address, with or without "mailto:" and
-	// a ?subject=... query.
-	Unsubscribe struct{ URL, Mailto string }
-	// OneClick, instead of Unsubscribe.URL, makes the List-Unsubscribe
-	// URL mailblast's own signed link served by `mailblast listen`.
-	OneClick OneClick
+	// List-Unsubscribe-Post: List-Unsubscribe=One-Click, RFC 8058).
+	Unsubscribe Unsubscribe `mapstructure:"unsubscribe"`
 	// FeedbackID is a template for the Feedback-ID header.
-	FeedbackID string
+	FeedbackID string `mapstructure:"feedback_id"`
 	// Headers are extra header fields; the values are templates. Fields
 	// the builder writes, From, To and Subject, and fields the message
 	// file already has are refused.
-	Headers map[string]string
+	Headers map[string]string `mapstructure:"headers"`
 	// DKIM, when set, signs every message.
-	DKIM *DKIMOptions
+	DKIM *DKIMOptions `mapstructure:"dkim"`
+}
+
+// Unsubscribe is the List-Unsubscribe settings. URL and Mailto are
+// templates rendered for each row; URL must render to an https:// URL,
+// Mailto to an address, with or without "mailto:" and a ?subject=...
+// query. The embedded OneClick, instead of URL, makes the URL mailblast's
+// own signed link served by `mailblast listen`.
+type Unsubscribe struct {
+	URL      string `mapstructure:"url"`
+	Mailto   string `mapstructure:"mailto"`
+	OneClick `mapstructure:",squash"`
+}
+
+// UnmarshalJSON reads Options as campaigns store them, and as campaigns
+// stored by mailblast before the unsubscribe settings were one struct:
+// those kept the signed link beside Unsubscribe, as "OneClick".
+func (o *Options) UnmarshalJSON(b []byte) error {
+	type plain Options
+	var v struct {
+		plain
+		OneClick *OneClick
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*o = Options(v.plain)
+	if v.OneClick != nil && o.Unsubscribe.BaseURL == "" {
+		o.Unsubscribe.OneClick = *v.OneClick
+	}
+	return nil
 }
 
 // DKIMOptions configures DKIM signing (RFC 6376, relaxed/relaxed,
 // rsa-sha256 or ed25519-sha256 by the key).
 type DKIMOptions struct {
-	Domain   string // d=, e.g. "acme.example"; must align with the From domain
-	Selector string // s=, e.g. "mb2025"
-	KeyFile  string // PEM: PKCS#1 or PKCS#8 RSA (at least 1024 bits), or PKCS#8 Ed25519
+	Domain   string `mapstructure:"domain"`   // d=, e.g. "acme.example"; must align with the From domain
+	Selector string `mapstructure:"selector"` // s=, e.g. "mb2025"
+	KeyFile  string `mapstructure:"key_file"` // PEM: PKCS#1 or PKCS#8 RSA (at least 1024 bits), or PKCS#8 Ed25519
 }
 
 // Load parses the message file of opts and adds what the other options ask
@@ -128,7 +154,7 @@ func (t *Template) addExtraHeader(name, value, what string) error {
 // addUnsubscribe parses the List-Unsubscribe templates.
 func (t *Template) addUnsubscribe(opts *Options) error {
 	u := opts.Unsubscribe
-	if u.URL == "" && u.Mailto == "" && opts.OneClick.BaseURL == "" {
+	if u.URL == "" && u.Mailto == "" && u.BaseURL == "" {
 		return nil
 	}
 	for _, name := range []string{"List-Unsubscribe", "List-Unsubscribe-Post"} {
@@ -138,7 +164,7 @@ func (t *Template) addUnsubscribe(opts *Options) error {
 	}
 	t.unsub = new(unsubscribe)
 	var err error
-	if t.unsub.signed, err = loadSignedLink(u.URL, opts.OneClick); err != nil {
+	if t.unsub.signed, err = loadSignedLink(u.URL, u.OneClick); err != nil {
 		return err
 	}
 	if u.URL != "" {

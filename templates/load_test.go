@@ -317,7 +317,7 @@ func TestHTMLErrors(t *testing.T) {
 }
 
 func TestUnsubscribe(t *testing.T) {
-	tmpl := mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: struct{ URL, Mailto string }{
+	tmpl := mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: Unsubscribe{
 		URL:    "https://acme.example/u/{{urlquery .token}}",
 		Mailto: "unsubscribe@acme.example?subject={{urlquery .token}}",
 	}})
@@ -344,7 +344,7 @@ func TestUnsubscribe(t *testing.T) {
 	}
 
 	// Mailto only: no one-click Post field; "mailto:" may be written.
-	tmpl = mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: struct{ URL, Mailto string }{Mailto: "MAILTO:u@acme.example"}})
+	tmpl = mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: Unsubscribe{Mailto: "MAILTO:u@acme.example"}})
 	msg, err = tmpl.Render(map[string]string{"name": "Ada"}, testEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +358,7 @@ func TestUnsubscribe(t *testing.T) {
 	}
 
 	// A long URL is folded after the comma, within 998.
-	tmpl = mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: struct{ URL, Mailto string }{URL: "https://acme.example/u/{{.token}}", Mailto: "u@acme.example"}})
+	tmpl = mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: Unsubscribe{URL: "https://acme.example/u/{{.token}}", Mailto: "u@acme.example"}})
 	msg, err = tmpl.Render(map[string]string{"name": "Ada", "token": strings.Repeat("a", 500)}, testEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +370,7 @@ func TestUnsubscribe(t *testing.T) {
 }
 
 func TestUnsubscribeBadValues(t *testing.T) {
-	tmpl := mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: struct{ URL, Mailto string }{URL: "{{.url}}", Mailto: "{{.mail}}"}})
+	tmpl := mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: Unsubscribe{URL: "{{.url}}", Mailto: "{{.mail}}"}})
 	good := map[string]string{"name": "Ada", "url": "https://acme.example/u/1", "mail": "u@acme.example"}
 	if _, err := tmpl.Render(good, testEnv); err != nil {
 		t.Fatal(err)
@@ -463,9 +463,9 @@ func TestLoadErrors(t *testing.T) {
 		{"name with colon", Options{Path: "msg.tmpl", Headers: map[string]string{"X-A: b\r\nBcc": "x"}}, "invalid header name"},
 		{"bad header template", Options{Path: "msg.tmpl", Headers: map[string]string{"X-A": "{{.x"}}, "extra header X-A:1: unclosed action"},
 		{"bad constant header", Options{Path: "msg.tmpl", Headers: map[string]string{"Reply-To": "nobody"}}, "bad address"},
-		{"unsubscribe and file", Options{Path: "unsub.tmpl", Unsubscribe: struct{ URL, Mailto string }{URL: "https://a.example/u"}}, "List-Unsubscribe is already set by the message file"},
-		{"unsubscribe and header", Options{Path: "msg.tmpl", Headers: map[string]string{"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}, Unsubscribe: struct{ URL, Mailto string }{URL: "https://a.example/u"}}, "List-Unsubscribe-Post is already set"},
-		{"bad unsubscribe template", Options{Path: "msg.tmpl", Unsubscribe: struct{ URL, Mailto string }{URL: "https://a.example/{{"}}, "unsubscribe URL:1:"},
+		{"unsubscribe and file", Options{Path: "unsub.tmpl", Unsubscribe: Unsubscribe{URL: "https://a.example/u"}}, "List-Unsubscribe is already set by the message file"},
+		{"unsubscribe and header", Options{Path: "msg.tmpl", Headers: map[string]string{"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}, Unsubscribe: Unsubscribe{URL: "https://a.example/u"}}, "List-Unsubscribe-Post is already set"},
+		{"bad unsubscribe template", Options{Path: "msg.tmpl", Unsubscribe: Unsubscribe{URL: "https://a.example/{{"}}, "unsubscribe URL:1:"},
 		{"feedback ID and file", Options{Path: "unsub.tmpl", FeedbackID: "a:b"}, "Feedback-ID is set twice"},
 		{"missing attachment", Options{Path: "msg.tmpl", Attachments: []string{"nope.pdf"}}, "nope.pdf: no such file"},
 		{"attachment directory", Options{Path: "msg.tmpl", Attachments: []string{"rows"}}, "rows: not a regular file"},
@@ -614,7 +614,7 @@ func TestLongAttachmentName(t *testing.T) {
 func TestLoadConcurrent(t *testing.T) {
 	tmpl := mustLoad(t, Options{Path: "msg.tmpl", HTMLPath: "body.html", Inline: map[string]string{"logo@acme.example": "logo.png"},
 		Attachments: []string{"terms.pdf"}, AttachmentColumn: "file", AttachmentDir: "rows",
-		Unsubscribe: struct{ URL, Mailto string }{URL: "https://acme.example/u/{{.name}}"}})
+		Unsubscribe: Unsubscribe{URL: "https://acme.example/u/{{.name}}"}})
 	done := make(chan struct{})
 	for g := range 4 {
 		go func() {

@@ -24,8 +24,8 @@ func secretFile(t *testing.T, n int) string {
 // on every render (every attempt of the row).
 func TestOneClickSignedLink(t *testing.T) {
 	key := secretFile(t, 32)
-	tmpl := mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: struct{ URL, Mailto string }{Mailto: "u@acme.example"},
-		OneClick: OneClick{BaseURL: "https://acme.example/mb/", SecretFile: key}})
+	tmpl := mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: Unsubscribe{Mailto: "u@acme.example",
+		OneClick: OneClick{BaseURL: "https://acme.example/mb/", SecretFile: key}}})
 	env := testEnv
 	env.CampaignID, env.Row = 7, 3
 	msg, err := tmpl.Render(map[string]string{"name": "Ada"}, env)
@@ -69,7 +69,7 @@ func TestOneClickRefused(t *testing.T) {
 	}
 	dir := fixture(t, defaultFiles())
 	for _, tc := range tests {
-		opts := inDir(dir, Options{Path: "msg.tmpl", OneClick: tc.oc})
+		opts := inDir(dir, Options{Path: "msg.tmpl", Unsubscribe: Unsubscribe{OneClick: tc.oc}})
 		opts.Unsubscribe.URL = tc.url
 		if _, err := Load(opts); !errors.Is(err, tc.want) {
 			t.Errorf("%s: Load error %v, want %v", tc.name, err, tc.want)
@@ -86,7 +86,7 @@ func TestOneClickRefused(t *testing.T) {
 // and oversigned, like the templated link.
 func TestOneClickDKIMSigned(t *testing.T) {
 	keys := writeKeys(t)
-	tmpl := mustLoad(t, Options{Path: "msg.tmpl", OneClick: OneClick{BaseURL: "https://acme.example", SecretFile: secretFile(t, 40)},
+	tmpl := mustLoad(t, Options{Path: "msg.tmpl", Unsubscribe: Unsubscribe{OneClick: OneClick{BaseURL: "https://acme.example", SecretFile: secretFile(t, 40)}},
 		DKIM: &DKIMOptions{Domain: "mail.acme.example", Selector: "mb2025", KeyFile: keys["ed25519"]}})
 	env := testEnv
 	env.CampaignID, env.Row = 1, 2

@@ -74,7 +74,10 @@ func CheckBaseURL(v string) error {
 // signs the campaign and row with the secret in SecretFile (at least
 // MinUnsubscribeSecret bytes). BaseURL is https://, or http:// to
 // 127.0.0.1 or [::1] for tests.
-type OneClick struct{ BaseURL, SecretFile string }
+type OneClick struct {
+	BaseURL    string `mapstructure:"base_url"`
+	SecretFile string `mapstructure:"secret_file"`
+}
 
 // loadSignedLink checks the signed link's settings and reads its secret.
 func loadSignedLink(fixed string, oc OneClick) (*signedLink, error) {

@@ -161,10 +161,14 @@ func queueAttempts(q *pgx.Batch, id int64, outs []ledger.Outcome, now int64) {
 			id, now, rows, ns, states, codes, enh, texts, relays)
 	}
 	if len(goneRows) > 0 {
-		q.Queue(`INSERT INTO suppressions (address, reason, source, created_at)
+		// Other campaigns running now hear of the address from their next
+		// claim on, as of a suppress add: the generation moves.
+		q.Queue(`WITH ins AS (INSERT INTO suppressions (address, reason, source, created_at)
 			SELECT r.norm, g.text, 'bounce', $2 FROM unnest($3::int[], $4::text[]) AS g(row, text)
 			JOIN recipients AS r ON r.campaign_id = $1 AND r.row = g.row WHERE r.norm <> ''
-			ON CONFLICT (address) DO NOTHING`, id, now, goneRows, goneTexts)
+			ON CONFLICT (address) DO NOTHING RETURNING 1)
+			INSERT INTO meta (key, value) SELECT 'suppress_gen', 1 WHERE EXISTS (SELECT 1 FROM ins)
+			ON CONFLICT (key) DO UPDATE SET value = meta.value + 1`, id, now, goneRows, goneTexts)
 	}
 }
 

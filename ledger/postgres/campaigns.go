@@ -126,7 +126,8 @@ func (s *Store) RemoveCampaign(ctx context.Context, campaignID int64) error {
 	b := &pgx.Batch{}
 	for _, q := range []string{`DELETE FROM recipients WHERE campaign_id = $1`, `DELETE FROM attempt_log WHERE campaign_id = $1`,
 		`DELETE FROM runs WHERE campaign_id = $1`, `DELETE FROM relay_log WHERE campaign_id = $1`,
-		`DELETE FROM workers WHERE campaign_id = $1`, `DELETE FROM campaigns WHERE id = $1`} {
+		`DELETE FROM workers WHERE campaign_id = $1`, `DELETE FROM seed_log WHERE campaign_id = $1`,
+		`DELETE FROM campaigns WHERE id = $1`} {
 		b.Queue(q, campaignID)
 	}
 	return wrap("remove campaign", s.pool.SendBatch(ctx, b).Close())

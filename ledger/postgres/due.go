@@ -47,8 +47,9 @@ func (s *Store) Due(ctx context.Context, campaignID int64, now time.Time, afterR
 	// a soft lock; the claim that follows is durable): Due's commit does
 	// not wait for the WAL flush, which costs more than the query here.
 	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
-	if p, ok := s.policyFor(campaignID); ok {
-		queueTakeOver(b, campaignID, s.token, p, now)
+	if rec, ok := s.recoveringFor(campaignID); ok {
+		var lapsed int
+		queueTakeOver(b, campaignID, s.token, rec, now, &lapsed)
 	}
 	b.Queue(dueRows, campaignID, afterRow, ms(now), s.token, limit).Query(func(rows pgx.Rows) error {
 		var err error
@@ -62,11 +63,11 @@ func (s *Store) Due(ctx context.Context, campaignID int64, now time.Time, afterR
 	return out, nil
 }
 
-func (s *Store) policyFor(campaignID int64) (ledger.InFlightPolicy, bool) {
+func (s *Store) recoveringFor(campaignID int64) (recovering, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.policy[campaignID]
-	return p, ok
+	rec, ok := s.recovering[campaignID]
+	return rec, ok
 }
 
 // NextDue is the earliest time a row may be tried again: now for a fresh
@@ -77,7 +78,7 @@ func (s *Store) NextDue(ctx context.Context, campaignID int64) (time.Time, bool,
 	var next *int64
 	// Without a policy this worker does not take lapsed claims over: their
 	// lapse is no reason to come back.
-	_, takesOver := s.policyFor(campaignID)
+	_, takesOver := s.recoveringFor(campaignID)
 	err := s.pool.QueryRow(ctx, `SELECT LEAST(
 		(SELECT 0::bigint WHERE EXISTS (SELECT 1 FROM recipients WHERE campaign_id = $1 AND state = 'new' AND `+free("$2")+`)),
 		(SELECT MIN(next_attempt) FROM recipients WHERE campaign_id = $1 AND state IN ('pending', 'deferred') AND `+free("$2")+`),
@@ -107,18 +108,6 @@ func (s *Store) Progress(ctx context.Context, campaignID int64) (total, waiting 
 		total = int(*last) - 1
 	}
 	return total, waiting, nil
-}
-
-// queueTakeOver settles, by policy p, the rows in flight of workers whose
-// lease lapsed (killed, or cut off from the database): their messages may
-// or may not have reached the relay. This worker becomes their owner, so
-// the lapsed worker's late writes are fenced off.
-func queueTakeOver(b *pgx.Batch, campaignID, me int64, p ledger.InFlightPolicy, at time.Time) {
-	state, text := recovery(p)
-	b.Queue(`UPDATE recipients SET state = $3, text = $4, next_attempt = 0, recovered = recovered + 1, updated_at = $5,
-		owner = $2, held = false, claimed = false
-		WHERE campaign_id = $1 AND claimed AND owner <> $2 AND owner <> ALL (`+liveTokens+`)`,
-		campaignID, me, string(state), text+" (its worker's lease lapsed)", ms(at))
 }
 
 func recovery(p ledger.InFlightPolicy) (ledger.State, string) {

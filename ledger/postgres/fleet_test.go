@@ -368,3 +368,97 @@ func TestWorkers(t *testing.T) {
 		t.Errorf("second worker %+v: want it not live after Close", w)
 	}
 }
+
+// One worker imports a campaign at a time: another's Import fails at once
+// with an error that says so (ImportBusy), and succeeds once the first
+// committed; a Store closed with an import open releases it.
+func TestImportBusy(t *testing.T) {
+	url := pgtest.Start(t)
+	ctx := context.Background()
+	a, b := open(t, url, Options{}), open(t, url, Options{})
+	c := ledger.Campaign{Name: "busy", ListPath: "l.csv", Settings: []byte(`{}`)}
+	if err := a.CreateCampaign(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	im, err := a.Import(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy interface{ ImportBusy() bool }
+	if _, err := b.Import(ctx, c.ID); !errors.As(err, &busy) || !busy.ImportBusy() {
+		t.Fatalf("a second import at once: %v, want ImportBusy", err)
+	}
+	if err := im.Add(ledger.Recipient{Row: 2, Email: "a@example.com", Key: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	im2, err := b.Import(ctx, c.ID)
+	if err != nil {
+		t.Fatalf("after the first import committed: %v", err)
+	}
+	if err := im2.Add(ledger.Recipient{Row: 3, Email: "b@example.com", Key: "b@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := im2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Close() }() // im2 left open
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close with an import open did not return within 20 s")
+	}
+	if _, err := a.Import(ctx, c.ID); err != nil {
+		t.Fatalf("after the importer closed: %v", err)
+	}
+	if last, _ := a.LastRow(ctx, c.ID); last != 3 {
+		t.Fatalf("last row %d, want 3", last)
+	}
+}
+
+// A worker restarted on the same machine knows, from its journal, which of
+// its predecessor's claimed rows were on the wire: once the predecessor's
+// lease lapses, only those count as in flight (Options.Succeeds), the
+// others wait again uncounted.
+func TestPredecessorsWire(t *testing.T) {
+	url := pgtest.Start(t)
+	ctx := context.Background()
+	a := open(t, url, Options{Lease: 1500 * time.Millisecond})
+	b := open(t, url, Options{Succeeds: func(w string) bool { return w == a.Worker() }})
+	id := newCampaign(t, a, 10)
+	claim(t, a, id, 0, 5) // rows 2-6 in flight
+	a.kill()
+	n, err := b.RecoverOnWire(ctx, id, ledger.Skip, time.Now(), map[int]bool{3: true, 4: true})
+	if n != 0 || err != nil {
+		t.Fatalf("before the lease lapsed: %d %v", n, err)
+	}
+	waitFor(t, "the predecessor's rows taken over", func() bool {
+		d, err := b.Due(ctx, id, time.Now(), 0, 3)
+		return err == nil && len(d) == 3 && d[0].Row == 2
+	})
+	c, _ := b.Counts(ctx, id)
+	if c.Recovered != 2 || c.Skipped != 2 || c.InFlight != 0 {
+		t.Fatalf("counts %+v: want rows 3 and 4 skipped as in flight, the rest waiting", c)
+	}
+}
+
+func TestSameHostExited(t *testing.T) {
+	host, _ := os.Hostname()
+	for w, want := range map[string]bool{
+		fmt.Sprintf("%s:%d:x", host, os.Getpid()): false, // this process
+		fmt.Sprintf("%s:%d:x", host, 1):           false, // init runs
+		fmt.Sprintf("other-%s:99999999:x", host):  false,
+		fmt.Sprintf("%s:99999999:x", host):        true, // no such pid
+		"nonsense":                                false,
+	} {
+		if got := SameHostExited(w); got != want {
+			t.Errorf("SameHostExited(%q) = %v, want %v", w, got, want)
+		}
+	}
+}

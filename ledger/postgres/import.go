@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mailblast/mailblast/ledger"
 )
@@ -16,6 +17,7 @@ const importChunk = 4096
 
 type importer struct {
 	s       *Store
+	conn    *pgxpool.Conn // holds the campaign's import lock until Commit or Rollback
 	ctx     context.Context
 	id      int64
 	now     int64
@@ -26,9 +28,62 @@ type importer struct {
 }
 
 // Import starts bringing a list in after the rows the campaign has
-// (LastRow), as SQLite's does; rows go in by COPY.
+// (LastRow), as SQLite's does; rows go in by COPY. One worker imports a
+// campaign at a time: Import takes the campaign's advisory lock on a
+// connection it keeps until Commit or Rollback (a dead importer's lock
+// goes with its connection). When another session holds it, Import
+// fails at once with an error whose ImportBusy method says so: that
+// worker waits for the import, or takes it up when the lock frees.
 func (s *Store) Import(ctx context.Context, campaignID int64) (ledger.Importer, error) {
-	return &importer{s: s, ctx: ctx, id: campaignID, now: ms(time.Now())}, nil
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, wrap("import", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, importLock, int32(campaignID)).Scan(&got); err != nil {
+		conn.Release()
+		return nil, wrap("import", err)
+	}
+	if !got {
+		conn.Release()
+		return nil, ImportBusyError{CampaignID: campaignID}
+	}
+	im := &importer{s: s, conn: conn, ctx: ctx, id: campaignID, now: ms(time.Now())}
+	s.mu.Lock()
+	s.importers[im] = true
+	s.mu.Unlock()
+	return im, nil
+}
+
+// importLock is the first key of the campaigns' import locks ("mb"); the
+// campaign's ID is the second.
+const importLock = 0x6d62
+
+// ImportBusyError is Import's error while another worker imports the
+// campaign.
+type ImportBusyError struct{ CampaignID int64 }
+
+func (e ImportBusyError) Error() string {
+	return fmt.Sprintf("ledger: campaign %d: another worker is importing its list", e.CampaignID)
+}
+
+// ImportBusy is true: callers test for it with errors.As on the method.
+func (ImportBusyError) ImportBusy() bool { return true }
+
+// release gives the import lock and its connection back.
+func (im *importer) release() {
+	im.s.mu.Lock()
+	delete(im.s.importers, im)
+	im.s.mu.Unlock()
+	if im.conn == nil {
+		return
+	}
+	if _, err := im.conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1, $2)`, importLock, int32(im.id)); err != nil {
+		// Unsure the lock is gone: close the connection, which frees it.
+		_ = im.conn.Conn().Close(context.Background())
+	}
+	im.conn.Release()
+	im.conn = nil
 }
 
 var importCols = []string{"campaign_id", "row", "email", "byte_offset", "state", "text", "updated_at", "norm", "utf8"}
@@ -65,7 +120,10 @@ func (im *importer) commit() error {
 		return nil
 	}
 	var skipped []int
-	err := pgx.BeginFunc(im.ctx, im.s.pool, func(tx pgx.Tx) error {
+	if im.conn == nil {
+		return fmt.Errorf("ledger: import of campaign %d: used after Commit or Rollback", im.id)
+	}
+	err := pgx.BeginFunc(im.ctx, im.conn, func(tx pgx.Tx) error {
 		if _, err := tx.CopyFrom(im.ctx, pgx.Identifier{"recipients"}, importCols, pgx.CopyFromRows(im.rows)); err != nil {
 			return err
 		}
@@ -103,7 +161,9 @@ const suppressRows = `UPDATE recipients AS r SET state = 'skipped', next_attempt
 	WHERE s.address = r.norm AND r.norm <> '' AND r.campaign_id = $2 AND r.row BETWEEN $3 AND $4 AND r.state = 'new'`
 
 // Commit flushes the last rows and marks the campaign imported.
+// The import lock is released either way.
 func (im *importer) Commit() error {
+	defer im.release()
 	if err := im.commit(); err != nil {
 		return err
 	}
@@ -111,9 +171,11 @@ func (im *importer) Commit() error {
 	return wrap("import", err)
 }
 
-// Rollback drops the rows added since the last commit.
+// Rollback drops the rows added since the last commit and releases the
+// import lock.
 func (im *importer) Rollback() error {
 	im.rows = nil
+	im.release()
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/safefile"
 )
 
 // ErrFenced is returned by Apply (and Due) once this worker's lease has
@@ -34,6 +35,11 @@ type Options struct {
 	// PasswordFile holds the password (its first line) when the URL,
 	// PGPASSWORD and .pgpass give none.
 	PasswordFile string
+	// Succeeds, when set, reports whether worker (another Store's
+	// Options.Worker) was this process's predecessor, whose wire journal
+	// RecoverOnWire is given: once its lease lapses, only its rows on that
+	// wire count as in flight. SameHostExited is one such test.
+	Succeeds func(worker string) bool
 	// Tracer, when set, sees every query (tests count round trips).
 	Tracer pgx.QueryTracer
 }
@@ -46,9 +52,11 @@ type Store struct {
 	token  int64 // this Store's lease: its fencing token
 
 	mu         sync.Mutex
-	validUntil time.Time                       // this worker's rows are its own until then (our clock)
-	fenced     bool                            // the lease was lost: for good
-	policy     map[int64]ledger.InFlightPolicy // per campaign, from RecoverInFlight: Due takes over dead workers' rows by it
+	validUntil time.Time            // this worker's rows are its own until then (our clock)
+	fenced     bool                 // the lease was lost: for good
+	recovering map[int64]recovering // per campaign, from RecoverInFlight: Due takes over dead workers' rows by it
+	succeeds   func(worker string) bool
+	importers  map[*importer]bool // holding a connection (and an import lock) until Commit or Rollback
 
 	stop chan struct{}
 	done chan struct{}
@@ -69,7 +77,8 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, redact(fmt.Errorf("ledger: %w", err), secrets)
 	}
-	s := &Store{pool: pool, worker: opt.Worker, lease: opt.Lease, policy: map[int64]ledger.InFlightPolicy{}}
+	s := &Store{pool: pool, worker: opt.Worker, lease: opt.Lease, recovering: map[int64]recovering{}, succeeds: opt.Succeeds,
+		importers: map[*importer]bool{}}
 	if s.worker == "" {
 		s.worker = DefaultWorker()
 	}
@@ -111,7 +120,7 @@ func config(url string, opt Options) (*pgxpool.Config, []string, error) {
 		secrets = append(secrets, p)
 	}
 	if cfg.ConnConfig.Password == "" && opt.PasswordFile != "" {
-		b, err := os.ReadFile(opt.PasswordFile)
+		b, err := safefile.ReadFile(opt.PasswordFile) // a FIFO is refused, not waited on
 		if err != nil {
 			return nil, secrets, fmt.Errorf("ledger: password file: %w", err)
 		}
@@ -172,6 +181,7 @@ func (s *Store) Token() int64 { return s.token }
 // reserved are free at once, rows it claimed (in flight) are for the
 // other workers' recovery to settle. Then it closes the pool.
 func (s *Store) Close() error {
+	s.releaseImporters()
 	if s.stop != nil {
 		close(s.stop)
 		<-s.done
@@ -225,4 +235,18 @@ func fromMS(v int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(v)
+}
+
+// releaseImporters ends the imports left open (an error path that neither
+// committed nor rolled back): the pool's Close waits for every connection.
+func (s *Store) releaseImporters() {
+	s.mu.Lock()
+	var open []*importer
+	for im := range s.importers {
+		open = append(open, im)
+	}
+	s.mu.Unlock()
+	for _, im := range open {
+		_ = im.Rollback()
+	}
 }

@@ -36,6 +36,8 @@ func Run(t *testing.T, open Open) {
 		"SentMessageFindsTheRow":    sentMessageFindsTheRow,
 		"FeedbackBatch":             feedbackBatch,
 		"CampaignIDsNeverReused":    campaignIDsNeverReused,
+		"SeedsApartFromRows":        seedsApartFromRows,
+		"MailboxGoneIsHeardByRuns":  mailboxGoneIsHeardByRuns,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)

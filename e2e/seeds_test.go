@@ -1,0 +1,75 @@
+package e2e
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailblast/mailblast/sender/sendertest"
+)
+
+// TestSeeds: every run that sends gives each seed a copy at its start and
+// its end; the copies are in the seed log, not in the campaign's figures;
+// a seed the relay refuses is recorded and stops nothing; a run with
+// nothing to send sends no copies.
+func TestSeeds(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{
+		Rcpt: func(addr string, _ int) *smtp.SMTPError {
+			if addr == "gone@monitor.example" {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such seed"}
+			}
+			return nil
+		},
+	}})
+	w := forServer(t, srv, 3)
+	w.write("mailblast.yaml", "seeds:\n  - seed1@monitor.example\n  - gone@monitor.example\n")
+	w.mustRun(0, "send", "list.csv")
+
+	var seeds, rows int
+	for _, m := range srv.Messages() {
+		switch {
+		case slices.Equal(m.To, []string{"seed1@monitor.example"}):
+			seeds++
+			if !strings.Contains(string(m.Data), "Hello Name1 #1") {
+				t.Errorf("a seed's copy is not the first row's message:\n%s", m.Data)
+			}
+		case strings.HasPrefix(m.To[0], "user"):
+			rows++
+		default:
+			t.Errorf("relay got a message for %v", m.To)
+		}
+	}
+	if seeds != 2 || rows != 3 {
+		t.Fatalf("relay got %d seed copies and %d row messages, want 2 and 3", seeds, rows)
+	}
+	out := w.mustRun(0, "status")
+	if !strings.Contains(out, "total 3,") || !strings.Contains(out, "sent 3,") {
+		t.Errorf("seeds counted in the campaign: %s", out)
+	}
+	if !strings.Contains(out, "seeds: 4 copies, 2 not accepted") {
+		t.Errorf("status does not show the seed log: %s", out)
+	}
+
+	// Nothing left to send: resume sends no seed copies.
+	w.mustRun(0, "resume")
+	if n := len(srv.Messages()); n != 5 {
+		t.Errorf("a resume with nothing due sent seed copies: relay has %d messages, want 5", n)
+	}
+}
+
+// TestSeedsRefusedInConfig: a seed that is no address is a configuration
+// error naming it.
+func TestSeedsRefusedInConfig(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 1)
+	w.write("mailblast.yaml", "seeds: [ok@monitor.example, not-an-address]\n")
+	_, errs, code := w.run("send", "list.csv")
+	if code != 78 || !strings.Contains(errs, "seeds[1]") {
+		t.Errorf("exit %d, stderr %q; want 78 naming seeds[1]", code, errs)
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("relay got %d messages", n)
+	}
+}
