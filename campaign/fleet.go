@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,7 @@ func (r *run) startFleet(ctx context.Context) func() {
 	f := &fleet{store: fs, id: r.c.ID, group: r.pool, logf: r.logf,
 		me: ledger.Worker{ID: workerID(r.store, host), Host: host, PID: os.Getpid(), Pace: 1}}
 	r.fleet = f
+	r.nameWorker(f.me.ID)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { f.run(ctx) })
@@ -157,4 +160,29 @@ func Live(all []ledger.Worker) map[string]bool {
 		live[w.ID] = newest.Sub(w.LastHeartbeat) <= liveFor()
 	}
 	return live
+}
+
+// nameWorker writes, beside this state directory's wire journal of the
+// campaign, the worker that will write it. After a crash the next run
+// from this directory gives the ledger the journal, and RanHere tells the
+// ledger which dead worker's claims that journal speaks for: only its rows
+// on the wire are in flight, not every row it had claimed. Without the
+// file, all of them are (the safe side).
+func (r *run) nameWorker(id string) {
+	path := journalPath(r.opts.StateDir, r.opts.Name) + ".worker"
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		r.logf("%v: after a crash, every row this worker claimed will count as in flight", err)
+	}
+}
+
+// RanHere reports whether worker (a shared ledger's worker name) last sent
+// a campaign from stateDir: its wire journal there is that worker's.
+func RanHere(stateDir, worker string) bool {
+	files, _ := filepath.Glob(filepath.Join(stateDir, "campaign-*.wire.worker"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == worker {
+			return true
+		}
+	}
+	return false
 }

@@ -104,22 +104,6 @@ func (r *run) startedPath(f checkedFile) string {
 	return "as started"
 }
 
-// takeOver settles, between passes, the claims of workers whose lease
-// lapsed while this one ran (killed, or cut off): their rows may be on the
-// wire, and the in-flight policy decides, as after a crash of this one.
-// A live worker's claims are not touched: the ledger checks the lease.
-func (r *run) takeOver(ctx context.Context) error {
-	if !r.shared() {
-		return nil
-	}
-	n, err := r.store.RecoverInFlight(ctx, r.c.ID, r.opts.InFlight, r.opts.now())
-	if n > 0 {
-		r.sum.Recovered += n
-		r.logf("%d recipients were in flight at a worker that stopped; policy %q: %s", n, r.opts.InFlight, inFlightMeaning(r.opts.InFlight))
-	}
-	return err
-}
-
 // chunk is how many rows a pass claims at a time. After a crash every
 // claimed row without an outcome may be on the wire; on SQLite this
 // machine's wire journal narrows that down, but when a worker on a shared

@@ -240,9 +240,6 @@ func (r *run) passes(ctx, hard context.Context) error {
 		if err := r.expire(ctx); err != nil {
 			return err
 		}
-		if err := r.takeOver(ctx); err != nil {
-			return err
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/ledger/postgres"
 )
@@ -22,6 +23,7 @@ func openShared(cfg *Config) (*postgres.Store, error) {
 	defer cancel()
 	s, err := postgres.Open(ctx, cfg.Ledger.URL, postgres.Options{
 		Worker: postgres.DefaultWorker(), Lease: cfg.Ledger.Lease, PasswordFile: cfg.Ledger.PasswordFile,
+		Succeeds: func(worker string) bool { return predecessor(cfg.StateDir, worker) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", errLedger, redactedURL(cfg.Ledger.URL), err)
@@ -37,6 +39,14 @@ func sharedStore(cfg *Config) (ledger.Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// predecessor reports whether worker is an earlier process of this state
+// directory that has exited: the wire journal here is its, and only the
+// rows on it were on the wire when it died. Another machine's worker, or
+// one of this machine with another state directory, has no journal here.
+func predecessor(stateDir, worker string) bool {
+	return campaign.RanHere(stateDir, worker) && postgres.SameHostExited(worker)
 }
 
 // fencedHint says what a fenced worker means and what to do.
