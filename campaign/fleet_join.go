@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
@@ -118,15 +117,27 @@ func (r *run) chunk(conns int) int {
 	return max(256, 4*conns)
 }
 
-// importedFirst is the row the import must have committed before the
-// first pass: the first ten, for the preflight, while the rest stream
-// straight from the import to the pass. On a shared ledger every row must
-// be reserved by Due before it is sent, or a worker joining meanwhile
-// reserves and sends the rows this one streams (a duplicate each): there
-// the import ends first.
-func (r *run) importedFirst() int {
-	if r.shared() {
-		return math.MaxInt
+// moreImported waits, while a shared ledger's import goes on, for its
+// next commit, and reports whether the pass should ask Due again. There the
+// import does not stream its rows to the pass (every row a worker sends
+// must be reserved by Due, or a worker that joins meanwhile reserves and
+// sends the rows this one streams: a duplicate each). Once the import has
+// ended, nothing more is coming; its error, if any, is returned.
+func (r *run) moreImported(ctx context.Context) (bool, error) {
+	m := r.imp
+	if m == nil || !m.noStream {
+		return false, nil
 	}
-	return 2 + 10
+	m.mu.Lock()
+	done, err, changed := m.done, m.err, m.changed
+	m.mu.Unlock()
+	if err != nil || done {
+		return false, err
+	}
+	select {
+	case <-changed:
+		return true, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 }

@@ -150,7 +150,7 @@ type chunks struct {
 func (c *chunks) next(ctx context.Context) ([]*job, error) {
 	imp := c.r.imp
 	streaming := imp != nil && !imp.streamed
-	if c.ledger {
+	for c.ledger {
 		due, err := c.r.store.Due(ctx, c.r.c.ID, c.now, c.cursor, c.size)
 		if err != nil {
 			return nil, err
@@ -162,7 +162,11 @@ func (c *chunks) next(ctx context.Context) ([]*job, error) {
 			c.cursor = due[len(due)-1].Row
 			return c.r.jobsFor(due)
 		}
-		c.ledger = false
+		more, err := c.r.moreImported(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.ledger = more
 	}
 	if !streaming {
 		return nil, nil

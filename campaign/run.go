@@ -102,7 +102,7 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.list, err = recipients.Open(r.opts.Settings.List, recipients.Options{EmailColumn: r.opts.Settings.EmailColumn}); err != nil {
 		return err
 	}
-	if err := r.imp.wait(ctx, r.importedFirst()); err != nil {
+	if err := r.imp.wait(ctx, 2+10); err != nil {
 		return err
 	}
 	due, err := r.store.Due(ctx, r.c.ID, r.opts.now(), 0, 10)
