@@ -336,3 +336,35 @@ func TestPGJoinMidway(t *testing.T) {
 		t.Errorf("messages came on %d connections; the second worker sent nothing? %v", len(per), per)
 	}
 }
+
+// TestPGFencedWorkerStops: a worker paused for longer than its lease (as
+// by a partition) finds, when it wakes, that another worker has taken its
+// rows over: it stops with exit 75 and says why, recording nothing over
+// the other's rows. Everyone is still mailed, duplicates only among the
+// rows reported in flight.
+func TestPGFencedWorkerStops(t *testing.T) {
+	const rows = 300
+	srv := relay20ms(t)
+	ws := pgFleet(t, srv, 2, rows)
+	args := []string{"send", "list.csv", "--campaign", "fenced", "--connections", "2", "--retry-wait", "1m"}
+	a := ws[0].start(args...)
+	deadline := time.Now().Add(60 * time.Second)
+	for srv.Count() < 40 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(4 * time.Second) // twice the lease
+	b := ws[1].start(args...)
+	for srv.Count() < 120 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGCONT)
+	if code := a.wait(t); code != 75 || !strings.Contains(a.err.String(), "resume") {
+		t.Errorf("the paused worker: exit %d, want 75 with what to do\n%s", code, a.err)
+	}
+	if code := b.wait(t); code != 0 {
+		t.Errorf("the other worker: exit %d\n%s", code, b.err)
+	}
+	t.Logf("the paused worker said:\n%s", a.err)
+	checkOnceOutsideInFlight(t, ws[1], srv, rows)
+}
