@@ -438,6 +438,10 @@ func TestPredecessorsWire(t *testing.T) {
 	if n != 0 || err != nil {
 		t.Fatalf("before the lease lapsed: %d %v", n, err)
 	}
+	// Each pass recovers again, without the journal: the wire is kept.
+	if n, err := b.RecoverInFlight(ctx, id, ledger.Skip, time.Now()); n != 0 || err != nil {
+		t.Fatalf("a pass's recovery before the lease lapsed: %d %v", n, err)
+	}
 	waitFor(t, "the predecessor's rows taken over", func() bool {
 		d, err := b.Due(ctx, id, time.Now(), 0, 3)
 		return err == nil && len(d) == 3 && d[0].Row == 2

@@ -43,6 +43,11 @@ func (s *Store) RecoverOnWire(ctx context.Context, campaignID int64, p ledger.In
 		}
 	}
 	s.mu.Lock()
+	if old, ok := s.recovering[campaignID]; ok && wire == nil {
+		// A later recovery without a journal (each pass's) keeps what the
+		// first one learnt of the predecessors' wire: it is still true.
+		rec.covered, rec.wire = old.covered, old.wire
+	}
 	s.recovering[campaignID] = rec
 	s.mu.Unlock()
 	state, text := recovery(p)

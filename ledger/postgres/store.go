@@ -30,7 +30,7 @@ type Options struct {
 	// host:pid:random. "" makes one.
 	Worker string
 	// Lease is how long this worker's rows stay its own without a renewal
-	// (renewed every Lease/3); 0 means 60 s.
+	// (renewed every Lease/3); 0 means 60 s, and less than 1 s is refused.
 	Lease time.Duration
 	// PasswordFile holds the password (its first line) when the URL,
 	// PGPASSWORD and .pgpass give none.
@@ -82,8 +82,12 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if s.worker == "" {
 		s.worker = DefaultWorker()
 	}
-	if s.lease <= 0 {
+	if s.lease == 0 {
 		s.lease = 60 * time.Second
+	}
+	if s.lease < time.Second {
+		pool.Close()
+		return nil, fmt.Errorf("ledger: a lease of %s is too short (1s at least)", s.lease)
 	}
 	if err := s.start(ctx); err != nil {
 		pool.Close()
