@@ -36,9 +36,10 @@ type Options struct {
 	// PGPASSWORD and .pgpass give none.
 	PasswordFile string
 	// Succeeds, when set, reports whether worker (another Store's
-	// Options.Worker) was this process's predecessor, whose wire journal
-	// RecoverOnWire is given: once its lease lapses, only its rows on that
-	// wire count as in flight. SameHostExited is one such test.
+	// Options.Worker) was this process's predecessor, which has exited and
+	// whose wire journal RecoverOnWire is given: RecoverOnWire ends its
+	// lease and takes its rows over at once, only those on that wire
+	// counting as in flight. SameHostExited is one such test.
 	Succeeds func(worker string) bool
 	// Tracer, when set, sees every query (tests count round trips).
 	Tracer pgx.QueryTracer
