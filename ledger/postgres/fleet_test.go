@@ -302,6 +302,13 @@ func TestOpensRaceOnMigrations(t *testing.T) {
 	if err := stores[1].Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate again: %v", err)
 	}
+	// A database a newer mailblast migrated is refused.
+	if _, err := stores[0].pool.Exec(context.Background(), `INSERT INTO schema_migrations (version, name) VALUES (9999, 'future')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), url, Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("open of a newer schema: %v", err)
+	}
 }
 
 // The password comes from the password file or PGPASSWORD, and no error
