@@ -50,15 +50,15 @@ func (s *Store) Apply(ctx context.Context, campaignID int64, b ledger.Batch, at 
 // this worker reserved, or that no worker ever held (a claim made without
 // Due). Rows another worker holds in the range are not this claim's.
 func queueClaims(q *pgx.Batch, id, me int64, claims []ledger.Claim) {
-	first, last, due := make([]int32, len(claims)), make([]int32, len(claims)), make([]int64, len(claims))
-	for i, c := range claims {
-		first[i], last[i], due[i] = int32(c.First), int32(c.Last), ms(c.DueAt)
+	// One statement per claim (a batch has one or two), the range as
+	// values the planner sees: through a join with arrays it could not
+	// tell a range of 64 rows from the whole campaign.
+	for _, c := range claims {
+		q.Queue(`UPDATE recipients SET claimed = true, held = true, owner = $2
+			WHERE campaign_id = $1 AND row BETWEEN $3 AND $4 AND state IN `+waitingStates+`
+				AND (state = 'new' OR next_attempt <= $5) AND NOT claimed
+				AND ((held AND owner = $2) OR owner = 0)`, id, me, c.First, c.Last, ms(c.DueAt))
 	}
-	q.Queue(`UPDATE recipients AS r SET claimed = true, held = true, owner = $2
-		FROM unnest($3::int[], $4::int[], $5::bigint[]) AS c(first, last, due)
-		WHERE r.campaign_id = $1 AND r.row BETWEEN c.first AND c.last AND r.state IN `+waitingStates+`
-			AND (r.state = 'new' OR r.next_attempt <= c.due) AND NOT r.claimed
-			AND ((r.held AND r.owner = $2) OR r.owner = 0)`, id, me, first, last, due)
 }
 
 // distinctRows splits outcomes into runs in which no row comes twice: one
@@ -101,7 +101,10 @@ var allowedFrom = func() string {
 // this worker ($2) holds or no worker ever held, then has
 // mailblast_check_outcomes fail the batch if any was not written. A
 // pending or deferred outcome keeps the time the caller gave: the row is
-// no longer held or claimed, so it is waiting, not in flight.
+// no longer held or claimed, so it is waiting, not in flight. The rows are
+// also found by key (row = ANY): that keeps the planner off a hash join of
+// the whole campaign while its statistics predate the import (measured:
+// 40 ms instead of 2 for 64 rows of 20,000).
 var outcomeSQL = `WITH o AS (
 	SELECT * FROM unnest($3::int[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::bigint[], $10::text[])
 		AS o(row, state, attempted, code, enhanced, text, next_attempt, message_id)),
@@ -111,7 +114,7 @@ u AS (
 		first_try = CASE WHEN r.first_try = 0 AND o.attempted = 1 THEN $11 ELSE r.first_try END,
 		message_id = CASE WHEN o.message_id <> '' THEN o.message_id ELSE r.message_id END,
 		owner = $2, held = false, claimed = false
-	FROM o WHERE r.campaign_id = $1 AND r.row = o.row AND r.state = ANY (` + allowedFrom + `)
+	FROM o WHERE r.campaign_id = $1 AND r.row = ANY ($3::int[]) AND r.row = o.row AND r.state = ANY (` + allowedFrom + `)
 		AND (r.owner = $2 OR r.owner = 0)
 	RETURNING r.row)
 SELECT mailblast_check_outcomes($1, $2, $3::int[], ARRAY(SELECT row FROM u))`
@@ -165,7 +168,7 @@ func queueAttempts(q *pgx.Batch, id int64, outs []ledger.Outcome, now int64) {
 		// claim on, as of a suppress add: the generation moves.
 		q.Queue(`WITH ins AS (INSERT INTO suppressions (address, reason, source, created_at)
 			SELECT r.norm, g.text, 'bounce', $2 FROM unnest($3::int[], $4::text[]) AS g(row, text)
-			JOIN recipients AS r ON r.campaign_id = $1 AND r.row = g.row WHERE r.norm <> ''
+			JOIN recipients AS r ON r.campaign_id = $1 AND r.row = g.row WHERE r.row = ANY ($3::int[]) AND r.norm <> ''
 			ON CONFLICT (address) DO NOTHING RETURNING 1)
 			INSERT INTO meta (key, value) SELECT 'suppress_gen', 1 WHERE EXISTS (SELECT 1 FROM ins)
 			ON CONFLICT (key) DO UPDATE SET value = meta.value + 1`, id, now, goneRows, goneTexts)

@@ -302,6 +302,13 @@ func TestOpensRaceOnMigrations(t *testing.T) {
 	if err := stores[1].Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate again: %v", err)
 	}
+	// A database a newer mailblast migrated is refused.
+	if _, err := stores[0].pool.Exec(context.Background(), `INSERT INTO schema_migrations (version, name) VALUES (9999, 'future')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), url, Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("open of a newer schema: %v", err)
+	}
 }
 
 // The password comes from the password file or PGPASSWORD, and no error
@@ -423,28 +430,39 @@ func TestImportBusy(t *testing.T) {
 }
 
 // A worker restarted on the same machine knows, from its journal, which of
-// its predecessor's claimed rows were on the wire: once the predecessor's
-// lease lapses, only those count as in flight (Options.Succeeds), the
-// others wait again uncounted.
+// its predecessor's claimed rows were on the wire (Options.Succeeds): it
+// takes them over at once, without waiting for the lease, and only those
+// count as in flight; the others wait again uncounted. A recovery without
+// the journal later (each pass's) keeps what it learnt.
 func TestPredecessorsWire(t *testing.T) {
 	url := pgtest.Start(t)
 	ctx := context.Background()
-	a := open(t, url, Options{Lease: 1500 * time.Millisecond})
+	a := open(t, url, Options{})
 	b := open(t, url, Options{Succeeds: func(w string) bool { return w == a.Worker() }})
-	id := newCampaign(t, a, 10)
-	claim(t, a, id, 0, 5) // rows 2-6 in flight
+	other := open(t, url, Options{Lease: 1500 * time.Millisecond})
+	id := newCampaign(t, a, 20)
+	claim(t, a, id, 0, 5)     // rows 2-6 in flight
+	claim(t, other, id, 6, 3) // rows 7-9, another worker's
 	a.kill()
-	n, err := b.RecoverOnWire(ctx, id, ledger.Skip, time.Now(), map[int]bool{3: true, 4: true})
-	if n != 0 || err != nil {
-		t.Fatalf("before the lease lapsed: %d %v", n, err)
+	n, err := b.RecoverOnWire(ctx, id, ledger.Skip, time.Now(), map[int]bool{3: true, 4: true, 8: true})
+	if n != 2 || err != nil {
+		t.Fatalf("recovered %d (%v), want rows 3 and 4 at once", n, err)
 	}
-	waitFor(t, "the predecessor's rows taken over", func() bool {
-		d, err := b.Due(ctx, id, time.Now(), 0, 3)
-		return err == nil && len(d) == 3 && d[0].Row == 2
+	if d, _ := b.Due(ctx, id, time.Now(), 0, 3); fmt.Sprint(rowsOf(d)) != "[2 5 6]" {
+		t.Fatalf("due %v, want the predecessor's rows never on the wire", rowsOf(d))
+	}
+	other.kill()
+	if n, err := b.RecoverInFlight(ctx, id, ledger.Skip, time.Now()); n != 0 || err != nil {
+		t.Fatalf("a pass's recovery before the other's lease lapsed: %d %v", n, err)
+	}
+	waitFor(t, "the other worker's rows taken over", func() bool {
+		c, err := b.Counts(ctx, id)
+		_, _ = b.Due(ctx, id, time.Now(), 0, 1)
+		return err == nil && c.Recovered == 5
 	})
 	c, _ := b.Counts(ctx, id)
-	if c.Recovered != 2 || c.Skipped != 2 || c.InFlight != 0 {
-		t.Fatalf("counts %+v: want rows 3 and 4 skipped as in flight, the rest waiting", c)
+	if c.Skipped != 5 || c.InFlight != 0 {
+		t.Fatalf("counts %+v: want rows 3, 4 and all three of the other worker's skipped as in flight", c)
 	}
 }
 

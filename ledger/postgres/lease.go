@@ -18,6 +18,11 @@ func (s *Store) takeLease(ctx context.Context) error {
 		return fmt.Errorf("ledger: take a lease: %w", err)
 	}
 	s.extend(start)
+	// Leases of workers gone for a day hold nothing: their rows were taken
+	// over (or are, as any lapsed worker's), whether or not the row is here.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM leases WHERE until < now() - interval '1 day'`); err != nil {
+		return fmt.Errorf("ledger: old leases: %w", err)
+	}
 	return nil
 }
 

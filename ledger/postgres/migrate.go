@@ -49,6 +49,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("ledger: migrate: %w", err)
 	}
+	var newest int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("ledger: migrate: %w", err)
+	}
+	if known := list[len(list)-1].version; newest > known {
+		// A newer mailblast migrated this database: its rules may be ones
+		// this one does not keep.
+		return fmt.Errorf("ledger: the database's schema is version %d, newer than this mailblast knows (%d): upgrade mailblast", newest, known)
+	}
 	for _, m := range list {
 		if err := apply(ctx, conn.Conn(), m); err != nil {
 			return err

@@ -23,9 +23,10 @@ func (s *Store) RecoverInFlight(ctx context.Context, campaignID int64, p ledger.
 // run handed to a connection (wire, from this machine's journal). It
 // speaks for this worker's own claims, and for those of the lapsed workers
 // Options.Succeeds names (this machine's earlier process, whose journal
-// wire is): every row in flight of any other lapsed worker counts as on
-// the wire, since no journal here knows what that worker sent. The wire
-// is kept with the policy for Due's takeovers.
+// wire is; it has exited, so its lease is ended here and its rows taken
+// over at once): every row in flight of any other lapsed worker counts as
+// on the wire, since no journal here knows what that worker sent. The
+// wire is kept with the policy for Due's takeovers.
 func (s *Store) RecoverOnWire(ctx context.Context, campaignID int64, p ledger.InFlightPolicy, at time.Time, wire map[int]bool) (int, error) {
 	if err := s.live(); err != nil {
 		return 0, err
@@ -43,6 +44,11 @@ func (s *Store) RecoverOnWire(ctx context.Context, campaignID int64, p ledger.In
 		}
 	}
 	s.mu.Lock()
+	if old, ok := s.recovering[campaignID]; ok && wire == nil {
+		// A later recovery without a journal (each pass's) keeps what the
+		// first one learnt of the predecessors' wire: it is still true.
+		rec.covered, rec.wire = old.covered, old.wire
+	}
 	s.recovering[campaignID] = rec
 	s.mu.Unlock()
 	state, text := recovery(p)
@@ -57,6 +63,11 @@ func (s *Store) RecoverOnWire(ctx context.Context, campaignID int64, p ledger.In
 		// Claimed, never handed to a connection: they wait again.
 		b.Queue(`UPDATE recipients SET held = false, claimed = false WHERE campaign_id = $1 AND claimed AND owner = $2`,
 			campaignID, s.token)
+	}
+	if wire != nil && len(rec.covered) > 0 {
+		// A predecessor has exited (Options.Succeeds): its lease ends now,
+		// so its rows are taken over at once rather than after the lease.
+		b.Queue(`UPDATE leases SET until = LEAST(until, now()) WHERE token = ANY ($1::bigint[])`, rec.covered)
 	}
 	queueTakeOver(b, campaignID, s.token, rec, at, &lapsed)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {

@@ -30,15 +30,16 @@ type Options struct {
 	// host:pid:random. "" makes one.
 	Worker string
 	// Lease is how long this worker's rows stay its own without a renewal
-	// (renewed every Lease/3); 0 means 60 s.
+	// (renewed every Lease/3); 0 means 60 s, and less than 1 s is refused.
 	Lease time.Duration
 	// PasswordFile holds the password (its first line) when the URL,
 	// PGPASSWORD and .pgpass give none.
 	PasswordFile string
 	// Succeeds, when set, reports whether worker (another Store's
-	// Options.Worker) was this process's predecessor, whose wire journal
-	// RecoverOnWire is given: once its lease lapses, only its rows on that
-	// wire count as in flight. SameHostExited is one such test.
+	// Options.Worker) was this process's predecessor, which has exited and
+	// whose wire journal RecoverOnWire is given: RecoverOnWire ends its
+	// lease and takes its rows over at once, only those on that wire
+	// counting as in flight. SameHostExited is one such test.
 	Succeeds func(worker string) bool
 	// Tracer, when set, sees every query (tests count round trips).
 	Tracer pgx.QueryTracer
@@ -82,8 +83,12 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if s.worker == "" {
 		s.worker = DefaultWorker()
 	}
-	if s.lease <= 0 {
+	if s.lease == 0 {
 		s.lease = 60 * time.Second
+	}
+	if s.lease < time.Second {
+		pool.Close()
+		return nil, fmt.Errorf("ledger: a lease of %s is too short (1s at least)", s.lease)
 	}
 	if err := s.start(ctx); err != nil {
 		pool.Close()
