@@ -37,6 +37,11 @@ type fleet struct {
 	onWire  atomic.Int64 // messages on a connection, no outcome yet
 	sent    atomic.Int64 // accepted since the start
 	workers int          // live workers at the last look, for the log
+
+	// The producer's alone (chunk): the sending rate it sizes chunks by.
+	rateAt   time.Time
+	rateSent int64
+	rate     float64
 }
 
 // startFleet starts the heartbeat when the ledger is shared, and returns
@@ -185,4 +190,31 @@ func RanHere(stateDir, worker string) bool {
 		}
 	}
 	return false
+}
+
+// chunkTime is how much of this worker's sending one claim covers. When a
+// worker dies on a shared ledger no journal of it is at hand, and every row
+// it had claimed counts as in flight: about three chunks. Sized by time, a
+// chunk is a few rows for a slow relay (never fewer than least, a few per
+// connection) and up to maxChunk rows at full speed, where a claim per few
+// rows would cost more round trips than the sending.
+const (
+	chunkTime = 100 * time.Millisecond
+	maxChunk  = 256
+)
+
+// chunk is how many rows the next claim takes; least on an unshared
+// ledger (nil fleet), where the wire journal speaks for a crashed run.
+func (f *fleet) chunk(least int) int {
+	if f == nil {
+		return least
+	}
+	now, sent := time.Now(), f.sent.Load()
+	if d := now.Sub(f.rateAt); d >= chunkTime {
+		if !f.rateAt.IsZero() {
+			f.rate = float64(sent-f.rateSent) / d.Seconds()
+		}
+		f.rateAt, f.rateSent = now, sent
+	}
+	return min(max(least, int(f.rate*chunkTime.Seconds())), max(least, maxChunk))
 }

@@ -103,13 +103,8 @@ func (r *run) startedPath(f checkedFile) string {
 	return "as started"
 }
 
-// chunk is how many rows a pass claims at a time. After a crash every
-// claimed row without an outcome may be on the wire; on SQLite this
-// machine's wire journal narrows that down, but when a worker on a shared
-// ledger dies the others have no journal of it, and all its claimed rows
-// count as in flight (resent or skipped by --in-flight). Chunks of a few
-// rows per connection keep that set to about three chunks, at the cost of
-// a claim (one round trip, batched with outcomes) every chunk.
+// chunk is how many rows a pass claims at a time (on a shared ledger, the
+// least: fleet.chunk grows it with the sending rate).
 func (r *run) chunk(conns int) int {
 	if r.shared() {
 		return max(16, 4*conns)

@@ -111,6 +111,7 @@ func (r *run) produce(ctx context.Context, com *committer, jobs chan<- *job, chu
 	src := &chunks{r: r, now: r.opts.now(), size: chunk, ledger: true}
 	var prev *claimed
 	for {
+		src.size = r.fleet.chunk(chunk)
 		js, err := src.next(ctx)
 		if err == nil && len(js) > 0 {
 			claim := ledger.Claim{First: js[0].rec.Row, Last: js[len(js)-1].rec.Row, DueAt: src.now}
