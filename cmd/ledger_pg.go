@@ -69,3 +69,12 @@ func fenced(err error) error {
 	}
 	return &fencedError{err}
 }
+
+// ledgerName is where the ledger is, for messages: the state directory,
+// or the shared ledger's URL without its password.
+func ledgerName(cfg *Config) string {
+	if cfg.Ledger.shared() {
+		return redactedURL(cfg.Ledger.URL)
+	}
+	return absPath(cfg.StateDir)
+}

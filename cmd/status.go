@@ -63,7 +63,7 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		return err
 	}
 	if len(list) == 0 && !opts.json {
-		fmt.Fprintf(opts.io.out, "no campaigns in %s\n", absPath(cfg.StateDir))
+		fmt.Fprintf(opts.io.out, "no campaigns in %s\n", ledgerName(cfg))
 	}
 	for _, c := range list {
 		n, err := store.Counts(ctx, c.ID)
