@@ -47,6 +47,9 @@ func (r *run) joined(ctx context.Context) error {
 	return err
 }
 
+// importPoll is how often a worker waiting for another's import looks.
+const importPoll = 250 * time.Millisecond
+
 // importOrWait starts the list's import; on a shared ledger where another
 // worker is importing, it waits for that import to end instead, and takes
 // the import over if that worker went away before finishing it.
@@ -59,7 +62,7 @@ func (r *run) importOrWait(ctx context.Context) error {
 		if !said {
 			r.logf("another worker is importing the list; sending starts when it is done")
 		}
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := sleep(ctx, importPoll); err != nil {
 			return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 		}
 		c, err := r.store.Campaign(ctx, r.opts.Name)
@@ -135,4 +138,21 @@ func (r *run) moreImported(ctx context.Context) (bool, error) {
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
+}
+
+// sharedLook is how often a worker on a shared ledger with nothing due
+// looks again.
+const sharedLook = 500 * time.Millisecond
+
+// waitShared waits d on a shared ledger a little at a time: what is due
+// next may be another worker's rows, due to this one only if that worker
+// dies (its lease lapses), and when a live worker finishes them the
+// campaign is done and this one can exit at once. A wait long enough to
+// notice is said once a minute, not at every look.
+func (r *run) waitShared(ctx context.Context, d time.Duration) error {
+	if d >= 2*retryBatch && time.Since(r.waitSaid) >= time.Minute {
+		r.logf("waiting up to %s for deferred recipients, or for other workers' rows should they stop", d.Round(time.Second))
+		r.waitSaid = time.Now()
+	}
+	return sleep(ctx, min(d, sharedLook))
 }

@@ -36,6 +36,7 @@ type run struct {
 	started  bool        // the reporter has been started
 	verpKey  []byte      // signs the VERP and ENVID tokens, with Settings.ReturnPath
 	fleet    *fleet      // the heartbeat, on a ledger several workers share
+	waitSaid time.Time   // when waitShared last said it waits
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -254,6 +255,9 @@ func (r *run) waitFor(ctx context.Context, next time.Time) error {
 	d := next.Sub(r.opts.now())
 	if d <= 0 {
 		return ctx.Err()
+	}
+	if r.shared() {
+		return r.waitShared(ctx, d)
 	}
 	d += retryBatch
 	if d >= 2*retryBatch {
