@@ -17,12 +17,12 @@ import (
 // beatEvery is how often a worker on a shared ledger says it is alive and
 // looks at the others: the rate split and a throttle seen by one worker
 // reach every worker within about this time.
-var beatEvery = 2 * time.Second
+const beatEvery = 2 * time.Second
 
 // liveFor: a worker whose last heartbeat is older than this, by the
 // newest heartbeat of the campaign (the database's clock, not this
 // machine's), is taken for gone and its share of the rate goes to the rest.
-func liveFor() time.Duration { return 3*beatEvery + time.Second }
+const liveFor = 3*beatEvery + time.Second
 
 // fleet is this run's part in a campaign that several workers send from
 // one shared ledger (a ledger.Fleet): it beats, splits the campaign's
@@ -162,7 +162,7 @@ func Live(all []ledger.Worker) map[string]bool {
 	}
 	live := make(map[string]bool, len(all))
 	for _, w := range all {
-		live[w.ID] = newest.Sub(w.LastHeartbeat) <= liveFor()
+		live[w.ID] = newest.Sub(w.LastHeartbeat) <= liveFor
 	}
 	return live
 }

@@ -16,7 +16,7 @@ func TestShare(t *testing.T) {
 		{ID: "me", LastHeartbeat: now, Pace: 0.25},
 		{ID: "b", LastHeartbeat: now.Add(-time.Second), Pace: 0.5},
 		{ID: "c", LastHeartbeat: now.Add(-2 * time.Second), Pace: 1},
-		{ID: "dead", LastHeartbeat: now.Add(-liveFor() - time.Second), Pace: 0.1},
+		{ID: "dead", LastHeartbeat: now.Add(-liveFor - time.Second), Pace: 0.1},
 	}
 	n, pace := share("me", all)
 	if n != 3 || pace != 0.5 {
