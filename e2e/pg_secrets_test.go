@@ -45,3 +45,22 @@ func TestPGPasswordFile(t *testing.T) {
 		t.Errorf("--ledger-url with a password: exit %d (want 78), message shows it: %v\n%s", code, strings.Contains(stderr, password), stderr)
 	}
 }
+
+// TestPGLedgerMigrate: ledger migrate brings a new database to the schema
+// and says so; without ledger.url it is a configuration error (78).
+func TestPGLedgerMigrate(t *testing.T) {
+	w := newWorkspace(t, "127.0.0.1", 1, 1)
+	_, stderr, code := w.run("ledger", "migrate")
+	if code != 78 || !strings.Contains(stderr, "ledger.url") {
+		t.Errorf("migrate without ledger.url: exit %d, want 78 naming the key\n%s", code, stderr)
+	}
+	onPostgres(w, pgtest.Start(t))
+	for range 2 { // the second finds nothing to do
+		if out := w.mustRun(0, "ledger", "migrate"); !strings.Contains(out, "schema up to date") {
+			t.Errorf("migrate said %q", out)
+		}
+	}
+	if out := w.mustRun(0, "status"); !strings.Contains(out, "no campaigns in postgres://") {
+		t.Errorf("status after migrate: %q, want it to name the database", out)
+	}
+}
