@@ -34,6 +34,9 @@ type importing struct {
 	from     int
 	fresh    chan []freshRow
 	streamed bool // the first pass has had every row of fresh
+	// noStream: the rows go to the ledger only (a shared one: every row a
+	// worker sends must come through Due, which reserves it).
+	noStream bool
 
 	unchanged func() error // checked at every commit
 	stop      func()
@@ -105,7 +108,8 @@ func (r *run) startImport(ctx context.Context) error {
 		_ = list.Close() // read only: a failed close loses nothing
 		return err
 	}
-	m := &importing{upTo: from, changed: make(chan struct{}), from: from, fresh: make(chan []freshRow, 4), unchanged: r.unchanged}
+	m := &importing{upTo: from, changed: make(chan struct{}), from: from, fresh: make(chan []freshRow, 4), unchanged: r.unchanged,
+		noStream: r.shared(), streamed: r.shared()}
 	exited := make(chan struct{})
 	m.stop = func() { cancel(); <-exited }
 	go func() {
@@ -174,7 +178,7 @@ func (m *importing) commit(ctx context.Context, im ledger.Importer, batch []fres
 		batch = slices.DeleteFunc(batch, func(f freshRow) bool { return gone[f.rec.Row] })
 	}
 	m.advance(last)
-	if len(batch) > 0 {
+	if len(batch) > 0 && !m.noStream {
 		select {
 		case m.fresh <- batch:
 		case <-ctx.Done():

@@ -38,6 +38,7 @@ func (r *run) outcome(res sender.Result) pending {
 	if res.Released {
 		return r.released(j)
 	}
+	r.fleet.settled(res.Err == nil)
 	p := r.attempted(j, res)
 	r.carried(res, &p.out)
 	return p

@@ -43,13 +43,13 @@ func (r *run) pass(ctx, hard context.Context) error {
 	for _, rs := range r.opts.Settings.Relays {
 		conns += rs.Connections
 	}
-	jobs := make(chan *job, max(256, 4*conns)) // a chunk: the next one's Due and claim wait behind it
+	jobs := make(chan *job, r.chunk(conns)) // a chunk: the next one's Due and claim wait behind it
 	envs := make(chan *sender.Envelope, 2*conns)
 	var wg sync.WaitGroup
 	var prodErr error
 	wg.Go(func() {
 		defer close(jobs)
-		prodErr = r.produce(soft, com, jobs, max(256, 4*conns))
+		prodErr = r.produce(soft, com, jobs, r.chunk(conns))
 	})
 	var rwg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {
@@ -115,6 +115,7 @@ func (r *run) produce(ctx context.Context, com *committer, jobs chan<- *job, chu
 	src := &chunks{r: r, now: r.opts.now(), size: chunk, ledger: true}
 	var prev *claimed
 	for {
+		src.size = r.fleet.chunk(chunk)
 		js, err := src.next(ctx)
 		if err == nil && len(js) > 0 {
 			claim := ledger.Claim{First: js[0].rec.Row, Last: js[len(js)-1].rec.Row, DueAt: src.now}
@@ -154,7 +155,7 @@ type chunks struct {
 func (c *chunks) next(ctx context.Context) ([]*job, error) {
 	imp := c.r.imp
 	streaming := imp != nil && !imp.streamed
-	if c.ledger {
+	for c.ledger {
 		due, err := c.r.store.Due(ctx, c.r.c.ID, c.now, c.cursor, c.size)
 		if err != nil {
 			return nil, err
@@ -166,7 +167,11 @@ func (c *chunks) next(ctx context.Context) ([]*job, error) {
 			c.cursor = due[len(due)-1].Row
 			return c.r.jobsFor(due)
 		}
-		c.ledger = false
+		more, err := c.r.moreImported(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.ledger = more
 	}
 	if !streaming {
 		return nil, nil

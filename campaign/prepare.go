@@ -66,22 +66,13 @@ func hashOf(d string) string { return d[strings.LastIndexByte(d, ':')+1:] }
 func (r *run) load(ctx context.Context) error {
 	c, err := r.store.Campaign(ctx, r.opts.Name)
 	if errors.Is(err, ledger.ErrNotFound) {
-		return r.create(ctx)
+		return r.createOrJoin(ctx)
 	}
 	if err != nil {
 		return err
 	}
 	r.c = c
-	// A list edited with its size and mtime put back (touch -r) passes
-	// the quick check. Once imported, the ledger holds each row's address
-	// and every read of a row checks it; until then the rows still to be
-	// imported are checked by nothing else: hash the list.
-	if err := r.verify(!c.Imported); err != nil || c.Imported {
-		return err
-	}
-	// An import that an interrupt or a crash stopped half-way.
-	r.listRows, r.listStat, err = r.prescan(ctx)
-	return err
+	return r.joined(ctx)
 }
 
 // checkedFile is one of a campaign's files and the digest it started with.
@@ -113,6 +104,9 @@ func (r *run) verify(strictList bool) error {
 		same, err := sameFile(f.path, f.stored, f.strict)
 		if err != nil {
 			return fmt.Errorf("campaign %q: %s: %w", r.c.Name, f.kind, err)
+		}
+		if !same && r.shared() {
+			return r.differs(f)
 		}
 		if !same && f.kind == "list" && r.c.ListPath != f.path {
 			return fmt.Errorf("%w: campaign %q in this state directory is the list %s, started %s; this is another list, %s: give it its own name with --campaign NAME",

@@ -42,6 +42,8 @@ type run struct {
 	firstSent     chan struct{}
 	firstSentOnce sync.Once
 	quota         *quotas // the relays' quotas and warm-ups; nil: none (campaign/quota.go)
+	fleet    *fleet      // the heartbeat, on a ledger several workers share
+	waitSaid time.Time   // when waitShared last said it waits
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
@@ -104,7 +106,7 @@ func (r *run) run(ctx, hard context.Context) error {
 	}
 	// After settle: the suppressions it applies are there for the import.
 	if r.listStat != nil {
-		if err := r.startImport(ctx); err != nil {
+		if err := r.importOrWait(ctx); err != nil {
 			return err
 		}
 	}
@@ -127,6 +129,7 @@ func (r *run) run(ctx, hard context.Context) error {
 	if r.pool, err = r.relays(); err != nil {
 		return err
 	}
+	defer r.startFleet(ctx)()
 	r.limitRelays()
 	return r.seeded(ctx, func() error { return r.passes(ctx, hard) })
 }
@@ -261,6 +264,9 @@ func (r *run) waitFor(ctx context.Context, next time.Time) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
+	if r.shared() {
+		return r.waitShared(ctx, d)
+	}
 	d += retryBatch
 	if d >= 2*retryBatch {
 		r.logf("waiting %s for deferred recipients to fall due", d.Round(time.Second))
@@ -317,6 +323,7 @@ func (r *run) poolConfig(rs RelaySettings) sender.Config {
 }
 
 func (r *run) onWire(env *sender.Envelope) {
+	r.fleet.wire()
 	if r.journal != nil {
 		r.journal.record(env.ID)
 	}

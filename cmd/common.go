@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/ledger/postgres"
 	"github.com/mailblast/mailblast/progress"
 )
 
@@ -60,6 +61,8 @@ func (e *ledgerFailure) Unwrap() []error { return []error{errLedger, e.err} }
 func ledgerError(err error) error {
 	var lf *ledgerFailure
 	switch {
+	case errors.Is(err, postgres.ErrFenced):
+		return fenced(err)
 	case err == nil || errors.As(err, &lf):
 		return err
 	case ledger.Damaged(err):
@@ -74,7 +77,12 @@ func ledgerError(err error) error {
 
 func ledgerPath(cfg *Config) string { return filepath.Join(cfg.StateDir, "ledger.db") }
 
-func openStore(cfg *Config) (*ledger.SQLite, error) {
+// openStore opens the ledger the configuration names: the PostgreSQL one
+// at ledger.url that several machines share, or SQLite in state_dir.
+func openStore(cfg *Config) (ledger.Store, error) {
+	if cfg.Ledger.shared() {
+		return sharedStore(cfg)
+	}
 	warnOpenStateDir(cfg.StateDir)
 	s, err := ledger.Open(ledgerPath(cfg))
 	if err != nil {
@@ -105,7 +113,7 @@ func warnOpenStateDir(dir string) {
 
 // configAndStore is the start of every command that only reads or edits
 // the ledger: the configuration, then the ledger it names.
-func configAndStore(flags *pflag.FlagSet, configFile string) (*Config, *ledger.SQLite, error) {
+func configAndStore(flags *pflag.FlagSet, configFile string) (*Config, ledger.Store, error) {
 	cfg, err := loadConfig(flags, configFile)
 	if err != nil {
 		return nil, nil, err

@@ -47,6 +47,7 @@ type Config struct {
 	Seeds    []string       `mapstructure:"seeds"`
 	Feedback FeedbackConfig `mapstructure:"feedback"`
 	Listen   ListenConfig   `mapstructure:"listen"`
+	Ledger   LedgerConfig   `mapstructure:"ledger"`
 
 	// Window: not_before, window, window_days, timezone, timezone_column.
 	Window campaign.Window `mapstructure:",squash"`
@@ -111,6 +112,9 @@ func setDefaults(v *viper.Viper) {
 	for key, val := range feedbackDefaults() {
 		v.SetDefault(key, val)
 	}
+	for key, val := range ledgerDefaults() {
+		v.SetDefault(key, val)
+	}
 	setStructDefaults(v, "", templates.Options{})
 	// dkim's keys are known to the environment too; cfg.dkim() turns
 	// them all empty into no signing.
@@ -169,6 +173,7 @@ var flagKeys = map[string]string{
 	"in-flight": "in_flight", "progress": "progress", "rate": "smtp.rate", "ramp": "smtp.ramp",
 	"html-template": "html_template", "metrics-file": "metrics_file", "addr": "listen.addr",
 	"not-before": "not_before",
+	"ledger-url": "ledger.url",
 }
 
 // loadConfig is the one place viper is used: flags > MAILBLAST_* env >
@@ -183,6 +188,9 @@ func loadConfig(flags *pflag.FlagSet, configFile string) (*Config, error) {
 		if f := flags.Lookup(name); f != nil {
 			_ = v.BindPFlag(key, f) // fails only for a nil flag
 		}
+	}
+	if err := refuseSecretFlag(flags); err != nil {
+		return nil, err
 	}
 	if err := readConfigFile(v, configFile); err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ func (c *Config) check() error {
 	errs = append(errs, c.checkCoreFeedback()...)
 	errs = append(errs, c.checkListen()...)
 	errs = append(errs, c.checkWindow()...)
+	errs = append(errs, c.checkLedger()...)
 	if len(errs) == 0 {
 		// Relays inherit smtp.*: checked only once it is sound, so that a
 		// bad top-level value is not blamed on every relay.

@@ -123,7 +123,7 @@ func printFetchSummary(w io.Writer, s fetchSummary, asJSON bool) {
 // finds no report (most passes of a cron job) leaves the ledger alone.
 type lazyApplier struct {
 	cfg     *Config
-	store   *ledger.SQLite
+	store   ledger.Store
 	applier *feedback.Applier
 }
 

@@ -15,6 +15,7 @@ func newLedgerCommand() *cobra.Command {
 		Short: "Look after the ledger file",
 		Args:  noArgs,
 	}
+	c.AddCommand(newLedgerMigrateCommand())
 	c.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Check the ledger with SQLite's integrity_check (exit 0 sound, 74 damaged)",
@@ -36,6 +37,9 @@ damaged. (send and resume run the quicker quick_check at every start.)`,
 }
 
 func runLedgerCheck(out io.Writer, cfg *Config) error {
+	if cfg.Ledger.shared() {
+		return configErrorf("ledger check reads the SQLite ledger in state_dir; ledger.url names a PostgreSQL one: check it with PostgreSQL's own tools (pg_amcheck)")
+	}
 	path := ledgerPath(cfg)
 	if err := ledger.Check(path); err != nil {
 		if e := ledgerError(err); e != err {

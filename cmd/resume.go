@@ -68,7 +68,7 @@ func runResume(ctx context.Context, opts *resumeOptions, cfg *Config) error {
 		return err
 	}
 	if len(todo) == 0 {
-		fmt.Fprintf(opts.io.err, "mailblast: nothing to resume in %s\n", absPath(cfg.StateDir))
+		fmt.Fprintf(opts.io.err, "mailblast: nothing to resume in %s\n", ledgerName(cfg))
 		return nil
 	}
 	var errs []error
@@ -151,7 +151,7 @@ func unfinished(ctx context.Context, cfg *Config) ([]ledger.Campaign, error) {
 		return nil, err
 	}
 	if store == nil {
-		return nil, &usageError{fmt.Errorf("campaign %q: %w in %s", cfg.Campaign, ledger.ErrNotFound, absPath(cfg.StateDir))}
+		return nil, &usageError{fmt.Errorf("campaign %q: %w in %s", cfg.Campaign, ledger.ErrNotFound, ledgerName(cfg))}
 	}
 	defer closeLedger(store)
 	if cfg.Campaign != "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/mailblast/mailblast/campaign"
 	"github.com/mailblast/mailblast/feedback"
 	"github.com/mailblast/mailblast/feedback/imapfetch"
+	"github.com/mailblast/mailblast/ledger/postgres"
 	"github.com/mailblast/mailblast/recipients"
 	"github.com/mailblast/mailblast/safefile"
 	"github.com/mailblast/mailblast/sender"
@@ -61,6 +62,7 @@ const exitStatusHelp = `EXIT STATUS
       for room in a relay's quota;
       run "mailblast resume" (from cron);
       feedback fetch: the IMAP server could not be reached (try later)
+      a worker on a shared ledger lost its lease (fenced): resume joins again
   77  the relay, or the IMAP server, rejected the username or password;
       or the OAuth token, or the token endpoint its refresh: nobody was
       marked failed; fix the credentials and resume
@@ -91,6 +93,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, campaign.ErrInterrupted):
 		return exitInterrupted
+	case errors.Is(err, postgres.ErrFenced):
+		return exitTempFail // another worker has its rows: resume joins again
 	case errors.Is(err, campaign.ErrLocked), errors.Is(err, imapfetch.ErrBusy):
 		return exitLocked
 	case errors.As(err, &ce), errors.As(err, &ise):
@@ -254,6 +258,7 @@ There is no password flag: set MAILBLAST_SMTP_PASSWORD or smtp.password_file.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.PersistentFlags().String("config", "", "config file (default ./mailblast.yaml, then $XDG_CONFIG_HOME/mailblast/mailblast.yaml)")
 	root.PersistentFlags().String("state-dir", "", "directory of the ledger and locks (default $XDG_STATE_HOME/mailblast)")
+	root.PersistentFlags().String("ledger-url", "", "PostgreSQL ledger shared by several machines, postgres://USER@HOST/DB (no password here: PGPASSWORD, ~/.pgpass or ledger.password_file)")
 	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitStatusHelp + "\n")
 	root.AddCommand(newSendCommand(), newResumeCommand(), newStatusCommand(), newReportCommand(), newVersionCommand())
 	root.AddCommand(newFeedbackCommand())

@@ -46,6 +46,7 @@ type statusJSON struct {
 	NextWindow *time.Time          `json:"next_window,omitempty"`
 	Quotas     []campaign.QuotaUse `json:"quotas,omitempty"`
 	Seeds      []ledger.SeedSend   `json:"seeds,omitempty"`
+	Workers    []ledger.Worker     `json:"workers,omitempty"` // on a shared (PostgreSQL) ledger
 }
 
 // statusView is what status shows of one campaign.
@@ -57,6 +58,7 @@ type statusView struct {
 	win      windowStatus
 	quotas   []campaign.QuotaUse
 	seeds    []ledger.SeedSend
+	workers  []ledger.Worker
 }
 
 func runStatus(ctx context.Context, opts *statusOptions) error {
@@ -77,32 +79,42 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		return err
 	}
 	if len(list) == 0 && !opts.json {
-		fmt.Fprintf(opts.io.out, "no campaigns in %s\n", absPath(cfg.StateDir))
+		fmt.Fprintf(opts.io.out, "no campaigns in %s\n", ledgerName(cfg))
 	}
 	for _, c := range list {
-		n, err := store.Counts(ctx, c.ID)
+		v, err := statusOf(ctx, cfg, store, c, opts.json)
 		if err != nil {
-			return err
-		}
-		if n, err = onTheWire(ctx, store, cfg.StateDir, c, n); err != nil {
-			return err
-		}
-		var relays []ledger.RelayStats
-		if opts.json {
-			if relays, err = store.Relays(ctx, c.ID); err != nil {
-				return err
-			}
-		}
-		v := statusView{name: c.Name, n: n, imported: c.Imported, relays: relays, win: nextWindow(ctx, store, c, n)}
-		if v.quotas, err = campaign.CampaignQuotas(ctx, store, c, cfg.overlay); err != nil {
-			return err
-		}
-		if v.seeds, err = store.SeedSends(ctx, c.ID); err != nil {
 			return err
 		}
 		printStatus(opts.io.out, v, opts.json)
 	}
 	return nil
+}
+
+// statusOf gathers what status shows of campaign c.
+func statusOf(ctx context.Context, cfg *Config, store ledger.Store, c ledger.Campaign, asJSON bool) (statusView, error) {
+	v := statusView{name: c.Name, imported: c.Imported}
+	var err error
+	if v.n, err = store.Counts(ctx, c.ID); err != nil {
+		return v, err
+	}
+	if v.n, err = onTheWire(ctx, store, cfg.StateDir, c, v.n); err != nil {
+		return v, err
+	}
+	if asJSON {
+		if v.relays, err = store.Relays(ctx, c.ID); err != nil {
+			return v, err
+		}
+	}
+	v.win = nextWindow(ctx, store, c, v.n)
+	if v.quotas, err = campaign.CampaignQuotas(ctx, store, c, cfg.overlay); err != nil {
+		return v, err
+	}
+	if v.seeds, err = store.SeedSends(ctx, c.ID); err != nil {
+		return v, err
+	}
+	v.workers, err = fleetOf(ctx, store, c.ID)
+	return v, err
 }
 
 // printSeeds sums up the copies sent to seed addresses in one line, apart
@@ -126,8 +138,10 @@ func printSeeds(w io.Writer, seeds []ledger.SeedSend) {
 // rows its claims hold. Once it has stopped (a crash, kill -9), claimed rows
 // it never handed to a connection are simply pending, and only those its
 // wire journal names may have reached the relay; the next run settles them.
+// On a shared ledger the claims are the database's, whatever machine
+// holds them, and this machine's journal does not know them.
 func onTheWire(ctx context.Context, store ledger.Store, stateDir string, c ledger.Campaign, n ledger.Counts) (ledger.Counts, error) {
-	if n.InFlight == 0 || campaign.Running(stateDir, c.Name) {
+	if _, shared := store.(ledger.Fleet); shared || n.InFlight == 0 || campaign.Running(stateDir, c.Name) {
 		return n, nil
 	}
 	onWire, ok, err := campaign.SettleView(ctx, store, stateDir, c)
@@ -146,10 +160,11 @@ func printStatus(w io.Writer, v statusView, asJSON bool) {
 	finished := v.imported && n.Pending+n.Deferred+n.InFlight == 0
 	if asJSON {
 		b, _ := json.Marshal(statusJSON{Campaign: v.name, Counts: n, Finished: finished, Relays: v.relays,
-			NextWindow: v.win.at(), Quotas: v.quotas, Seeds: v.seeds})
+			NextWindow: v.win.at(), Quotas: v.quotas, Seeds: v.seeds, Workers: v.workers})
 		fmt.Fprintln(w, string(b))
 		return
 	}
+	defer printWorkers(w, v.workers)
 	state := "finished"
 	if !finished {
 		state = "unfinished"

@@ -99,6 +99,9 @@ func checkList(ctx context.Context, io streams, cfg *Config, list, dir string) e
 // openStoreReadOnly opens the ledger for reading, or returns nil when the
 // state directory has none yet: there is no suppression list to consult.
 func openStoreReadOnly(cfg *Config) (ledger.Store, error) {
+	if cfg.Ledger.shared() {
+		return sharedStore(cfg)
+	}
 	warnOpenStateDir(cfg.StateDir)
 	s, err := ledger.OpenReadOnly(ledgerPath(cfg))
 	switch {

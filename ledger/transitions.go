@@ -55,3 +55,10 @@ func allowedFrom(to State) (string, error) {
 	}
 	return "(" + strings.Join(quoted, ", ") + ")", nil
 }
+
+// AllowedFrom is the lifecycle table's list of the states a row may be in
+// before an outcome or report moves it to to (none: nothing moves a row
+// there). Other backends check their writes against it.
+func AllowedFrom(to State) []State {
+	return append([]State(nil), transitions[to]...)
+}

@@ -54,6 +54,7 @@ extra=()
 need_pkg chromium && extra+=(chromium)
 need_pkg promtool && extra+=(prometheus)
 [ -x /usr/sbin/dovecot ] || extra+=(dovecot-imapd)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || extra+=(postgresql) # ledger/postgres/pgtest; policy-rc.d: no system server
 [ "${#extra[@]}" -gt 0 ] && install_quietly "${extra[@]}"
 echo "chromium: $(command -v chromium || echo missing)"
 echo "promtool: $(command -v promtool || echo missing)"
