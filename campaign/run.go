@@ -41,9 +41,9 @@ type run struct {
 	// seeds' start copies wait for it (seeds.go).
 	firstSent     chan struct{}
 	firstSentOnce sync.Once
-	quota         *quotas // the relays' quotas and warm-ups; nil: none (campaign/quota.go)
-	fleet    *fleet      // the heartbeat, on a ledger several workers share
-	waitSaid time.Time   // when waitShared last said it waits
+	quota         *quotas   // the relays' quotas and warm-ups; nil: none (campaign/quota.go)
+	fleet         *fleet    // the heartbeat, on a ledger several workers share
+	waitSaid      time.Time // when waitShared last said it waits
 }
 
 // Run runs the campaign until nothing is due within the retry wait, the
