@@ -8,31 +8,42 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailblast/mailblast/ledger/postgres/pgtest"
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
 
 // readmeCommands are the lines of README.md's code blocks that start with
-// "mailblast ", in order.
-func readmeCommands(t *testing.T) []string {
+// "mailblast ", in order. Those of a block that exports
+// MAILBLAST_LEDGER_URL (the shared ledger's examples) are apart, in shared:
+// they run against a real PostgreSQL.
+func readmeCommands(t *testing.T) (cmds, shared []string) {
 	f, err := os.Open(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []string
-	inBlock := false
+	var block []string
+	inBlock, pg := false, false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "```") {
-			inBlock = !inBlock
-			continue
-		}
-		if inBlock && strings.HasPrefix(line, "mailblast ") {
-			out = append(out, line)
+		switch {
+		case strings.HasPrefix(line, "```") && inBlock:
+			if pg {
+				shared = append(shared, block...)
+			} else {
+				cmds = append(cmds, block...)
+			}
+			inBlock, block = false, nil
+		case strings.HasPrefix(line, "```"):
+			inBlock, pg = true, false
+		case inBlock && strings.HasPrefix(line, "export MAILBLAST_LEDGER_URL="):
+			pg = true
+		case inBlock && strings.HasPrefix(line, "mailblast "):
+			block = append(block, line)
 		}
 	}
-	return out
+	return cmds, shared
 }
 
 // TestReadmeExamplesRun runs every "mailblast ..." line of the README's
@@ -40,14 +51,37 @@ func readmeCommands(t *testing.T) []string {
 // with a list.csv and a message.tmpl and a relay to send to. Each must
 // exit 0: an example that crashes or is refused is a broken promise.
 func TestReadmeExamplesRun(t *testing.T) {
-	cmds := readmeCommands(t)
+	cmds, _ := readmeCommands(t)
 	if len(cmds) < 8 {
 		t.Fatalf("found only %d examples in README.md", len(cmds))
 	}
 	srv := sendertest.NewServer(t, sendertest.Options{})
 	w := forServer(t, srv, 10)
-	w.env = append(w.env, "PATH="+filepath.Dir(binary)+":/usr/bin:/bin")
 	readmeFeedbackFiles(t, w.dir)
+	runReadme(t, w, cmds)
+}
+
+// TestReadmeSharedLedgerExamplesRun runs the shared ledger's examples with
+// MAILBLAST_LEDGER_URL naming a real PostgreSQL database.
+func TestReadmeSharedLedgerExamplesRun(t *testing.T) {
+	_, shared := readmeCommands(t)
+	if len(shared) == 0 {
+		t.Fatal("README.md has no example of the shared ledger")
+	}
+	url := pgtest.Start(t)
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 10)
+	w.env = append(w.env, "MAILBLAST_LEDGER_URL="+url)
+	runReadme(t, w, shared)
+	if srv.Count() != 10 {
+		t.Errorf("the shared ledger's example sent %d of 10", srv.Count())
+	}
+}
+
+// runReadme runs README lines as written, through sh, in w.
+func runReadme(t *testing.T, w *workspace, cmds []string) {
+	t.Helper()
+	w.env = append(w.env, "PATH="+filepath.Dir(binary)+":/usr/bin:/bin")
 	for _, line := range cmds {
 		c := exec.Command("sh", "-c", line)
 		c.Dir, c.Env = w.dir, w.env
