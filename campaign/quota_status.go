@@ -93,11 +93,11 @@ func (u QuotaUse) String() string {
 
 var _ sender.Allowance = (*relayQuota)(nil)
 
-// CampaignQuotas is Quotas for the relays campaign c sends through: its
+// QuotasOf is Quotas for the relays campaign c sends through: its
 // stored settings with today's configuration on top (overlay, as resume
 // does). Settings that do not decode show no quota: status still shows
 // the rest.
-func CampaignQuotas(ctx context.Context, store ledger.Store, c ledger.Campaign, overlay func(Settings) Settings) ([]QuotaUse, error) {
+func QuotasOf(ctx context.Context, store ledger.Store, c ledger.Campaign, overlay func(Settings) Settings) ([]QuotaUse, error) {
 	s, err := DecodeSettings(c)
 	if err != nil {
 		return nil, nil // resume reports them; status is for looking

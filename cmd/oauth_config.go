@@ -15,7 +15,7 @@ import (
 // until a run reads them.
 func (c *Config) checkOAuth2() []error {
 	o, errs := oauth2Settings("smtp.oauth2", c.SMTP.OAuth, c.SMTP.Username)
-	c.SMTP.Settings.OAuth2 = o
+	c.SMTP.OAuth2 = o
 	return append(errs, nonNil(authNeeds("smtp", c.SMTP.Settings))...)
 }
 

@@ -37,7 +37,7 @@ func TestOAuth2FromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := cfg.SMTP.Settings.OAuth2
+	o := cfg.SMTP.OAuth2
 	if o == nil || o.ClientID != "cid" || !filepath.IsAbs(o.RefreshTokenFile) || !filepath.IsAbs(o.ClientSecretFile) ||
 		!slices.Equal(o.Scopes, []string{"https://outlook.office.com/SMTP.Send", "offline_access"}) || cfg.SMTP.Auth != sender.AuthXOAuth2 {
 		t.Fatalf("smtp.oauth2 %+v, auth %q", o, cfg.SMTP.Auth)
@@ -148,7 +148,7 @@ func TestOAuth2ReadmeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := cfg.SMTP.Settings.OAuth2; o == nil || !slices.Equal(o.Scopes, []string{"https://mail.google.com/"}) || o.RefreshTokenFile != "/etc/mailblast/google-refresh-token" {
+	if o := cfg.SMTP.OAuth2; o == nil || !slices.Equal(o.Scopes, []string{"https://mail.google.com/"}) || o.RefreshTokenFile != "/etc/mailblast/google-refresh-token" {
 		t.Errorf("oauth2 %+v", o)
 	}
 }

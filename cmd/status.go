@@ -107,7 +107,7 @@ func statusOf(ctx context.Context, cfg *Config, store ledger.Store, c ledger.Cam
 		}
 	}
 	v.win = nextWindow(ctx, store, c, v.n)
-	if v.quotas, err = campaign.CampaignQuotas(ctx, store, c, cfg.overlay); err != nil {
+	if v.quotas, err = campaign.QuotasOf(ctx, store, c, cfg.overlay); err != nil {
 		return v, err
 	}
 	if v.seeds, err = store.SeedSends(ctx, c.ID); err != nil {

@@ -136,7 +136,7 @@ func auth(ctx context.Context, c *smtp.Client, cfg *Config, stream net.Conn) err
 	if mech.Bearer() {
 		return bearerAuth(ctx, c, cfg, mech)
 	}
-	var client sasl.Client = sasl.NewPlainClient("", cfg.Username, cfg.Password)
+	client := sasl.NewPlainClient("", cfg.Username, cfg.Password)
 	if mech == AuthLogin {
 		client = sasl.NewLoginClient(cfg.Username, cfg.Password)
 	}

@@ -233,7 +233,7 @@ func refreshRefused(status int) bool {
 // errorCode is RFC 6749's error code for a message, when it looks like
 // one: the endpoint's text is not ours to print.
 func errorCode(code string) string {
-	if code == "" || strings.ContainsFunc(code, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z') }) {
+	if code == "" || strings.ContainsFunc(code, func(r rune) bool { return r != '_' && (r < 'a' || r > 'z') }) {
 		return ""
 	}
 	return " " + code

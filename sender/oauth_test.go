@@ -212,7 +212,7 @@ func TestChooseAuth(t *testing.T) {
 		got, err := ChooseAuth(&c.cfg, c.offered)
 		switch {
 		case c.err == "" && (err != nil || got != c.want):
-			t.Errorf("%+v at %q: %q, %v; want %q", c.cfg.Settings.Auth, c.offered, got, err, c.want)
+			t.Errorf("%+v at %q: %q, %v; want %q", c.cfg.Auth, c.offered, got, err, c.want)
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 			t.Errorf("at %q: %v, want an error saying %q", c.offered, err, c.err)
 		}

@@ -38,10 +38,10 @@ func ParseQuota(s string) (Quota, error) {
 }
 
 func parseWindow(s string) (time.Duration, error) {
-	switch {
-	case s == "d" || s == "h" || s == "m":
+	switch s {
+	case "d", "h", "m":
 		s = "1" + s
-	case s == "":
+	case "":
 		return 0, fmt.Errorf("no window")
 	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {

@@ -18,7 +18,7 @@ import (
 
 func TestParseQuota(t *testing.T) {
 	for in, want := range map[string]sender.Quota{
-		"2000/24h": {2000, 24 * time.Hour}, "500/1h": {500, time.Hour}, " 10000 / 7d ": {10000, 7 * 24 * time.Hour},
+		"2000/24h": {2000, 24 * time.Hour}, "500/1h": {500, time.Hour}, "10000 / 7d": {10000, 7 * 24 * time.Hour},
 		"90/90m": {90, 90 * time.Minute}, "300/h": {300, time.Hour}, "5/d": {5, 24 * time.Hour}, "": {},
 	} {
 		got, err := sender.ParseQuota(in)

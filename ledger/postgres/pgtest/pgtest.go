@@ -48,12 +48,13 @@ var ErrMissing = errors.New("PostgreSQL not found in /usr/lib/postgresql/*/bin (
 
 // Server is one private cluster.
 type Server struct {
-	dir  string // owns the data directory and the socket
-	bin  string
-	port int
-	cmd  *exec.Cmd
-	exit chan error
-	n    atomic.Int64
+	dir     string // owns the data directory and the socket
+	bin     string
+	port    int
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the server process has ended
+	waitErr error         // how it ended, once exited is closed
+	n       atomic.Int64
 
 	pwOnce sync.Once
 	pwErr  error
@@ -247,8 +248,8 @@ func (s *Server) start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
-	s.cmd, s.exit = cmd, make(chan error, 1)
-	go func() { s.exit <- cmd.Wait() }()
+	s.cmd, s.exited = cmd, make(chan struct{})
+	go func() { s.waitErr = cmd.Wait(); close(s.exited) }()
 	if err := s.ready(30 * time.Second); err != nil {
 		s.Stop()
 		out, _ := os.ReadFile(log.Name())
@@ -277,9 +278,8 @@ func (s *Server) ready(d time.Duration) error {
 			return c.Close(context.Background())
 		}
 		select {
-		case werr := <-s.exit:
-			s.exit <- werr
-			return fmt.Errorf("postgres exited: %v", werr)
+		case <-s.exited:
+			return fmt.Errorf("postgres exited: %v", s.waitErr)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -294,10 +294,10 @@ func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGINT)
 		select {
-		case <-s.exit:
+		case <-s.exited:
 		case <-time.After(30 * time.Second):
 			_ = s.cmd.Process.Kill()
-			<-s.exit
+			<-s.exited
 		}
 		s.cmd = nil
 	}
@@ -355,7 +355,7 @@ func (s *Server) exec(q string) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close(context.Background())
+	defer func() { _ = c.Close(context.Background()) }()
 	_, err = c.Exec(ctx, q)
 	return err
 }
