@@ -118,6 +118,10 @@ func (r *run) startImport(ctx context.Context) error {
 		err := m.run(ictx, list, im)
 		if err == nil {
 			err = im.Commit()
+		} else {
+			// What was flushed stays; the rest is dropped, and on a shared
+			// ledger the import is free for another worker to go on with.
+			_ = im.Rollback()
 		}
 		m.finish(err)
 		close(m.fresh)
