@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/mailblast/mailblast/sender/sendertest"
 )
 
@@ -39,5 +41,30 @@ func TestPGCommandsShareOneLedger(t *testing.T) {
 	b.mustRun(0, "report", "--format", "html", "-o", "report.html")
 	if page, err := os.ReadFile(filepath.Join(b.dir, "report.html")); err != nil || !strings.Contains(string(page), "<html") {
 		t.Errorf("report --format html on the second machine: %v", err)
+	}
+}
+
+// TestPGQuotaHoldsForTheFleet: two workers of one campaign on a shared
+// ledger keep to one smtp.quota together: each reads the other's sends
+// from the database as it goes.
+func TestPGQuotaHoldsForTheFleet(t *testing.T) {
+	slow := func([]string, []byte) *smtp.SMTPError { time.Sleep(20 * time.Millisecond); return nil }
+	srv := sendertest.NewServer(t, sendertest.Options{Faults: sendertest.Faults{Data: slow}})
+	ws := pgFleet(t, srv, 2, 80)
+	ps := make([]*worker, len(ws))
+	for i, w := range ws {
+		w.env = append(w.env, "MAILBLAST_SMTP_QUOTA=30/1h", "MAILBLAST_SMTP_CONNECTIONS=1")
+		ps[i] = w.start("send", "list.csv", "--campaign", "news", "--retry-wait", "0s")
+	}
+	for i, p := range ps {
+		if code := p.wait(t); code != 75 {
+			t.Errorf("worker %d: exit %d, want 75 (rows wait for quota room)\n%s", i, code, p.err)
+		}
+	}
+	if n := srv.Count(); n < 30 || n > 35 {
+		t.Fatalf("the relay got %d messages from two workers under a quota of 30; want 30, or a few more for those on the wire", n)
+	}
+	if s := ws[0].status(); s.Failed != 0 || s.Sent != srv.Count() {
+		t.Errorf("status %+v: want nobody failed and sent = what the relay got (%d)", s, srv.Count())
 	}
 }
