@@ -81,8 +81,17 @@ func NewTokenSource(o OAuth2) (TokenSource, error) {
 		// In the body, as Google and Microsoft take it: auto-detection
 		// would send a refused refresh twice.
 		Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
-	client := &http.Client{Timeout: tokenHTTPTimout, Transport: &scopeTransport{scope: strings.Join(o.Scopes, " "), base: http.DefaultTransport}}
+	client := &http.Client{Timeout: tokenHTTPTimout, Transport: &scopeTransport{scope: strings.Join(o.Scopes, " "), base: http.DefaultTransport},
+		CheckRedirect: refuseRedirect}
 	return &refreshSource{conf: conf, refresh: refresh, endpoint: endpointName(o.TokenURL), client: client, now: time.Now}, nil
+}
+
+// refuseRedirect: the request body holds the client secret and the
+// refresh token, and a redirect would carry them to wherever it points
+// (on to plain http, or another host). The endpoint must be named as it is.
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("the token endpoint redirects to %s://%s; set smtp.oauth2.token_url to the endpoint itself (the secrets are not sent on)",
+		req.URL.Scheme, req.URL.Host)
 }
 
 // scopeTransport adds the scopes to a refresh request. x/oauth2 sends
@@ -263,10 +272,25 @@ func (f *fileSource) Token(context.Context) (string, error) {
 	var t struct {
 		AccessToken string `json:"access_token"`
 	}
-	if strings.HasPrefix(s, "{") && json.Unmarshal([]byte(s), &t) == nil && t.AccessToken != "" {
+	if strings.HasPrefix(s, "{") {
+		if json.Unmarshal([]byte(s), &t) != nil || t.AccessToken == "" {
+			// Half written, or no token in it: sending it would hand the
+			// relay whatever else the file holds (a refresh token).
+			return "", badTokenFile("is JSON without an access_token, or not whole JSON")
+		}
 		return t.AccessToken, nil
 	}
+	if strings.ContainsAny(s, " \t\r\n") {
+		return "", badTokenFile("holds more than one token (white space inside)")
+	}
 	return s, nil
+}
+
+// badTokenFile is a token_file that holds no usable token: the run stops
+// (exit 77) with nobody marked failed, and the file's content is not shown.
+func badTokenFile(why string) error {
+	return &Error{Command: "AUTH", Relay: true, Permanent: true, Err: ErrTokenRefused,
+		Message: "smtp.oauth2.token_file " + why + ": put one access token in it (bare, or as {\"access_token\": ...}), then run mailblast resume"}
 }
 
 func (f *fileSource) Refused(ctx context.Context, tok string) (string, error) {

@@ -272,3 +272,40 @@ func TestBearerLoginRetriedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenEndpointRedirectRefused: the refresh request carries the client
+// secret and the refresh token; a redirect must not carry them on.
+func TestTokenEndpointRedirectRefused(t *testing.T) {
+	var stolen atomic.Int32
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.PostFormValue("refresh_token") != "" || r.PostFormValue("client_secret") != "" {
+			stolen.Add(1)
+		}
+		fmt.Fprint(w, `{"access_token":"x","token_type":"Bearer","expires_in":3600}`)
+	}))
+	t.Cleanup(thief.Close)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, thief.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirect.Close)
+	_, err := newSource(t, grant(t, redirect.URL)).Token(context.Background())
+	if err == nil || stolen.Load() != 0 {
+		t.Fatalf("token via a redirect: %v; the other host got the secrets %d times", err, stolen.Load())
+	}
+	if strings.Contains(err.Error(), testSecret) || strings.Contains(err.Error(), testRefresh) {
+		t.Errorf("message shows a secret: %v", err)
+	}
+}
+
+// TestTokenFileNotWhole: a token file that is half-written JSON, or JSON
+// without an access token, or several lines, is refused without its
+// content being sent (it may hold a refresh token) or shown.
+func TestTokenFileNotWhole(t *testing.T) {
+	for _, content := range []string{`{"refresh_token":"1//REFRESH","access_token":"ya29`, `{"refresh_token":"1//REFRESH"}`, "tok\n1//REFRESH"} {
+		src, _ := NewTokenSource(OAuth2{TokenFile: secretFile(t, "token", content)})
+		tok, err := src.Token(context.Background())
+		if tok != "" || !errors.Is(err, ErrTokenRefused) || strings.Contains(err.Error(), "REFRESH") {
+			t.Errorf("%q: token %q, err %v; want no token, a refusal without the content", content, tok, err)
+		}
+	}
+}
