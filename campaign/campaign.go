@@ -34,6 +34,9 @@ type Settings struct {
 	// Seeds get a copy of the message at the start and the end of every
 	// run that sends (campaign/seeds.go), recorded apart from the rows.
 	Seeds []string `json:"seeds,omitempty"`
+	// SeedFields are the column values of the seeds' own row; a column
+	// not given holds its name in brackets (campaign/seeds.go).
+	SeedFields map[string]string `json:"seed_fields,omitempty"`
 	// Window is when messages may go (not before, daily hours, days, time
 	// zones); rows outside it wait pending (window.go).
 	Window Window `json:"window"`

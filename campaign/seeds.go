@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"strings"
+	"time"
 
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/sender"
@@ -52,43 +54,77 @@ func (r *run) noteSent() {
 
 // sendSeeds sends each seed address a copy of the campaign's message at
 // phase (the start or the end of a run) and records each copy in the
-// ledger's seed log, apart from the recipients.
-//
-// The copy is the first sendable row's message exactly as a test send
-// builds it: campaign 0 in its signed links and VERP-free, so a seed
-// mailbox that follows the unsubscribe link, or bounces, changes no
-// recipient. A seed that cannot be reached is logged and recorded; it
-// never stops the campaign.
+// ledger's seed log, apart from the recipients. A seed that is suppressed
+// gets nothing; one that cannot be reached is logged and recorded. Neither
+// stops the campaign.
 func (r *run) sendSeeds(ctx context.Context, phase string) {
-	seeds := r.opts.Settings.Seeds
-	if len(seeds) == 0 || ctx.Err() != nil {
-		return
-	}
-	msg, err := testMessage(ctx, TestSendOptions{Settings: r.opts.Settings, Name: r.opts.Name})
-	if err != nil {
-		r.logf("seeds: no %s copy: %v", phase, err)
+	if len(r.opts.Settings.Seeds) == 0 || ctx.Err() != nil {
 		return
 	}
 	cfg := FirstRelay(r.opts.Settings, r.opts.Password, r.opts.TLSConfig)
 	cfg.Connections, cfg.Rate = 1, 0
-	from := cmp.Or(r.opts.Settings.ReturnPath, msg.Message.From)
-	for _, s := range seeds {
-		sd := r.sendSeed(ctx, cfg, from, msg.Message, s, phase)
+	date := r.opts.now()
+	for _, s := range r.opts.Settings.Seeds {
+		to, err := ParseAddress(s) // checked with the configuration
+		if err != nil {
+			continue
+		}
+		if sup, ok, err := r.store.Suppressed(ctx, to.Key); err != nil || ok {
+			r.logf("seeds: no %s copy to %s: suppressed (%s)%v", phase, s, sup.Reason, errOrNil(err))
+			continue
+		}
+		sd := r.sendSeed(ctx, cfg, to, phase, date)
 		if err := r.store.RecordSeed(context.WithoutCancel(ctx), r.c.ID, sd); err != nil {
 			r.logf("seeds: %v", err)
 		}
 	}
 }
 
-// sendSeed sends one copy to seed and says how it went.
-func (r *run) sendSeed(ctx context.Context, cfg sender.Config, from string, m Message, seed, phase string) ledger.SeedSend {
-	sd := ledger.SeedSend{Address: seed, Phase: phase, MessageID: m.ID}
-	to, err := ParseAddress(seed)
+func errOrNil(err error) string {
 	if err == nil {
-		env := &sender.Envelope{From: from, To: to.ASCII, Data: m.Data, UTF8: to.UTF8}
+		return ""
+	}
+	return ": " + err.Error()
+}
+
+// seedMessage is the copy one seed gets: the campaign's message rendered
+// for a row of the seed's own. Its address is in the email column and in
+// the To field; every other column holds seed_fields' value for it, else
+// the column's name in brackets ([first_name]). So no recipient's data
+// reaches a seed (a placement service's mailbox), and no link in it names
+// a recipient: a seed that follows the unsubscribe link, ours or the
+// sender's own, unsubscribes nobody. Campaign 0 in its signed links, and
+// no VERP token, do the same for mailblast's own link and bounces.
+func (r *run) seedMessage(to Address, date time.Time) (Message, error) {
+	fields := map[string]string{}
+	given := map[string]string{}
+	for k, v := range r.opts.Settings.SeedFields {
+		given[strings.ToLower(k)] = v
+	}
+	for _, col := range r.list.Header() {
+		v, ok := given[strings.ToLower(col)]
+		if !ok {
+			v = "[" + col + "]"
+		}
+		fields[col] = v
+	}
+	fields[r.list.EmailColumn()] = to.ASCII
+	if c := r.opts.Settings.Message.AttachmentColumn; c != "" {
+		fields[c] = "" // no row's file
+	}
+	c := ledger.Campaign{Name: r.opts.Name, CreatedAt: date}
+	return messageFor(r.tmpl, c, ledger.Recipient{Email: to.ASCII, UTF8: to.UTF8}, fields, date)
+}
+
+// sendSeed sends one copy to seed and says how it went.
+func (r *run) sendSeed(ctx context.Context, cfg sender.Config, to Address, phase string, date time.Time) ledger.SeedSend {
+	sd := ledger.SeedSend{Address: to.ASCII, Phase: phase}
+	m, err := r.seedMessage(to, date)
+	if err == nil {
+		sd.MessageID = m.ID
+		env := &sender.Envelope{From: cmp.Or(r.opts.Settings.ReturnPath, m.From), To: to.ASCII, Data: m.Data, UTF8: to.UTF8}
 		var res sender.Result
-		res, err = sendOne(ctx, cfg, env)
-		if err == nil {
+		if res, err = sendOne(ctx, cfg, env); err == nil {
 			sd.Code, sd.Text = 250, res.Env.Reply
 		}
 	}
@@ -100,7 +136,7 @@ func (r *run) sendSeed(ctx context.Context, cfg sender.Config, from string, m Me
 		sd.Text = err.Error()
 	}
 	if err != nil {
-		r.logf("seeds: the %s copy to %s was not sent: %s", sd.Phase, seed, sd.Text)
+		r.logf("seeds: the %s copy to %s was not sent: %s", phase, to.ASCII, sd.Text)
 	}
 	return sd
 }

@@ -44,10 +44,11 @@ type Config struct {
 	// recipient; "" keeps the From address.
 	ReturnPath string `mapstructure:"return_path"`
 	// Seeds get a copy of the message at the start and end of each run.
-	Seeds    []string       `mapstructure:"seeds"`
-	Feedback FeedbackConfig `mapstructure:"feedback"`
-	Listen   ListenConfig   `mapstructure:"listen"`
-	Ledger   LedgerConfig   `mapstructure:"ledger"`
+	Seeds      []string          `mapstructure:"seeds"`
+	SeedFields map[string]string `mapstructure:"seed_fields"`
+	Feedback   FeedbackConfig    `mapstructure:"feedback"`
+	Listen     ListenConfig      `mapstructure:"listen"`
+	Ledger     LedgerConfig      `mapstructure:"ledger"`
 
 	// Window: not_before, window, window_days, timezone, timezone_column.
 	Window campaign.Window `mapstructure:",squash"`

@@ -81,6 +81,9 @@ func (c *Config) overlay(s campaign.Settings) campaign.Settings {
 	if c.explicit["seeds"] {
 		s.Seeds = c.Seeds
 	}
+	if c.explicit["seed_fields"] {
+		s.SeedFields = c.SeedFields
+	}
 	c.overlayFields("", &s.Window, c.Window, false)
 	c.overlayFields("retry", &s.Retry, c.Retry, true)
 	return s

@@ -78,7 +78,7 @@ func campaignSettings(cfg *Config, list string) campaign.Settings {
 	return campaign.Settings{
 		List: absPath(list), Template: absPath(cfg.Template), EmailColumn: cfg.EmailColumn,
 		SMTP: cfg.SMTP.Settings, Retry: cfg.Retry,
-		Relays: cfg.relaySettings, Message: cfg.message(), ReturnPath: cfg.ReturnPath, Seeds: cfg.Seeds,
+		Relays: cfg.relaySettings, Message: cfg.message(), ReturnPath: cfg.ReturnPath, Seeds: cfg.Seeds, SeedFields: cfg.SeedFields,
 		Window: cfg.Window,
 	}
 }

@@ -25,7 +25,9 @@ func TestSeeds(t *testing.T) {
 		},
 	}})
 	w := forServer(t, srv, 3)
-	w.write("mailblast.yaml", "seeds:\n  - seed1@monitor.example\n  - gone@monitor.example\n")
+	w.write("mailblast.yaml", "seeds:\n  - seed1@monitor.example\n  - gone@monitor.example\n  - quiet@monitor.example\n"+
+		"seed_fields: {first_name: Seedy}\nunsubscribe: {url: 'https://acme.example/u?n={{.n}}'}\n")
+	w.mustRun(0, "suppress", "add", "quiet@monitor.example")
 	w.mustRun(0, "send", "list.csv")
 
 	var seeds, rows int
@@ -33,8 +35,12 @@ func TestSeeds(t *testing.T) {
 		switch {
 		case slices.Equal(m.To, []string{"seed1@monitor.example"}):
 			seeds++
-			if !strings.Contains(string(m.Data), "Hello Name1 #1") {
-				t.Errorf("a seed's copy is not the first row's message:\n%s", m.Data)
+			// The seeds' own row: seed_fields' value, else [column], and
+			// the seed's address; nothing of a recipient's, no link to one.
+			d := string(m.Data)
+			if !strings.Contains(d, "Hello Seedy #[n]") || !strings.Contains(d, "To: <seed1@monitor.example>") ||
+				!strings.Contains(d, "u?n=[n]>") || strings.Contains(d, "user1") || strings.Contains(d, "Name1") {
+				t.Errorf("a seed's copy is not the seeds' own row's message:\n%s", d)
 			}
 		case strings.HasPrefix(m.To[0], "user"):
 			rows++
