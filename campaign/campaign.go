@@ -64,9 +64,6 @@ type Options struct {
 	Password string // smtp's, from config or a password file, never stored
 	Retry    Retry
 	InFlight ledger.InFlightPolicy
-	// WindowChanged: this run sets the send window anew, so rows held for
-	// the old one are looked at again now (ledger Wake).
-	WindowChanged bool
 	// Grace is how long in-flight messages may take to finish after the
 	// first interrupt before they are abandoned.
 	Grace    time.Duration

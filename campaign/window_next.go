@@ -3,11 +3,14 @@ package campaign
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
 	"github.com/mailblast/mailblast/recipients"
+	"github.com/mailblast/mailblast/sender"
 )
 
 // opening is the first time at or after t when s lets a message go in
@@ -149,19 +152,55 @@ func (r *run) heldBack(com *committer, j *job) bool {
 }
 
 // compileWindow readies the campaign's window, nil when it has none.
-// wake brings the rows held for a send window forward when this run
-// sets the window anew: held rows keep the opening they were given, so a
-// window moved earlier (resume --not-before now) would otherwise wait for
-// the old one. Rows outside the new window are held back again.
+// wake looks again at the rows held for a send window or quota room when
+// this run's window or quotas are not the ones the campaign stored: held
+// rows keep the time they were given, so a window moved earlier (resume
+// --not-before now), or a quota raised or removed, would otherwise wait
+// for the old one. A new window is stored with the campaign, so the next
+// bare resume keeps it (a postponement must not be undone by cron). Rows
+// outside the new window, or without room, are held back again.
 func (r *run) wake(ctx context.Context) error {
-	if !r.opts.WindowChanged {
+	stored, err := DecodeSettings(r.c)
+	if err != nil {
+		return err
+	}
+	win := !stored.Window.same(r.opts.Settings.Window)
+	if !win && sameQuotas(stored, r.opts.Settings) {
 		return nil
+	}
+	if win {
+		stored.Window = r.opts.Settings.Window
+		if err := r.store.SetSettings(ctx, r.c.ID, stored.encode()); err != nil {
+			return err
+		}
 	}
 	n, err := r.store.Wake(ctx, r.c.ID, r.opts.now())
 	if n > 0 {
-		r.logf("the send window was set anew: %d waiting recipients are looked at again", n)
+		r.logf("the send window or a quota changed: %d waiting recipients are looked at again", n)
 	}
 	return err
+}
+
+// same reports whether two windows are the same settings (no days and an
+// empty list of them alike).
+func (w Window) same(o Window) bool {
+	return w.NotBefore == o.NotBefore && w.Hours == o.Hours && w.Timezone == o.Timezone &&
+		w.TimezoneColumn == o.TimezoneColumn && slices.Equal(w.Days, o.Days)
+}
+
+// sameQuotas reports whether a and b give every relay the same quota and
+// warm-up.
+func sameQuotas(a, b Settings) bool {
+	q := func(s sender.Settings) string { return fmt.Sprintf("%v %v", s.Quota, s.Warmup) }
+	if q(a.SMTP) != q(b.SMTP) || len(a.Relays) != len(b.Relays) {
+		return false
+	}
+	for i := range a.Relays {
+		if q(a.Relays[i].Settings) != q(b.Relays[i].Settings) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *run) compileWindow() error {

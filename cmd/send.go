@@ -104,7 +104,7 @@ func runCampaign(ctx context.Context, io streams, cfg *Config, name string, sett
 	started := time.Now()
 	sum, err := campaign.Run(ctx, hardContext(ctx), campaign.Options{
 		Name: name, StateDir: cfg.StateDir, Settings: settings, Password: password, Retry: retry, TLSConfig: cfg.tlsConfig(),
-		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, WindowChanged: cfg.windowSet(), Reporter: metricsReporter(summaryReporter(io.err, cfg, newReporter(io.err, cfg))), Store: store,
+		InFlight: ledger.InFlightPolicy(cfg.InFlight), Grace: cfg.Grace, Reporter: metricsReporter(summaryReporter(io.err, cfg, newReporter(io.err, cfg))), Store: store,
 	})
 	c, cerr := store.Campaign(bg, name)
 	if cerr != nil || errors.Is(err, campaign.ErrLocked) {

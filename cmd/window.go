@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -27,16 +26,6 @@ func (c *Config) checkWindow() []error {
 		return []error{fmt.Errorf("%s: %w", keyName(se.Key), se.Err)}
 	}
 	return nonNil(err)
-}
-
-// windowSet reports whether this run sets any send-window key.
-func (c *Config) windowSet() bool {
-	for key := range fieldsByKey(reflect.TypeFor[campaign.Window]()) {
-		if c.explicit[key] {
-			return true
-		}
-	}
-	return false
 }
 
 // windowStatus is when a waiting campaign may send next, if it has a

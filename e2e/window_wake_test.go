@@ -28,3 +28,38 @@ func TestWindowBroughtForward(t *testing.T) {
 		t.Errorf("stderr does not say the held rows were woken:\n%s", stderr)
 	}
 }
+
+// TestWindowPostponedStays: a not-before given to resume is kept with the
+// campaign, so the next bare resume (cron) does not undo a postponement,
+// even with window keys in the config file.
+func TestWindowPostponedStays(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 3)
+	w.write("mailblast.yaml", "window: '00:00-23:59'\n")
+	soon := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)
+	w.mustRun(75, "send", "list.csv", "--not-before", soon, "--retry-wait", "0s")
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	w.mustRun(75, "resume", "--not-before", later, "--retry-wait", "0s")
+	time.Sleep(4 * time.Second) // past the first not-before
+	w.mustRun(75, "resume", "--retry-wait", "0s")
+	if n := srv.Count(); n != 0 {
+		t.Fatalf("a bare resume undid the postponement: %d sent", n)
+	}
+}
+
+// TestQuotaRaisedFreesHeldRows: rows held for quota room go out at once
+// when a resume raises the quota.
+func TestQuotaRaisedFreesHeldRows(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	w := forServer(t, srv, 6)
+	w.env = append(w.env, "MAILBLAST_SMTP_QUOTA=2/1h")
+	w.mustRun(75, "send", "list.csv", "--retry-wait", "0s")
+	if n := srv.Count(); n != 2 {
+		t.Fatalf("%d sent under a quota of 2", n)
+	}
+	w.env = append(w.env, "MAILBLAST_SMTP_QUOTA=10/1h")
+	w.mustRun(0, "resume")
+	if n := srv.Count(); n != 6 {
+		t.Errorf("after the quota was raised to 10, %d sent of 6", n)
+	}
+}

@@ -217,6 +217,9 @@ type Store interface {
 	// to a connection; claimed rows not among them just wait again.
 	RecoverOnWire(ctx context.Context, campaignID int64, p InFlightPolicy, at time.Time, wire map[int]bool) (int, error)
 	Expire(ctx context.Context, campaignID int64, before time.Time, at time.Time) (int, error)
+	// SetSettings replaces the campaign's stored settings (a send window
+	// given to resume is kept from then on).
+	SetSettings(ctx context.Context, campaignID int64, settings []byte) error
 	// Wake makes pending rows held for a later time due at at
 	// (ledger/sqlite_wake.go); deferred rows keep their retry time.
 	Wake(ctx context.Context, campaignID int64, at time.Time) (int, error)

@@ -6,6 +6,14 @@ import (
 	"time"
 )
 
+// SetSettings replaces the campaign's stored settings.
+func (s *SQLite) SetSettings(ctx context.Context, campaignID int64, settings []byte) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE campaigns SET settings = ? WHERE id = ?`, string(settings), campaignID); err != nil {
+		return fmt.Errorf("ledger: store settings: %w", err)
+	}
+	return nil
+}
+
 // Wake makes the campaign's pending rows that wait for a later time (a
 // send window or a quota held them back) due at at, and returns how many.
 // A run whose window settings changed calls it before its first pass, so

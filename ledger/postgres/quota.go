@@ -37,6 +37,12 @@ func (s *Store) SentMinutes(ctx context.Context, relay string, since time.Time) 
 	return out, wrap("sent by relay per minute", err)
 }
 
+// SetSettings replaces the campaign's stored settings.
+func (s *Store) SetSettings(ctx context.Context, campaignID int64, settings []byte) error {
+	_, err := s.pool.Exec(ctx, `UPDATE campaigns SET settings = $1 WHERE id = $2`, string(settings), campaignID)
+	return wrap("store settings", err)
+}
+
 // Wake makes pending rows held for a later time due at at; rows a live
 // worker holds are its own business, deferred rows keep their retry time.
 func (s *Store) Wake(ctx context.Context, campaignID int64, at time.Time) (int, error) {

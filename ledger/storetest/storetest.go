@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		"SeedsApartFromRows":        seedsApartFromRows,
 		"MailboxGoneIsHeardByRuns":  mailboxGoneIsHeardByRuns,
 		"WakeBringsHeldRowsForward": wakeBringsHeldRowsForward,
+		"SettingsReplaced":          settingsReplaced,
 		"QuotaAcrossCampaigns":      quotaCountsAcrossCampaigns,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -35,3 +35,26 @@ func wakeBringsHeldRowsForward(t *testing.T, s ledger.Store) {
 		t.Fatalf("after Wake, Due = %+v, %v; want rows 2 and 3, not the deferred 4", due, err)
 	}
 }
+
+// settingsReplaced: SetSettings is what Campaign reads back.
+func settingsReplaced(t *testing.T, s ledger.Store) {
+	ctx := context.Background()
+	id := campaign(t, s, 1)
+	cs, err := s.Campaigns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for _, c := range cs {
+		if c.ID == id {
+			name = c.Name
+		}
+	}
+	if err := s.SetSettings(ctx, id, []byte(`{"window":{"not_before":"2027-01-01T09:00:00Z"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Campaign(ctx, name)
+	if err != nil || string(c.Settings) != `{"window":{"not_before":"2027-01-01T09:00:00Z"}}` {
+		t.Errorf("Campaign after SetSettings: %s, %v", c.Settings, err)
+	}
+}
