@@ -201,6 +201,9 @@ var notBeforeLayouts = []string{"2006-01-02 15:04", "2006-01-02T15:04", "2006-01
 
 func parseNotBefore(v string, loc *time.Location) (time.Time, error) {
 	v = strings.TrimSpace(v)
+	if v == "now" { // resume --not-before now: send what the window allows, at once
+		return time.Time{}, nil
+	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
@@ -209,5 +212,5 @@ func parseNotBefore(v string, loc *time.Location) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q: use RFC 3339 (2026-12-03T09:00:00+01:00) or a local time in the campaign's timezone (2026-12-03 09:00)", v)
+	return time.Time{}, fmt.Errorf("%q: use RFC 3339 (2026-12-03T09:00:00+01:00), a local time in the campaign's timezone (2026-12-03 09:00), or now", v)
 }
