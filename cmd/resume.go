@@ -27,11 +27,13 @@ func newResumeCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "resume",
 		Short: "Continue unfinished campaigns from the ledger (cron-safe)",
-		Long: `Resume continues campaigns from the ledger with the list, template and relay
-settings they were started with; only the password comes from the current
-configuration. Without --campaign it continues every unfinished campaign in the
-state directory. It sends what is due and exits: run it from cron.`,
-		Example: `  */10 * * * * cd /srv/news && MAILBLAST_SMTP_PASSWORD_FILE=/srv/news/pass mailblast resume`,
+		Long: `Resume continues campaigns from the ledger with the list and template they
+were started with. What this run's flags, environment and config file set wins;
+the settings the campaign stored fill only what they leave unset, so a bare
+resume from cron works. Without --campaign it continues every unfinished
+campaign in the state directory (or shared ledger). It sends what is due and
+exits: run it from cron.`,
+		Example: `  */10 * * * * cd /srv/news && MAILBLAST_SMTP_PASSWORD_FILE=/srv/news/pass /usr/bin/mailblast resume`,
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.cmd, opts.io = c, streamsOf(c)
