@@ -282,7 +282,12 @@ func readPasswordFile(key, file string) (string, error) {
 	if err != nil {
 		return "", configErrorf("%s: %w", key, err)
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	pw := strings.TrimRight(string(b), "\r\n")
+	if strings.ContainsAny(pw, "\r\n") {
+		// Sent whole, the second line would go to the relay with the first.
+		return "", configErrorf("%s: %s has more than one line; put the password alone in it", key, file)
+	}
+	return pw, nil
 }
 
 // passwords reads the secrets a run of s needs, before anything connects:
@@ -315,11 +320,10 @@ func relayPassword(i int, r campaign.RelaySettings) (string, error) {
 	var pw string
 	switch {
 	case r.PasswordFile != "":
-		b, err := safefile.ReadFile(r.PasswordFile)
-		if err != nil {
-			return "", configErrorf("%s.password_file: %w", key, err)
+		var err error
+		if pw, err = readPasswordFile(key+".password_file", r.PasswordFile); err != nil {
+			return "", err
 		}
-		pw = strings.TrimRight(string(b), "\r\n")
 	case r.PasswordEnv != "":
 		pw = os.Getenv(r.PasswordEnv)
 	}

@@ -374,3 +374,17 @@ func TestPasswordAndFileBothSet(t *testing.T) {
 		t.Errorf("password %q, err %v (exit %d); want exit 78 naming both keys, no secret", pw, err, exitCode(err))
 	}
 }
+
+// TestPasswordFileOneLine: a password file of two lines is refused, not
+// sent whole (newline and second line included) to the relay.
+func TestPasswordFileOneLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(p, []byte("s3cret\nsecond-line\n"), 0o600)
+	cfg, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\n  password_file: "+p+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pw, err := cfg.password(); exitCode(err) != exitConfig || strings.Contains(fmt.Sprint(err), "s3cret") {
+		t.Errorf("password %q, err %v; want exit 78 without the secret", pw, err)
+	}
+}
