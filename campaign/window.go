@@ -79,10 +79,11 @@ func (w Window) compile() (*schedule, error) {
 		return nil, &SettingError{"timezone", err}
 	}
 	if w.Hours != "" {
-		s.hours = true
 		if s.start, s.end, err = parseHours(w.Hours); err != nil {
 			return nil, &SettingError{"window", err}
 		}
+		s.hours = s.start != 0 || s.end != 24*60 // 00:00-24:00 is the whole day
+
 	}
 	if s.days, err = parseDays(w.Days); err != nil {
 		return nil, &SettingError{"window_days", err}
@@ -124,7 +125,7 @@ func parseHours(v string) (start, end int, err error) {
 	switch {
 	case err != nil:
 		return 0, 0, fmt.Errorf("%q: %w", v, err)
-	case start == end || start == 0 && end == 24*60:
+	case start == end:
 		return 0, 0, fmt.Errorf("%q opens and closes at the same time: leave window unset to send at any hour", v)
 	}
 	return start, end, nil
