@@ -73,6 +73,9 @@ func Run(ctx, hard context.Context, opts Options) (Summary, error) {
 		bg := context.WithoutCancel(ctx)
 		r.sum.Counts, _ = r.store.Counts(bg, r.c.ID)
 		r.sum.NextDue, _, _ = r.store.NextDue(bg, r.c.ID)
+		// Rows never claimed are due now in the ledger, but with every
+		// relay's quota used up nothing goes before there is room.
+		r.sum.NextDue = laterOf(r.sum.NextDue, r.quota.heldUntil())
 	}
 	// A run that stopped before it started (a missing template, a changed
 	// list) has nothing to sum up: its error says it all.

@@ -57,6 +57,10 @@ func TestQuotaRaisedFreesHeldRows(t *testing.T) {
 	if n := srv.Count(); n != 2 {
 		t.Fatalf("%d sent under a quota of 2", n)
 	}
+	// With the quota used up, the next try is when there is room, not now.
+	if _, stderr, code := w.run("resume", "--retry-wait", "0s"); code != 75 || strings.Contains(stderr, "the next is due now") {
+		t.Errorf("resume with the quota used up: exit %d, stderr:\n%s", code, stderr)
+	}
 	w.env = append(w.env, "MAILBLAST_SMTP_QUOTA=10/1h")
 	w.mustRun(0, "resume")
 	if n := srv.Count(); n != 6 {
