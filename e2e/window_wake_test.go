@@ -58,11 +58,12 @@ func TestQuotaRaisedFreesHeldRows(t *testing.T) {
 		t.Fatalf("%d sent under a quota of 2", n)
 	}
 	// With the quota used up, the next try is when there is room, not now.
-	if _, stderr, code := w.run("resume", "--retry-wait", "0s"); code != 75 || strings.Contains(stderr, "the next is due now") {
-		t.Errorf("resume with the quota used up: exit %d, stderr:\n%s", code, stderr)
+	w.listOf("other.csv", 101, 3)
+	if _, stderr, code := w.run("send", "other.csv", "--retry-wait", "0s"); code != 75 || strings.Contains(stderr, "the next is due now") {
+		t.Errorf("a campaign started with the quota used up: exit %d, stderr:\n%s", code, stderr)
 	}
 	w.env = append(w.env, "MAILBLAST_SMTP_QUOTA=10/1h")
-	w.mustRun(0, "resume")
+	w.mustRun(0, "resume", "--campaign", "list")
 	if n := srv.Count(); n != 6 {
 		t.Errorf("after the quota was raised to 10, %d sent of 6", n)
 	}
