@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mailblast/mailblast/ledger"
+	"github.com/mailblast/mailblast/sender"
 )
 
 // shared reports whether the ledger is one several workers share.
@@ -62,7 +63,7 @@ func (r *run) importOrWait(ctx context.Context) error {
 		if !said {
 			r.logf("another worker is importing the list; sending starts when it is done")
 		}
-		if err := sleep(ctx, importPoll); err != nil {
+		if err := sender.Sleep(ctx, importPoll); err != nil {
 			return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 		}
 		c, err := r.store.Campaign(ctx, r.opts.Name)
@@ -154,5 +155,5 @@ func (r *run) waitShared(ctx context.Context, d time.Duration) error {
 		r.logf("waiting up to %s for deferred recipients, or for other workers' rows should they stop", d.Round(time.Second))
 		r.waitSaid = time.Now()
 	}
-	return sleep(ctx, min(d, sharedLook))
+	return sender.Sleep(ctx, min(d, sharedLook))
 }

@@ -274,18 +274,7 @@ func (r *run) waitFor(ctx context.Context, next time.Time) error {
 	if d >= 2*retryBatch {
 		r.logf("waiting %s for deferred recipients to fall due", d.Round(time.Second))
 	}
-	return sleep(ctx, d)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sender.Sleep(ctx, d)
 }
 
 func (r *run) logf(format string, args ...any) {

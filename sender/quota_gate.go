@@ -120,7 +120,7 @@ func (g *Group) room(ctx context.Context, p *Pool, a Allowance) bool {
 		g.lim.mu.Lock()
 		busy := g.lim.n[p] > 0
 		g.lim.mu.Unlock()
-		if !busy || sleep(ctx, 10*time.Millisecond) != nil {
+		if !busy || Sleep(ctx, 10*time.Millisecond) != nil {
 			return false
 		}
 		if a.Take() {
@@ -129,7 +129,8 @@ func (g *Group) room(ctx context.Context, p *Pool, a Allowance) bool {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends (its error then).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
