@@ -272,7 +272,7 @@ func (r *run) waitFor(ctx context.Context, next time.Time) error {
 	}
 	d += retryBatch
 	if d >= 2*retryBatch {
-		r.logf("waiting %s for deferred recipients to fall due", d.Round(time.Second))
+		r.logf("waiting %s for the next recipients to fall due (a retry, the send window or quota room)", d.Round(time.Second))
 	}
 	return sender.Sleep(ctx, d)
 }

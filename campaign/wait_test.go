@@ -39,7 +39,7 @@ func TestWaitForSaysOnlyLongWaits(t *testing.T) {
 	if err := r.waitFor(ctx, now.Add(time.Minute)); err == nil {
 		t.Error("an interrupted wait returned nil")
 	}
-	if len(rep.lines) != 1 || rep.lines[0] != "waiting 1m1s for deferred recipients to fall due" {
+	if len(rep.lines) != 1 || rep.lines[0] != "waiting 1m1s for the next recipients to fall due (a retry, the send window or quota room)" {
 		t.Errorf("long wait logged %q", rep.lines)
 	}
 }
