@@ -255,6 +255,10 @@ func refusalHint(code string) string {
 		return "check smtp.oauth2.client_id and client_secret_file, then run mailblast resume"
 	case "invalid_scope":
 		return "check smtp.oauth2.scopes against what the refresh token was granted, then run mailblast resume"
+	case "":
+		// No OAuth error in the answer (an HTML page, a 404): most likely
+		// not a token endpoint at all.
+		return "no OAuth error came with it: check smtp.oauth2.token_url, then run mailblast resume"
 	}
 	return "the refresh token has expired or was revoked: get a new one for smtp.username, put it in smtp.oauth2.refresh_token_file, then run mailblast resume"
 }

@@ -309,3 +309,17 @@ func TestTokenFileNotWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshRefusedNotOAuth: a 4xx without an OAuth error (an HTML page
+// at a mistyped token_url) points at token_url, not at the refresh token.
+func TestRefreshRefusedNotOAuth(t *testing.T) {
+	page := newEndpoint(t, func(w http.ResponseWriter, _ int32) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, "<html><body>Bad Request</body></html>")
+	})
+	_, err := newSource(t, grant(t, page.url)).Token(context.Background())
+	if !errors.Is(err, ErrTokenRefused) || !strings.Contains(err.Error(), "token_url") || strings.Contains(err.Error(), "expired") {
+		t.Errorf("400 with an HTML page: %v", err)
+	}
+}
