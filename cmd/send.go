@@ -112,7 +112,10 @@ func runCampaign(ctx context.Context, io streams, cfg *Config, name string, sett
 		// mailblast is running it and records its own end.
 		return finish(io.err, sum, err)
 	}
-	if existed != nil {
+	if _, shared := store.(ledger.Fleet); existed != nil && !shared {
+		// Only where one mailblast at a time runs a campaign (the state
+		// directory's lock): on a shared ledger another worker may have
+		// created it meanwhile, or be sending it now.
 		if err = forgetUnsent(bg, store, c, sum, err); errors.Is(err, errForgotten) {
 			return err
 		}
@@ -139,8 +142,10 @@ var errForgotten = errors.New("nothing was sent, so the campaign was not kept; f
 // validate calls "no row of the list can be sent"). Anything attempted
 // keeps the campaign: its records are the truth about who got what.
 func forgetUnsent(ctx context.Context, store ledger.Store, c ledger.Campaign, sum campaign.Summary, err error) error {
-	n := sum.Counts
-	if n.Sent+n.Deferred+n.Failed+n.InFlight+n.Recovered > 0 || sum.SentNow > 0 {
+	// What the ledger holds now, not what this run saw: a run that
+	// stopped before it looked has no counts at all.
+	n, cerr := store.Counts(ctx, c.ID)
+	if cerr != nil || n.Sent+n.Deferred+n.Failed+n.InFlight+n.Recovered+n.Bounced+n.Complained+n.Unsubscribed > 0 || sum.SentNow > 0 {
 		return err
 	}
 	code := exitCode(err)

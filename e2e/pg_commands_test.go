@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,30 @@ func TestPGQuotaHoldsForTheFleet(t *testing.T) {
 	}
 	if s := ws[0].status(); s.Failed != 0 || s.Sent != srv.Count() {
 		t.Errorf("status %+v: want nobody failed and sent = what the relay got (%d)", s, srv.Count())
+	}
+}
+
+// TestPGRefusedWorkerKeepsTheCampaign: a worker refused for another
+// template, started at the same moment as the worker that creates the
+// campaign, must not remove the campaign it found (nothing of its own was
+// sent, but the other worker's sends are the campaign's records). Runs a
+// few rounds: the race is the two starting together.
+func TestPGRefusedWorkerKeepsTheCampaign(t *testing.T) {
+	srv := sendertest.NewServer(t, sendertest.Options{})
+	ws := pgFleet(t, srv, 2, 30)
+	ws[1].write("message.tmpl", template+"P.S. another template\n")
+	for round := range 4 {
+		name := fmt.Sprintf("race%d", round)
+		a := ws[0].start("send", "list.csv", "--campaign", name)
+		b := ws[1].start("send", "list.csv", "--campaign", name)
+		// Whichever creates the campaign sends it; the other is refused.
+		codes := []int{a.wait(t), b.wait(t)}
+		if !(codes[0] == 0 && codes[1] == 65 || codes[0] == 65 && codes[1] == 0) {
+			t.Fatalf("round %d: exits %v, want one 0 and one 65\n%s\n%s", round, codes, a.err, b.err)
+		}
+		out := ws[0].mustRun(0, "status", "--campaign", name)
+		if !strings.Contains(out, "sent 30,") {
+			t.Fatalf("round %d: the campaign's records are gone after the refused worker ended: %s", round, out)
+		}
 	}
 }
