@@ -196,7 +196,32 @@ func lockedCampaign(ctx context.Context, store ledger.Store, cfg *Config, name s
 	if err != nil {
 		return c, nil, err
 	}
+	// On a shared ledger the lock file is this machine's only: workers on
+	// other machines are seen by their live leases.
+	if err := noLiveWorkers(ctx, store, c); err != nil {
+		unlock()
+		return c, nil, err
+	}
 	return c, unlock, nil
+}
+
+// noLiveWorkers refuses (exit 73) while workers send c on a shared ledger.
+func noLiveWorkers(ctx context.Context, store ledger.Store, c ledger.Campaign) error {
+	ws, err := fleetOf(ctx, store, c.ID)
+	if err != nil {
+		return err
+	}
+	var live []string
+	for _, w := range ws {
+		if w.Live {
+			live = append(live, fmt.Sprintf("%s pid %d", w.Host, w.PID))
+		}
+	}
+	if len(live) > 0 {
+		return fmt.Errorf("%w: %d workers are sending %s on the shared ledger (%s); stop them first",
+			campaign.ErrLocked, len(live), c.Name, strings.Join(live, ", "))
+	}
+	return nil
 }
 
 // findCampaign looks name up; a miss is a usage error naming the

@@ -94,3 +94,23 @@ func TestPGRefusedWorkerKeepsTheCampaign(t *testing.T) {
 		}
 	}
 }
+
+// TestPGAbandonRefusedWhileWorkersSend: abandon and rm from another
+// machine are refused (exit 73) while a worker sends the campaign; the
+// lock file alone only guards one machine.
+func TestPGAbandonRefusedWhileWorkersSend(t *testing.T) {
+	srv := relay20ms(t)
+	ws := pgFleet(t, srv, 2, 200)
+	p := ws[0].start("send", "list.csv", "--campaign", "busy", "--connections", "1")
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.Count() < 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, args := range [][]string{{"campaign", "abandon", "busy"}, {"campaign", "rm", "busy", "--yes"}} {
+		if _, stderr, code := ws[1].run(args...); code != 73 || !strings.Contains(stderr, "workers are sending") {
+			t.Errorf("%v while a worker sends: exit %d, want 73\n%s", args, code, stderr)
+		}
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	p.wait(t)
+}
