@@ -40,6 +40,9 @@ const recoverHint = `mailblast: the ledger is damaged; nothing more is sent from
 const fullHint = `mailblast: the disk holding the ledger is full; the ledger keeps its last
 commit. Free some space, then run "mailblast resume".`
 
+const unavailableHint = `mailblast: the shared ledger's database went away or could not be reached;
+what was committed is kept. When it is back, run "mailblast resume" (on every worker).`
+
 // ledgerFailure is the ledger's storage failing, wherever it surfaced: it
 // exits 74 and its message says how to go on.
 type ledgerFailure struct {
@@ -71,6 +74,8 @@ func ledgerError(err error) error {
 		return &ledgerFailure{err, fullHint}
 	case ledger.StorageFailed(err):
 		return &ledgerFailure{err: err}
+	case postgres.Unavailable(err):
+		return &ledgerFailure{err, unavailableHint}
 	}
 	return err
 }

@@ -22,3 +22,12 @@ func TestFencedExit(t *testing.T) {
 		t.Errorf("wrapped twice:\n%v", again)
 	}
 }
+
+// TestDatabaseGoneExits74: the shared ledger's database going away is the
+// ledger failing (74, with what to do), not an internal error (70).
+func TestDatabaseGoneExits74(t *testing.T) {
+	err := ledgerError(fmt.Errorf("ledger write failed, stopping: ledger: apply: %w: FATAL", postgres.ErrUnavailable))
+	if code := exitCode(err); code != exitIOErr || !strings.Contains(err.Error(), "resume") {
+		t.Errorf("exit %d, %v; want %d and what to do", code, err, exitIOErr)
+	}
+}

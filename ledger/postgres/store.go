@@ -219,6 +219,9 @@ func wrap(what string, err error) error {
 			return fmt.Errorf("ledger: %s: %w: %s", what, ledger.ErrIllegalTransition, pe.Message)
 		}
 	}
+	if connectionLost(err) {
+		return fmt.Errorf("ledger: %s: %w: %w", what, ErrUnavailable, err)
+	}
 	return fmt.Errorf("ledger: %s: %w", what, err)
 }
 
