@@ -45,8 +45,21 @@ func (c *Config) checkLedger() []error {
 		errs = append(errs, fmt.Errorf("ledger.url is not a URL; use postgres://USER@HOST/DATABASE"))
 	case u.Scheme != "postgres" && u.Scheme != "postgresql":
 		errs = append(errs, fmt.Errorf("ledger.url has scheme %q; use postgres://USER@HOST/DATABASE", u.Scheme))
+	case strings.Count(authority(l.URL), "@") > 1:
+		// The driver cuts at another @ than url does: the password's
+		// tail became the host name, printed and sent to the resolver.
+		errs = append(errs, fmt.Errorf("ledger.url has more than one @: write an @ in the user or password as %%40"))
 	}
 	return errs
+}
+
+// authority is the part of a URL between :// and the path or query.
+func authority(raw string) string {
+	_, rest, _ := strings.Cut(raw, "://")
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
 }
 
 // refuseSecretFlag refuses a --ledger-url that carries a password (in the

@@ -31,3 +31,18 @@ func TestDatabaseGoneExits74(t *testing.T) {
 		t.Errorf("exit %d, %v; want %d and what to do", code, err, exitIOErr)
 	}
 }
+
+// TestLedgerURLWithRawAt: an @ left unencoded in the password made the
+// driver take the password's tail for the host: printed in its error and
+// sent to the resolver. It is refused, naming no part of the URL.
+func TestLedgerURLWithRawAt(t *testing.T) {
+	t.Setenv("MAILBLAST_LEDGER_URL", "postgres://postgres:hunter@2secret@127.0.0.1:5544/mailblast")
+	_, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\n"))
+	if exitCode(err) != exitConfig || strings.Contains(fmt.Sprint(err), "2secret") || !strings.Contains(fmt.Sprint(err), "%40") {
+		t.Errorf("err %v (exit %d); want exit 78 saying to write %%40, without the password", err, exitCode(err))
+	}
+	t.Setenv("MAILBLAST_LEDGER_URL", "postgres://postgres:hunter%402secret@127.0.0.1:5544/mailblast?sslcert=/a@b")
+	if _, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\n")); err != nil {
+		t.Errorf("an encoded @ and one in the query: %v", err)
+	}
+}
