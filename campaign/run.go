@@ -244,7 +244,13 @@ func (r *run) passes(ctx, hard context.Context) error {
 			return err
 		}
 		if next = r.holdUntil(ctx, next); next.After(deadline) { // a used-up quota holds rows back
-			return nil
+			// On a shared ledger what is due later may be a live worker's
+			// rows, done any moment: look again until the deadline, so a
+			// fleet that finishes together exits 0 together.
+			if !r.shared() || !r.opts.now().Before(deadline) {
+				return nil
+			}
+			next = deadline
 		}
 		if err := r.waitFor(ctx, next); err != nil {
 			return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))

@@ -114,3 +114,23 @@ func TestPGAbandonRefusedWhileWorkersSend(t *testing.T) {
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	p.wait(t)
 }
+
+// TestPGFleetFinishesTogether: workers of a campaign that is done exit 0,
+// also those whose last look found rows another live worker was still
+// sending (they exited 75, "not final yet", on a finished campaign).
+func TestPGFleetFinishesTogether(t *testing.T) {
+	srv := relay20ms(t)
+	ws := pgFleet(t, srv, 3, 150)
+	ps := make([]*worker, len(ws))
+	for i, w := range ws {
+		ps[i] = w.start("send", "list.csv", "--campaign", "together", "--connections", "2", "--retry-wait", "30s")
+	}
+	for i, p := range ps {
+		if code := p.wait(t); code != 0 {
+			t.Errorf("worker %d: exit %d on a campaign the fleet finished\n%s", i, code, p.err)
+		}
+	}
+	if s := ws[0].status(); !s.Finished || s.Sent < 150 {
+		t.Errorf("status %+v", s)
+	}
+}
