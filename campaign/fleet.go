@@ -37,6 +37,7 @@ type fleet struct {
 	onWire  atomic.Int64 // messages on a connection, no outcome yet
 	sent    atomic.Int64 // accepted since the start
 	workers int          // live workers at the last look, for the log
+	paced   bool         // some relay has a rate to share out
 
 	// The producer's alone (chunk): the sending rate it sizes chunks by.
 	rateAt   time.Time
@@ -52,7 +53,7 @@ func (r *run) startFleet(ctx context.Context) func() {
 		return func() {}
 	}
 	host, _ := os.Hostname()
-	f := &fleet{store: fs, id: r.c.ID, group: r.pool, logf: r.logf,
+	f := &fleet{store: fs, id: r.c.ID, group: r.pool, logf: r.logf, paced: paced(r.opts.Settings),
 		me: ledger.Worker{ID: workerID(r.store, host), Host: host, PID: os.Getpid(), Pace: 1}}
 	r.fleet = f
 	r.nameWorker(f.me.ID)
@@ -60,6 +61,19 @@ func (r *run) startFleet(ctx context.Context) func() {
 	var wg sync.WaitGroup
 	wg.Go(func() { f.run(ctx) })
 	return func() { cancel(); wg.Wait() }
+}
+
+// paced reports whether any relay of s has a rate the workers share.
+func paced(s Settings) bool {
+	if len(s.Relays) == 0 {
+		return s.SMTP.Rate > 0
+	}
+	for _, r := range s.Relays {
+		if r.Rate > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // workerID is the name the shared ledger knows this process by (its
@@ -110,7 +124,11 @@ func (f *fleet) beat(ctx context.Context) {
 	n, pace := share(f.me.ID, all)
 	f.group.Scale(pace / float64(n))
 	if n != f.workers && (n > 1 || f.workers > 1) { // alone from the start: nothing to say
-		f.logf("%d workers send this campaign: each takes 1/%d of its relays' rate", n, n)
+		share := ""
+		if f.paced {
+			share = fmt.Sprintf(": each takes 1/%d of its relays' rate", n)
+		}
+		f.logf("%d workers send this campaign%s", n, share)
 	}
 	f.workers = n
 }

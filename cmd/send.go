@@ -120,8 +120,12 @@ func runCampaign(ctx context.Context, io streams, cfg *Config, name string, sett
 			return err
 		}
 	}
+	_, shared := store.(ledger.Fleet)
+	refused := shared && errors.Is(err, campaign.ErrListChanged)
 	err = finish(io.err, sum, err)
-	recordRun(bg, io.err, store, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
+	if !refused { // a worker refused at the door ran nothing of the campaign's
+		recordRun(bg, io.err, store, c.ID, ledger.Run{Started: started, Ended: time.Now(), ExitCode: exitCode(err)})
+	}
 	return err
 }
 

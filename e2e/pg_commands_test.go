@@ -92,6 +92,10 @@ func TestPGRefusedWorkerKeepsTheCampaign(t *testing.T) {
 		if !strings.Contains(out, "sent 30,") {
 			t.Fatalf("round %d: the campaign's records are gone after the refused worker ended: %s", round, out)
 		}
+		// Its last run is the one that sent it, not the refused worker's.
+		if out := ws[0].mustRun(0, "campaigns", "--json"); strings.Contains(out, `"last_exit":65`) {
+			t.Errorf("round %d: campaigns shows the refused worker's exit as the last run:\n%s", round, out)
+		}
 	}
 }
 
