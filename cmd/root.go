@@ -57,7 +57,8 @@ const exitStatusHelp = `EXIT STATUS
   70  internal error
   73  another mailblast is running this campaign (or, for feedback fetch,
       another feedback fetch on the same state directory)
-  74  the ledger is damaged, or could not be read or written (disk full)
+  74  the ledger is damaged, or could not be read or written (disk full);
+      a shared ledger's database went away: resume when it is back
   75  recipients deferred for later, or waiting for their send window or
       for room in a relay's quota;
       run "mailblast resume" (from cron);
