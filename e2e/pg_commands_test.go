@@ -85,7 +85,7 @@ func TestPGRefusedWorkerKeepsTheCampaign(t *testing.T) {
 		b := ws[1].start("send", "list.csv", "--campaign", name)
 		// Whichever creates the campaign sends it; the other is refused.
 		codes := []int{a.wait(t), b.wait(t)}
-		if !(codes[0] == 0 && codes[1] == 65 || codes[0] == 65 && codes[1] == 0) {
+		if codes[0]+codes[1] != 65 || codes[0]*codes[1] != 0 {
 			t.Fatalf("round %d: exits %v, want one 0 and one 65\n%s\n%s", round, codes, a.err, b.err)
 		}
 		out := ws[0].mustRun(0, "status", "--campaign", name)
