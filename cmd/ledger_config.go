@@ -43,6 +43,8 @@ func (c *Config) checkLedger() []error {
 	case err != nil:
 		// url's error quotes the whole URL, which may hold a password.
 		errs = append(errs, fmt.Errorf("ledger.url is not a URL; use postgres://USER@HOST/DATABASE"))
+	case u.Scheme == "" && strings.Contains(l.URL, "="):
+		errs = append(errs, fmt.Errorf("ledger.url is in libpq's key=value form, which is not taken; write it as a URL: postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full"))
 	case u.Scheme != "postgres" && u.Scheme != "postgresql":
 		errs = append(errs, fmt.Errorf("ledger.url has scheme %q; use postgres://USER@HOST/DATABASE", u.Scheme))
 	case strings.Count(authority(l.URL), "@") > 1:
@@ -82,7 +84,8 @@ func urlHasPassword(s string) bool {
 	if _, ok := u.User.Password(); ok {
 		return true
 	}
-	return u.Query().Has("password")
+	q := u.Query()
+	return q.Has("password") || q.Has("sslpassword")
 }
 
 // redactedURL is u without its password, for messages.
@@ -92,9 +95,11 @@ func redactedURL(s string) string {
 		return "(ledger.url)"
 	}
 	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
+	for _, secret := range []string{"password", "sslpassword"} { // sslpassword: the client key's
+		if q.Has(secret) {
+			q.Set(secret, "xxxxx")
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
 }

@@ -46,3 +46,19 @@ func TestLedgerURLWithRawAt(t *testing.T) {
 		t.Errorf("an encoded @ and one in the query: %v", err)
 	}
 }
+
+// TestLedgerURLOtherSecrets: sslpassword (the client key's passphrase) is
+// a secret like password: refused on the command line, masked in
+// messages; libpq's key=value form is refused saying so, without the
+// password it holds.
+func TestLedgerURLOtherSecrets(t *testing.T) {
+	u := "postgres://mb@db/mb?sslcert=c.pem&sslkey=k.pem&sslpassword=K3ypass"
+	if !urlHasPassword(u) || strings.Contains(redactedURL(u), "K3ypass") {
+		t.Errorf("sslpassword: has %v, redacted %q", urlHasPassword(u), redactedURL(u))
+	}
+	t.Setenv("MAILBLAST_LEDGER_URL", "host=db user=mb password=Pw0rd dbname=mb")
+	_, err := loadConfig(flagSet(), writeConfig(t, "smtp:\n  host: h\n"))
+	if exitCode(err) != exitConfig || !strings.Contains(fmt.Sprint(err), "key=value") || strings.Contains(fmt.Sprint(err), "Pw0rd") {
+		t.Errorf("key=value form: %v", err)
+	}
+}
