@@ -156,6 +156,33 @@ type Counts struct {
 	Recovered    int `json:"recovered_in_flight"`
 }
 
+// Field is the count of state s (a fresh row, stored as "new", counts as
+// Pending); nil for a state mailblast never writes. Both backends sum
+// their rows through it.
+func (c *Counts) Field(s State) *int {
+	switch s {
+	case Pending, fresh:
+		return &c.Pending
+	case InFlight:
+		return &c.InFlight
+	case Sent:
+		return &c.Sent
+	case Deferred:
+		return &c.Deferred
+	case Failed:
+		return &c.Failed
+	case Skipped:
+		return &c.Skipped
+	case Bounced:
+		return &c.Bounced
+	case Complained:
+		return &c.Complained
+	case Unsubscribed:
+		return &c.Unsubscribed
+	}
+	return nil
+}
+
 // InFlightPolicy says what to do with rows a crash left in flight.
 type InFlightPolicy string
 

@@ -181,50 +181,20 @@ func (s *SQLite) Counts(ctx context.Context, campaignID int64) (Counts, error) {
 		if err := rows.Scan(&st, &n, &rec, &flying); err != nil {
 			return c, err
 		}
-		if !knownState(State(st)) { // quick_check reads pages, not meanings
+		f := c.Field(State(st))
+		if f == nil { // quick_check reads pages, not meanings
 			return c, fmt.Errorf("%w: %d rows in state %q, which mailblast never writes", ErrDamaged, n, st)
 		}
 		if flying {
-			*c.field(State(st)) -= n
+			*f -= n
 			c.InFlight += n
 			continue
 		}
 		c.Total += n
 		c.Recovered += rec
-		*c.field(State(st)) += n
+		*f += n
 	}
 	return c, rows.Err()
-}
-
-func knownState(s State) bool {
-	switch s {
-	case fresh, Pending, InFlight, Sent, Deferred, Failed, Skipped, Bounced, Complained, Unsubscribed:
-		return true
-	}
-	return false
-}
-
-func (c *Counts) field(s State) *int {
-	switch s {
-	case Pending, fresh:
-		return &c.Pending
-	case InFlight:
-		return &c.InFlight
-	case Sent:
-		return &c.Sent
-	case Deferred:
-		return &c.Deferred
-	case Failed:
-		return &c.Failed
-	case Bounced:
-		return &c.Bounced
-	case Complained:
-		return &c.Complained
-	case Unsubscribed:
-		return &c.Unsubscribed
-	default:
-		return &c.Skipped
-	}
 }
 
 // Recipients calls fn for every row in state ("" for all), in row order.

@@ -269,8 +269,10 @@ func (s *SQLite) statsInFlight(ctx context.Context, id int64, st *Stats) error {
 		if err := r.Scan(&state, &n); err != nil {
 			return err
 		}
-		*st.Counts.field(State(state)) -= n
-		st.Counts.InFlight += n
+		if f := st.Counts.Field(State(state)); f != nil {
+			*f -= n
+			st.Counts.InFlight += n
+		}
 		return nil
 	})
 }

@@ -27,7 +27,7 @@ func (s *Store) Counts(ctx context.Context, campaignID int64) (ledger.Counts, er
 		if err := rows.Scan(&st, &flying, &n, &rec); err != nil {
 			return c, wrap("counts", err)
 		}
-		f := field(&c, ledger.State(st))
+		f := c.Field(ledger.State(st))
 		if f == nil {
 			return c, fmt.Errorf("%w: %d rows in state %q, which mailblast never writes", ledger.ErrDamaged, n, st)
 		}
@@ -39,31 +39,6 @@ func (s *Store) Counts(ctx context.Context, campaignID int64) (ledger.Counts, er
 		c.Recovered += int(rec)
 	}
 	return c, wrap("counts", rows.Err())
-}
-
-// field is the count of state s; nil for a state mailblast never writes.
-func field(c *ledger.Counts, s ledger.State) *int {
-	switch s {
-	case "new", ledger.Pending:
-		return &c.Pending
-	case ledger.InFlight:
-		return &c.InFlight
-	case ledger.Sent:
-		return &c.Sent
-	case ledger.Deferred:
-		return &c.Deferred
-	case ledger.Failed:
-		return &c.Failed
-	case ledger.Skipped:
-		return &c.Skipped
-	case ledger.Bounced:
-		return &c.Bounced
-	case ledger.Complained:
-		return &c.Complained
-	case ledger.Unsubscribed:
-		return &c.Unsubscribed
-	}
-	return nil
 }
 
 // Recipients calls fn for every row in state ("" for all), in row order.
