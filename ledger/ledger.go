@@ -311,3 +311,20 @@ type Store interface {
 	SentMinutes(ctx context.Context, relay string, since time.Time) ([]SentMinute, error)
 	Close() error
 }
+
+// Millis is how both backends store a time: milliseconds since 1970, 0
+// for none (the zero time).
+func Millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// FromMillis reads a time Millis stored.
+func FromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}

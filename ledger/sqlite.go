@@ -357,20 +357,6 @@ func (s *SQLite) Close() error {
 	return errors.Join(errs...)
 }
 
-func unix(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromUnix(ms int64) time.Time {
-	if ms == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms)
-}
-
 // CreateCampaign inserts c and sets its ID.
 func (s *SQLite) CreateCampaign(ctx context.Context, c *Campaign) error {
 	if c.CreatedAt.IsZero() {
@@ -387,7 +373,7 @@ func (s *SQLite) CreateCampaign(ctx context.Context, c *Campaign) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO campaigns
 		(id, name, list_path, list_digest, template_path, template_digest, settings, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Name, c.ListPath, c.ListDigest, c.TemplatePath, c.TemplateDigest, string(c.Settings), unix(c.CreatedAt)); err != nil {
+		c.ID, c.Name, c.ListPath, c.ListDigest, c.TemplatePath, c.TemplateDigest, string(c.Settings), Millis(c.CreatedAt)); err != nil {
 		return fmt.Errorf("ledger: create campaign %q: %w", c.Name, err)
 	}
 	return tx.Commit()
@@ -420,7 +406,7 @@ func scanCampaign(sc interface{ Scan(...any) error }) (Campaign, error) {
 	var created int64
 	err := sc.Scan(&c.ID, &c.Name, &c.ListPath, &c.ListDigest, &c.TemplatePath, &c.TemplateDigest, &settings, &c.Imported, &created, &c.Abandoned)
 	c.Settings = []byte(settings)
-	c.CreatedAt = fromUnix(created)
+	c.CreatedAt = FromMillis(created)
 	return c, err
 }
 

@@ -237,7 +237,7 @@ func rowForFeedback(tx fbTx, f Feedback) (Recipient, error) {
 // logFeedback inserts f's log row; false when its Key is there already.
 func logFeedback(tx fbTx, f Feedback, address string) (dup bool, err error) {
 	res, err := tx.Exec(qFeedbackLog,
-		f.Key, unix(f.At), f.Kind, f.Source, f.CampaignID, f.Row, address, f.Status, f.Diagnostic, f.Soft)
+		f.Key, Millis(f.At), f.Kind, f.Source, f.CampaignID, f.Row, address, f.Status, f.Diagnostic, f.Soft)
 	if err != nil {
 		return false, fmt.Errorf("ledger: feedback row %d: %w", f.Row, err)
 	}
@@ -255,7 +255,7 @@ func logFeedbackAttempt(tx fbTx, f Feedback, cur Recipient, to State) error {
 	ins := qFeedbackAttempt
 	if n == 0 && cur.Attempts > 0 {
 		n = cur.Attempts
-		if _, err := tx.Exec(ins, f.CampaignID, f.Row, n, unix(cur.UpdatedAt), string(Sent), cur.Code, cur.Enhanced, cur.Text); err != nil {
+		if _, err := tx.Exec(ins, f.CampaignID, f.Row, n, Millis(cur.UpdatedAt), string(Sent), cur.Code, cur.Enhanced, cur.Text); err != nil {
 			return fmt.Errorf("ledger: feedback row %d: %w", f.Row, err)
 		}
 	}
@@ -263,7 +263,7 @@ func logFeedbackAttempt(tx fbTx, f Feedback, cur Recipient, to State) error {
 	if f.Diagnostic != "" {
 		text += ": " + f.Diagnostic
 	}
-	if _, err := tx.Exec(ins, f.CampaignID, f.Row, n+1, unix(f.At), string(to), f.Code, f.Status, text); err != nil {
+	if _, err := tx.Exec(ins, f.CampaignID, f.Row, n+1, Millis(f.At), string(to), f.Code, f.Status, text); err != nil {
 		return fmt.Errorf("ledger: feedback row %d: %w", f.Row, err)
 	}
 	return nil
@@ -277,7 +277,7 @@ func moveRow(tx fbTx, f Feedback, to State) error {
 		return err
 	}
 	res, err := tx.Exec(q,
-		string(to), f.Code, f.Status, f.Diagnostic, unix(f.At), f.CampaignID, f.Row)
+		string(to), f.Code, f.Status, f.Diagnostic, Millis(f.At), f.CampaignID, f.Row)
 	if err != nil {
 		return fmt.Errorf("ledger: feedback row %d: %w", f.Row, err)
 	}
@@ -303,7 +303,7 @@ func suppressForFeedback(tx fbTx, f Feedback, address string) (bool, error) {
 	if source == "" || address == "" {
 		return false, nil
 	}
-	res, err := tx.Exec(qFeedbackSuppress, address, f.Reason, source, unix(time.Now()))
+	res, err := tx.Exec(qFeedbackSuppress, address, f.Reason, source, Millis(time.Now()))
 	if err != nil {
 		return false, fmt.Errorf("ledger: suppress row %d: %w", f.Row, err)
 	}
@@ -320,7 +320,7 @@ func softBounces(q interface {
 	QueryRow(string, ...any) *sql.Row
 }, address string, since time.Time) (int, error) {
 	var n int
-	err := q.QueryRow(qSoftBounces, address, unix(since)).Scan(&n)
+	err := q.QueryRow(qSoftBounces, address, Millis(since)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: soft bounces: %w", err)
 	}

@@ -40,7 +40,7 @@ func (s *SQLite) SuppressionGen(ctx context.Context) (int64, error) {
 
 // SuppressedSince lists the addresses suppressed at or after since.
 func (s *SQLite) SuppressedSince(ctx context.Context, since time.Time) (map[string]string, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT address, reason FROM suppressions WHERE created_at >= ?`, unix(since))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT address, reason FROM suppressions WHERE created_at >= ?`, Millis(since))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: recent suppressions: %w", err)
 	}
@@ -65,7 +65,7 @@ type Run struct {
 // RecordRun notes how one run of the campaign ended.
 func (s *SQLite) RecordRun(ctx context.Context, campaignID int64, r Run) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (campaign_id, started, ended, exit_code) VALUES (?, ?, ?, ?)`,
-		campaignID, unix(r.Started), unix(r.Ended), r.ExitCode)
+		campaignID, Millis(r.Started), Millis(r.Ended), r.ExitCode)
 	if err != nil {
 		return fmt.Errorf("ledger: record run: %w", err)
 	}
@@ -83,7 +83,7 @@ func (s *SQLite) LastRun(ctx context.Context, campaignID int64) (r Run, ok bool,
 	if err != nil {
 		return r, false, fmt.Errorf("ledger: last run: %w", err)
 	}
-	r.Started, r.Ended = fromUnix(started), fromUnix(ended)
+	r.Started, r.Ended = FromMillis(started), FromMillis(ended)
 	return r, true, nil
 }
 
@@ -99,7 +99,7 @@ func (s *SQLite) Abandon(ctx context.Context, campaignID int64, reason string, a
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE recipients SET state = 'skipped', text = ?, updated_at = ?
 		WHERE campaign_id = ? AND state IN ('new', 'pending', 'deferred', 'inflight')`,
-		"abandoned: "+reason, unix(at), campaignID)
+		"abandoned: "+reason, Millis(at), campaignID)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: abandon: %w", err)
 	}

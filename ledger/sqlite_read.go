@@ -21,7 +21,7 @@ func scanRecipient(sc interface{ Scan(...any) error }) (Recipient, error) {
 	if state == fresh {
 		r.State = Pending
 	}
-	r.NextAttempt, r.FirstTry, r.UpdatedAt = fromUnix(next), fromUnix(first), fromUnix(updated)
+	r.NextAttempt, r.FirstTry, r.UpdatedAt = FromMillis(next), FromMillis(first), FromMillis(updated)
 	return r, err
 }
 
@@ -63,7 +63,7 @@ func (s *SQLite) Due(ctx context.Context, campaignID int64, now time.Time, after
 		return nil, err
 	}
 	for _, state := range []State{Pending, Deferred} {
-		rows, err := st.QueryContext(ctx, campaignID, string(state), afterRow, unix(now), limit)
+		rows, err := st.QueryContext(ctx, campaignID, string(state), afterRow, Millis(now), limit)
 		if err := scanAll(rows, err, collect); err != nil {
 			return nil, err
 		}
@@ -98,7 +98,7 @@ func (s *SQLite) dueFresh(ctx context.Context, out []Recipient, campaignID int64
 		if err := rows.Scan(&r.Row, &r.Email, &r.Offset, &r.Key, &r.UTF8, &r.Text, &updated); err != nil {
 			return nil, err
 		}
-		r.UpdatedAt = fromUnix(updated)
+		r.UpdatedAt = FromMillis(updated)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -245,7 +245,7 @@ func (s *SQLite) Attempts(ctx context.Context, campaignID int64, row int) ([]Att
 		if err := rows.Scan(&a.Row, &at, &st, &a.Code, &a.Enhanced, &a.Text, &a.Relay); err != nil {
 			return nil, err
 		}
-		a.At, a.State = fromUnix(at), State(st)
+		a.At, a.State = FromMillis(at), State(st)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil || len(out) > 0 {

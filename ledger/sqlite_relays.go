@@ -138,7 +138,7 @@ func (s *SQLite) statsRelays(ctx context.Context, id int64, st *Stats) error {
 		if err := r.Scan(&x.Relay, &x.Sent, &x.Deferred, &x.Bounced, &x.Failed, &x.Throttles, &first, &last, &x.Minutes, &x.PeakMinute); err != nil {
 			return err
 		}
-		x.First, x.Last = fromUnix(first).UTC(), fromUnix(last).UTC()
+		x.First, x.Last = FromMillis(first).UTC(), FromMillis(last).UTC()
 		st.Relays = append(st.Relays, x)
 		return nil
 	})

@@ -43,7 +43,7 @@ CREATE INDEX IF NOT EXISTS seed_log_campaign ON seed_log (campaign_id, at);
 // RecordSeed logs one seed send of the campaign.
 func (s *SQLite) RecordSeed(ctx context.Context, campaignID int64, sd SeedSend) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO seed_log (campaign_id, at, phase, address, code, text, message_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, campaignID, unix(sd.At), sd.Phase, sd.Address, sd.Code, sd.Text, sd.MessageID)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, campaignID, Millis(sd.At), sd.Phase, sd.Address, sd.Code, sd.Text, sd.MessageID)
 	if err != nil {
 		return fmt.Errorf("ledger: record seed send: %w", err)
 	}
@@ -61,7 +61,7 @@ func (s *SQLite) SeedSends(ctx context.Context, campaignID int64) ([]SeedSend, e
 		if err := rows.Scan(&at, &sd.Phase, &sd.Address, &sd.Code, &sd.Text, &sd.MessageID); err != nil {
 			return err
 		}
-		sd.At = fromUnix(at)
+		sd.At = FromMillis(at)
 		out = append(out, sd)
 		return nil
 	})

@@ -31,7 +31,7 @@ func (s *SQLite) AddSuppressions(ctx context.Context, list []Suppression) (int, 
 		if at.IsZero() {
 			at = now
 		}
-		res, err := stmt.ExecContext(ctx, sup.Address, sup.Reason, sup.Source, unix(at))
+		res, err := stmt.ExecContext(ctx, sup.Address, sup.Reason, sup.Source, Millis(at))
 		if err != nil {
 			return 0, fmt.Errorf("ledger: suppress %s: %w", sup.Address, err)
 		}
@@ -77,7 +77,7 @@ func scanSuppression(sc interface{ Scan(...any) error }) (Suppression, error) {
 	var sup Suppression
 	var at int64
 	err := sc.Scan(&sup.Address, &sup.Reason, &sup.Source, &at)
-	sup.CreatedAt = fromUnix(at)
+	sup.CreatedAt = FromMillis(at)
 	return sup, err
 }
 
@@ -121,7 +121,7 @@ func (s *SQLite) ApplySuppressions(ctx context.Context, campaignID int64, at tim
 		return 0, fmt.Errorf("ledger: apply suppressions: %w", err)
 	}
 	defer tx.Rollback()
-	n, err := applySuppressions(tx, campaignID, unix(at))
+	n, err := applySuppressions(tx, campaignID, Millis(at))
 	if err != nil {
 		return 0, fmt.Errorf("ledger: apply suppressions: %w", err)
 	}

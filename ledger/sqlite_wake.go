@@ -23,7 +23,7 @@ func (s *SQLite) SetSettings(ctx context.Context, campaignID int64, settings []b
 func (s *SQLite) Wake(ctx context.Context, campaignID int64, at time.Time) (int, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_waiting SET next_attempt = ?1
 		WHERE campaign_id = ?2 AND `+waitingRows+` AND state = 'pending' AND next_attempt > ?1`,
-		unix(at), campaignID)
+		Millis(at), campaignID)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: wake: %w", err)
 	}

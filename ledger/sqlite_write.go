@@ -26,7 +26,7 @@ const importChunk = 2048
 // has (LastRow): an interrupted import goes on where it stopped, and never
 // touches a row already imported, which may have been sent.
 func (s *SQLite) Import(ctx context.Context, campaignID int64) (Importer, error) {
-	return &importer{s: s, ctx: ctx, id: campaignID, now: unix(time.Now())}, nil
+	return &importer{s: s, ctx: ctx, id: campaignID, now: Millis(time.Now())}, nil
 }
 
 func (im *importer) Add(r Recipient) error {
@@ -200,7 +200,7 @@ func (s *SQLite) Apply(ctx context.Context, campaignID int64, b Batch, at time.T
 		return fmt.Errorf("ledger: apply: %w", err)
 	}
 	defer tx.Rollback()
-	now := unix(at)
+	now := Millis(at)
 	if err := s.applyClaims(tx, campaignID, b.Claims); err != nil {
 		return err
 	}
@@ -235,7 +235,7 @@ func inClaim(r, dueAt string) string {
 // it: every fresh row up to Last is in this claim or an earlier one.
 func (s *SQLite) applyClaims(tx *sql.Tx, id int64, claims []Claim) error {
 	for _, c := range claims {
-		if _, err := s.stmt(tx, insertClaim).Exec(id, c.First, c.Last, unix(c.DueAt)); err != nil {
+		if _, err := s.stmt(tx, insertClaim).Exec(id, c.First, c.Last, Millis(c.DueAt)); err != nil {
 			return fmt.Errorf("ledger: claim rows %d-%d: %w", c.First, c.Last, err)
 		}
 		if _, err := s.stmt(tx, moveFrontier).Exec(c.Last, id); err != nil {
@@ -363,7 +363,7 @@ func (u *outcomeStatements) exec(o Outcome, id int64, attempted int, now int64) 
 	if err != nil {
 		return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
 	}
-	res, err := st.Exec(string(o.State), unix(o.NextAttempt), id, o.Row, attempted, o.Code, o.Enhanced, o.Text, now,
+	res, err := st.Exec(string(o.State), Millis(o.NextAttempt), id, o.Row, attempted, o.Code, o.Enhanced, o.Text, now,
 		attempted, now, o.MessageID, o.MessageID, id, o.Row)
 	if err != nil {
 		return fmt.Errorf("ledger: outcome row %d: %w", o.Row, err)
@@ -502,7 +502,7 @@ func (s *SQLite) RecoverOnWire(ctx context.Context, campaignID int64, p InFlight
 	set := `SET state = ?, text = ?, next_attempt = 0, recovered = recovered + 1, updated_at = ?`
 	n := 0
 	for _, c := range claims {
-		m, err := recoverClaim(tx, campaignID, c, wire, set, string(state), text, unix(at))
+		m, err := recoverClaim(tx, campaignID, c, wire, set, string(state), text, Millis(at))
 		if err != nil {
 			return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
 		}
@@ -511,7 +511,7 @@ func (s *SQLite) RecoverOnWire(ctx context.Context, campaignID int64, p InFlight
 	// Ledgers written before claims were ranges mark the rows themselves.
 	res, err := tx.Exec(`UPDATE recipients AS r INDEXED BY recipients_waiting `+set+`
 		WHERE r.campaign_id = ? AND `+waitingRows+` AND r.state = 'inflight'`,
-		string(state), text, unix(at), campaignID)
+		string(state), text, Millis(at), campaignID)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: recover in-flight rows: %w", err)
 	}
@@ -585,7 +585,7 @@ func (s *SQLite) Expire(ctx context.Context, campaignID int64, before, at time.T
 	res, err := s.db.ExecContext(ctx, `UPDATE recipients INDEXED BY recipients_waiting SET state = 'failed',
 		text = 'expired: still deferred after retry.max_age; last reply: ' || text, updated_at = ?
 		WHERE campaign_id = ? AND `+waitingRows+` AND state = 'deferred' AND first_try > 0 AND first_try < ?`,
-		unix(at), campaignID, unix(before))
+		Millis(at), campaignID, Millis(before))
 	if err != nil {
 		return 0, fmt.Errorf("ledger: expire: %w", err)
 	}

@@ -21,7 +21,7 @@ func (s *Store) Apply(ctx context.Context, campaignID int64, b ledger.Batch, at 
 	if err := s.live(); err != nil {
 		return err
 	}
-	now := ms(at)
+	now := ledger.Millis(at)
 	q := &pgx.Batch{}
 	if len(b.Claims) > 0 {
 		queueClaims(q, campaignID, s.token, b.Claims)
@@ -57,7 +57,7 @@ func queueClaims(q *pgx.Batch, id, me int64, claims []ledger.Claim) {
 		q.Queue(`UPDATE recipients SET claimed = true, held = true, owner = $2
 			WHERE campaign_id = $1 AND row BETWEEN $3 AND $4 AND state IN `+waitingStates+`
 				AND (state = 'new' OR next_attempt <= $5) AND NOT claimed
-				AND ((held AND owner = $2) OR owner = 0)`, id, me, c.First, c.Last, ms(c.DueAt))
+				AND ((held AND owner = $2) OR owner = 0)`, id, me, c.First, c.Last, ledger.Millis(c.DueAt))
 	}
 }
 
@@ -128,7 +128,7 @@ func queueOutcomes(q *pgx.Batch, id, me int64, outs []ledger.Outcome, now int64)
 		if o.Attempted {
 			attempted[i] = 1
 		}
-		enh[i], texts[i], next[i], mids[i] = o.Enhanced, o.Text, ms(o.NextAttempt), o.MessageID
+		enh[i], texts[i], next[i], mids[i] = o.Enhanced, o.Text, ledger.Millis(o.NextAttempt), o.MessageID
 	}
 	q.Queue(outcomeSQL, id, me, rows, states, attempted, codes, enh, texts, next, mids, now)
 }
@@ -225,7 +225,7 @@ func (s *Store) Expire(ctx context.Context, campaignID int64, before, at time.Ti
 		text = 'expired: still deferred after retry.max_age; last reply: ' || text, updated_at = $1
 		WHERE campaign_id = $2 AND state = 'deferred' AND first_try > 0 AND first_try < $3
 			AND NOT claimed AND (NOT held OR owner <> ALL (`+liveTokens+`))`,
-		ms(at), campaignID, ms(before))
+		ledger.Millis(at), campaignID, ledger.Millis(before))
 	if err != nil {
 		return 0, wrap("expire", err)
 	}

@@ -43,7 +43,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c *ledger.Campaign) error {
 		_, err := tx.Exec(ctx, `INSERT INTO campaigns
 			(id, name, list_path, list_digest, template_path, template_digest, settings, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			c.ID, c.Name, c.ListPath, c.ListDigest, c.TemplatePath, c.TemplateDigest, string(c.Settings), ms(c.CreatedAt))
+			c.ID, c.Name, c.ListPath, c.ListDigest, c.TemplatePath, c.TemplateDigest, string(c.Settings), ledger.Millis(c.CreatedAt))
 		return err
 	})
 	return wrap(fmt.Sprintf("create campaign %q", c.Name), err)
@@ -57,7 +57,7 @@ func scanCampaign(row pgx.Row) (ledger.Campaign, error) {
 	var created int64
 	err := row.Scan(&c.ID, &c.Name, &c.ListPath, &c.ListDigest, &c.TemplatePath, &c.TemplateDigest, &settings, &c.Imported, &created, &c.Abandoned)
 	c.Settings = []byte(settings)
-	c.CreatedAt = fromMS(created)
+	c.CreatedAt = ledger.FromMillis(created)
 	return c, err
 }
 
@@ -83,7 +83,7 @@ func (s *Store) Campaigns(ctx context.Context) ([]ledger.Campaign, error) {
 // RecordRun notes how one run of the campaign ended.
 func (s *Store) RecordRun(ctx context.Context, campaignID int64, r ledger.Run) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO runs (campaign_id, started, ended, exit_code) VALUES ($1, $2, $3, $4)`,
-		campaignID, ms(r.Started), ms(r.Ended), r.ExitCode)
+		campaignID, ledger.Millis(r.Started), ledger.Millis(r.Ended), r.ExitCode)
 	return wrap("record run", err)
 }
 
@@ -99,7 +99,7 @@ func (s *Store) LastRun(ctx context.Context, campaignID int64) (ledger.Run, bool
 	if err != nil {
 		return r, false, wrap("last run", err)
 	}
-	r.Started, r.Ended = fromMS(started), fromMS(ended)
+	r.Started, r.Ended = ledger.FromMillis(started), ledger.FromMillis(ended)
 	return r, true, nil
 }
 
@@ -109,7 +109,7 @@ func (s *Store) Abandon(ctx context.Context, campaignID int64, reason string, at
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE recipients SET state = 'skipped', text = $1, updated_at = $2, held = false, claimed = false
-			WHERE campaign_id = $3 AND state IN `+waitingStates, "abandoned: "+reason, ms(at), campaignID)
+			WHERE campaign_id = $3 AND state IN `+waitingStates, "abandoned: "+reason, ledger.Millis(at), campaignID)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (s *Store) SuppressionGen(ctx context.Context) (int64, error) {
 
 // SuppressedSince lists the addresses suppressed at or after since.
 func (s *Store) SuppressedSince(ctx context.Context, since time.Time) (map[string]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT address, reason FROM suppressions WHERE created_at >= $1`, ms(since))
+	rows, err := s.pool.Query(ctx, `SELECT address, reason FROM suppressions WHERE created_at >= $1`, ledger.Millis(since))
 	if err != nil {
 		return nil, wrap("recent suppressions", err)
 	}

@@ -51,7 +51,7 @@ func (s *Store) Due(ctx context.Context, campaignID int64, now time.Time, afterR
 		var lapsed int
 		queueTakeOver(b, campaignID, s.token, rec, now, &lapsed)
 	}
-	b.Queue(dueRows, campaignID, afterRow, ms(now), s.token, limit).Query(func(rows pgx.Rows) error {
+	b.Queue(dueRows, campaignID, afterRow, ledger.Millis(now), s.token, limit).Query(func(rows pgx.Rows) error {
 		var err error
 		out, err = collectRecipients(rows)
 		return err
@@ -134,7 +134,7 @@ func scanRecipient(row pgx.Row) (ledger.Recipient, error) {
 	if state == "new" {
 		r.State = ledger.Pending
 	}
-	r.NextAttempt, r.FirstTry, r.UpdatedAt = fromMS(next), fromMS(first), fromMS(updated)
+	r.NextAttempt, r.FirstTry, r.UpdatedAt = ledger.FromMillis(next), ledger.FromMillis(first), ledger.FromMillis(updated)
 	return r, err
 }
 

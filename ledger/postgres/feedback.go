@@ -116,7 +116,7 @@ func rowForFeedback(ctx context.Context, tx pgx.Tx, f ledger.Feedback) (ledger.R
 func logFeedback(ctx context.Context, tx pgx.Tx, f ledger.Feedback, address string) (bool, error) {
 	tag, err := tx.Exec(ctx, `INSERT INTO feedback (key, at, kind, source, campaign_id, row, address, status, diagnostic, soft)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (key) DO NOTHING`,
-		f.Key, ms(f.At), f.Kind, f.Source, f.CampaignID, f.Row, address, f.Status, f.Diagnostic, f.Soft)
+		f.Key, ledger.Millis(f.At), f.Kind, f.Source, f.CampaignID, f.Row, address, f.Status, f.Diagnostic, f.Soft)
 	if err != nil {
 		return false, wrap(fmt.Sprintf("feedback row %d", f.Row), err)
 	}
@@ -134,7 +134,7 @@ func logFeedbackAttempt(ctx context.Context, tx pgx.Tx, f ledger.Feedback, cur l
 	const ins = `INSERT INTO attempt_log (campaign_id, row, n, at, state, code, enhanced, text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	if n == 0 && cur.Attempts > 0 {
 		n = cur.Attempts
-		if _, err := tx.Exec(ctx, ins, f.CampaignID, f.Row, n, ms(cur.UpdatedAt), string(ledger.Sent), cur.Code, cur.Enhanced, cur.Text); err != nil {
+		if _, err := tx.Exec(ctx, ins, f.CampaignID, f.Row, n, ledger.Millis(cur.UpdatedAt), string(ledger.Sent), cur.Code, cur.Enhanced, cur.Text); err != nil {
 			return wrap(fmt.Sprintf("feedback row %d", f.Row), err)
 		}
 	}
@@ -142,7 +142,7 @@ func logFeedbackAttempt(ctx context.Context, tx pgx.Tx, f ledger.Feedback, cur l
 	if f.Diagnostic != "" {
 		text += ": " + f.Diagnostic
 	}
-	if _, err := tx.Exec(ctx, ins, f.CampaignID, f.Row, n+1, ms(f.At), string(to), f.Code, f.Status, text); err != nil {
+	if _, err := tx.Exec(ctx, ins, f.CampaignID, f.Row, n+1, ledger.Millis(f.At), string(to), f.Code, f.Status, text); err != nil {
 		return wrap(fmt.Sprintf("feedback row %d", f.Row), err)
 	}
 	return nil
@@ -157,7 +157,7 @@ func moveRow(ctx context.Context, tx pgx.Tx, f ledger.Feedback, to ledger.State)
 	}
 	tag, err := tx.Exec(ctx, `UPDATE recipients SET state = $1, code = $2, enhanced = $3, text = $4, updated_at = $5
 		WHERE campaign_id = $6 AND row = $7 AND state = ANY ($8::text[])`,
-		string(to), f.Code, f.Status, f.Diagnostic, ms(f.At), f.CampaignID, f.Row, from)
+		string(to), f.Code, f.Status, f.Diagnostic, ledger.Millis(f.At), f.CampaignID, f.Row, from)
 	if err != nil {
 		return wrap(fmt.Sprintf("feedback row %d", f.Row), err)
 	}
@@ -184,7 +184,7 @@ func suppressForFeedback(ctx context.Context, tx pgx.Tx, f ledger.Feedback, addr
 		return false, nil
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO suppressions (address, reason, source, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (address) DO NOTHING`, address, f.Reason, source, ms(time.Now()))
+		ON CONFLICT (address) DO NOTHING`, address, f.Reason, source, ledger.Millis(time.Now()))
 	if err != nil {
 		return false, wrap(fmt.Sprintf("suppress row %d", f.Row), err)
 	}
@@ -204,7 +204,7 @@ type queryRower interface {
 func softBounces(ctx context.Context, q queryRower, address string, since time.Time) (int, error) {
 	var n int
 	err := q.QueryRow(ctx, `SELECT COUNT(DISTINCT (campaign_id, row)) FROM feedback WHERE address = $1 AND at >= $2 AND soft`,
-		address, ms(since)).Scan(&n)
+		address, ledger.Millis(since)).Scan(&n)
 	return n, wrap("soft bounces", err)
 }
 

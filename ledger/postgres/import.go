@@ -48,7 +48,7 @@ func (s *Store) Import(ctx context.Context, campaignID int64) (ledger.Importer, 
 		conn.Release()
 		return nil, ImportBusyError{CampaignID: campaignID}
 	}
-	im := &importer{s: s, conn: conn, ctx: ctx, id: campaignID, now: ms(time.Now())}
+	im := &importer{s: s, conn: conn, ctx: ctx, id: campaignID, now: ledger.Millis(time.Now())}
 	s.mu.Lock()
 	s.importers[im] = true
 	s.mu.Unlock()

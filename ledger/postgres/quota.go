@@ -48,7 +48,7 @@ func (s *Store) SetSettings(ctx context.Context, campaignID int64, settings []by
 func (s *Store) Wake(ctx context.Context, campaignID int64, at time.Time) (int, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE recipients SET next_attempt = $1
 		WHERE campaign_id = $2 AND state = 'pending' AND next_attempt > $1
-			AND NOT claimed AND (NOT held OR owner <> ALL (`+liveTokens+`))`, ms(at), campaignID)
+			AND NOT claimed AND (NOT held OR owner <> ALL (`+liveTokens+`))`, ledger.Millis(at), campaignID)
 	if err != nil {
 		return 0, wrap("wake", err)
 	}

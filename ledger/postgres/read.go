@@ -108,7 +108,7 @@ func (s *Store) Attempts(ctx context.Context, campaignID int64, row int) ([]ledg
 		var at int64
 		var st string
 		err := r.Scan(&rowN, &at, &st, &code, &a.Enhanced, &a.Text, &a.Relay)
-		a.Row, a.Code, a.At, a.State = int(rowN), int(code), fromMS(at), ledger.State(st)
+		a.Row, a.Code, a.At, a.State = int(rowN), int(code), ledger.FromMillis(at), ledger.State(st)
 		return a, err
 	})
 	if err != nil || len(out) > 0 {

@@ -54,7 +54,7 @@ func (s *Store) RecoverOnWire(ctx context.Context, campaignID int64, p ledger.In
 	state, text := recovery(p)
 	var n, lapsed int
 	b := &pgx.Batch{}
-	args := []any{campaignID, s.token, string(state), text, ms(at)}
+	args := []any{campaignID, s.token, string(state), text, ledger.Millis(at)}
 	if wire == nil {
 		b.Queue(fmt.Sprintf(settleSQL, "owner = $2"), args...).QueryRow(func(r pgx.Row) error { return r.Scan(&n) })
 	} else {
@@ -127,7 +127,7 @@ func queueTakeOver(b *pgx.Batch, campaignID, me int64, rec recovering, at time.T
 	if covered == nil {
 		covered = []int64{} // nil would be NULL, and <> ALL (NULL) true of no row
 	}
-	args := []any{campaignID, me, string(state), text + " (its worker's lease lapsed)", ms(at), covered}
+	args := []any{campaignID, me, string(state), text + " (its worker's lease lapsed)", ledger.Millis(at), covered}
 	dead := "owner <> $2 AND owner <> ALL (" + liveTokens + ")"
 	var known int
 	if len(rec.covered) > 0 {

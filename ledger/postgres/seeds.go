@@ -11,7 +11,7 @@ import (
 // RecordSeed logs one seed send of the campaign.
 func (s *Store) RecordSeed(ctx context.Context, campaignID int64, sd ledger.SeedSend) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO seed_log (campaign_id, at, phase, address, code, text, message_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, campaignID, ms(sd.At), sd.Phase, sd.Address, sd.Code, sd.Text, sd.MessageID)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, campaignID, ledger.Millis(sd.At), sd.Phase, sd.Address, sd.Code, sd.Text, sd.MessageID)
 	return wrap("record seed send", err)
 }
 
@@ -26,7 +26,7 @@ func (s *Store) SeedSends(ctx context.Context, campaignID int64) ([]ledger.SeedS
 		var sd ledger.SeedSend
 		var at int64
 		err := r.Scan(&at, &sd.Phase, &sd.Address, &sd.Code, &sd.Text, &sd.MessageID)
-		sd.At = fromMS(at)
+		sd.At = ledger.FromMillis(at)
 		return sd, err
 	})
 	return out, wrap("seed sends", err)

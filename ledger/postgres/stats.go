@@ -182,7 +182,7 @@ func queueRelayStats(b *pgx.Batch, id int64, out *[]ledger.RelayStats) {
 				return err
 			}
 			x.PeakMinute = int(peak)
-			x.First, x.Last = fromMS(first).UTC(), fromMS(last).UTC()
+			x.First, x.Last = ledger.FromMillis(first).UTC(), ledger.FromMillis(last).UTC()
 			*out = append(*out, x)
 			return nil
 		})

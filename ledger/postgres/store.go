@@ -231,20 +231,6 @@ const (
 	codeIllegal = "MBILL"
 )
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v)
-}
-
 // releaseImporters ends the imports left open (an error path that neither
 // committed nor rolled back): the pool's Close waits for every connection.
 func (s *Store) releaseImporters() {

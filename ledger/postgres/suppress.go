@@ -24,7 +24,7 @@ func (s *Store) AddSuppressions(ctx context.Context, list []ledger.Suppression) 
 		if t.IsZero() {
 			t = now
 		}
-		addrs, reasons, sources, at = append(addrs, sup.Address), append(reasons, sup.Reason), append(sources, sup.Source), append(at, ms(t))
+		addrs, reasons, sources, at = append(addrs, sup.Address), append(reasons, sup.Reason), append(sources, sup.Source), append(at, ledger.Millis(t))
 	}
 	if len(addrs) == 0 {
 		return 0, nil
@@ -56,7 +56,7 @@ func scanSuppression(row pgx.Row) (ledger.Suppression, error) {
 	var sup ledger.Suppression
 	var at int64
 	err := row.Scan(&sup.Address, &sup.Reason, &sup.Source, &at)
-	sup.CreatedAt = fromMS(at)
+	sup.CreatedAt = ledger.FromMillis(at)
 	return sup, err
 }
 
@@ -101,7 +101,7 @@ func (s *Store) ApplySuppressions(ctx context.Context, campaignID int64, at time
 		text = 'suppressed: ' || s.reason, held = false FROM suppressions AS s
 		WHERE s.address = r.norm AND r.norm <> '' AND r.campaign_id = $2 AND r.state IN `+waitingStates+`
 			AND NOT r.claimed AND (NOT r.held OR r.owner <> ALL (`+liveTokens+`))`,
-		ms(at), campaignID)
+		ledger.Millis(at), campaignID)
 	if err != nil {
 		return 0, wrap("apply suppressions", err)
 	}
