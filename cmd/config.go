@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
@@ -175,6 +176,12 @@ var flagKeys = map[string]string{
 	"html-template": "html_template", "metrics-file": "metrics_file", "addr": "listen.addr",
 	"not-before": "not_before",
 	"ledger-url": "ledger.url",
+}
+
+// configOf loads the configuration of command c: its flags and --config.
+func configOf(c *cobra.Command) (*Config, error) {
+	configFile, _ := c.Flags().GetString("config")
+	return loadConfig(c.Flags(), configFile)
 }
 
 // loadConfig is the one place viper is used: flags > MAILBLAST_* env >

@@ -45,8 +45,7 @@ MAILBLAST_FEEDBACK_IMAP_PASSWORD or feedback.imap.password_file.`,
   */10 * * * * /usr/local/bin/mailblast feedback fetch --json >> /var/log/mailblast-fetch.log`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			configFile, _ := c.Flags().GetString("config")
-			cfg, err := loadConfig(c.Flags(), configFile)
+			cfg, err := configOf(c)
 			if err != nil {
 				return err
 			}

@@ -25,8 +25,7 @@ exits 0 when the ledger is sound and 74, saying how to recover, when it is
 damaged. (send and resume run the quicker quick_check at every start.)`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			configFile, _ := c.Flags().GetString("config")
-			cfg, err := loadConfig(c.Flags(), configFile)
+			cfg, err := configOf(c)
 			if err != nil {
 				return err
 			}

@@ -20,8 +20,7 @@ ledger in state_dir needs no migrate.`,
 		Example: `  MAILBLAST_LEDGER_URL=postgres://mailblast@db.internal/mailblast?sslmode=verify-full mailblast ledger migrate`,
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			configFile, _ := c.Flags().GetString("config")
-			cfg, err := loadConfig(c.Flags(), configFile)
+			cfg, err := configOf(c)
 			if err != nil {
 				return err
 			}

@@ -43,8 +43,7 @@ speaks plain HTTP and should listen on loopback.`,
 }
 
 func runListen(c *cobra.Command, _ []string) error {
-	configFile, _ := c.Flags().GetString("config")
-	cfg, err := loadConfig(c.Flags(), configFile)
+	cfg, err := configOf(c)
 	if err != nil {
 		return err
 	}
