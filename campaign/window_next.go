@@ -3,7 +3,7 @@ package campaign
 import (
 	"context"
 	"errors"
-	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -191,12 +191,12 @@ func (w Window) same(o Window) bool {
 // sameQuotas reports whether a and b give every relay the same quota and
 // warm-up.
 func sameQuotas(a, b Settings) bool {
-	q := func(s sender.Settings) string { return fmt.Sprintf("%v %v", s.Quota, s.Warmup) }
-	if q(a.SMTP) != q(b.SMTP) || len(a.Relays) != len(b.Relays) {
+	same := func(x, y sender.Settings) bool { return x.Quota == y.Quota && reflect.DeepEqual(x.Warmup, y.Warmup) }
+	if !same(a.SMTP, b.SMTP) || len(a.Relays) != len(b.Relays) {
 		return false
 	}
 	for i := range a.Relays {
-		if q(a.Relays[i].Settings) != q(b.Relays[i].Settings) {
+		if !same(a.Relays[i].Settings, b.Relays[i].Settings) {
 			return false
 		}
 	}
