@@ -69,8 +69,13 @@ func (r *run) sendSeeds(ctx context.Context, phase string) {
 		if err != nil {
 			continue
 		}
-		if sup, ok, err := r.store.Suppressed(ctx, to.Key); err != nil || ok {
-			r.logf("seeds: no %s copy to %s: suppressed (%s)%v", phase, s, sup.Reason, errOrNil(err))
+		sup, ok, err := r.store.Suppressed(ctx, to.Key)
+		switch {
+		case err != nil:
+			r.logf("seeds: no %s copy to %s: %v", phase, s, err)
+			continue
+		case ok:
+			r.logf("seeds: no %s copy to %s: suppressed (%s)", phase, s, sup.Reason)
 			continue
 		}
 		sd := r.sendSeed(ctx, cfg, to, phase, date)
@@ -78,13 +83,6 @@ func (r *run) sendSeeds(ctx context.Context, phase string) {
 			r.logf("seeds: %v", err)
 		}
 	}
-}
-
-func errOrNil(err error) string {
-	if err == nil {
-		return ""
-	}
-	return ": " + err.Error()
 }
 
 // seedMessage is the copy one seed gets: the campaign's message rendered
